@@ -1,0 +1,56 @@
+// Reverse-mode autograd. Every op builds its output with record(): the backward closure
+// receives the output and its gradient and accumulates into the inputs' gradients through
+// grad_of(). Closures must not capture the output itself (that would be a reference cycle).
+#pragma once
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace sl {
+
+using BackwardFn = std::function<void(const Tensor& out, const Tensor& grad_out)>;
+
+struct Node {
+  const char* op = "";
+  std::vector<Tensor> inputs;  // edges of the graph, for the topological order
+  BackwardFn backward;
+};
+
+// Gradient recording is on unless a NoGrad guard is alive on this thread.
+bool grad_enabled();
+struct NoGrad {
+  NoGrad();
+  ~NoGrad();
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+ private:
+  bool prev_;
+};
+
+// True when `t` takes part in the graph being recorded (so its gradient is wanted).
+inline bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// Attaches `fn` to `out` if grad mode is on and any input needs a gradient. Returns out.
+Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn fn);
+
+// The gradient buffer of t (contiguous, same shape), created as zeros on first use.
+// Backward closures add into it.
+Tensor grad_of(const Tensor& t);
+
+// Backpropagates `seed` (d loss / d root, same shape as root) through the graph of root.
+// Tensor::backward() is backward(loss, 1).
+void backward(const Tensor& root, const Tensor& seed);
+
+// A user-facing error with a clear message (wrong shapes, bad arguments).
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+#define SL_CHECK(cond, msg)                                  \
+  do {                                                       \
+    if (!(cond)) throw ::sl::Error(std::string(msg));        \
+  } while (0)
+
+}  // namespace sl

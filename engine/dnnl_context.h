@@ -1,0 +1,17 @@
+// The process-wide oneDNN CPU engine and stream, and a cache of primitives keyed by the
+// op's shape signature: oneDNN primitive creation costs far more than a small execution.
+#pragma once
+#include <functional>
+#include <string>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace sl::dnnl_ctx {
+
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+// The primitive cached under `key`, created by `make` on first use.
+dnnl::primitive& cached(const std::string& key, const std::function<dnnl::primitive()>& make);
+
+}  // namespace sl::dnnl_ctx

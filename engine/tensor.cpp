@@ -1,0 +1,141 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "engine/autograd.h"
+
+namespace sl {
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (int64_t i = (int64_t)s.size() - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= s[i];
+  }
+  return st;
+}
+
+std::shared_ptr<Storage> Storage::allocate(int64_t n) {
+  auto st = std::make_shared<Storage>();
+  size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
+  st->data = p;
+  st->size = n;
+  st->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return st;
+}
+
+static Tensor allocate(const Shape& shape) {
+  for (auto d : shape) SL_CHECK(d >= 0, "negative dimension in shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate(shape_numel(shape));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  return Tensor(impl);
+}
+
+Tensor Tensor::empty(const Shape& shape) { return allocate(shape); }
+
+Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.f); }
+Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.f); }
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t = allocate(shape);
+  float* p = t.data();
+  int64_t n = t.numel();
+  if (value == 0.f) {
+    std::memset(p, 0, n * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) p[i] = value;
+  }
+  return t;
+}
+
+Tensor Tensor::from(const Shape& shape, const std::vector<float>& values) {
+  SL_CHECK((int64_t)values.size() == shape_numel(shape),
+           "Tensor::from: " + std::to_string(values.size()) + " values for shape " + shape_str(shape));
+  Tensor t = allocate(shape);
+  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  if (d < 0) d += n;
+  SL_CHECK(d >= 0 && d < n, "dimension " + std::to_string(d) + " out of range for shape " + shape_str(shape()));
+  return impl_->shape[d];
+}
+
+bool Tensor::is_contiguous() const {
+  int64_t acc = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (impl_->shape[i] != 1 && impl_->strides[i] != acc) return false;
+    acc *= impl_->shape[i];
+  }
+  return true;
+}
+
+float Tensor::item() const {
+  SL_CHECK(numel() == 1, "item() on a tensor of shape " + shape_str(shape()));
+  return data()[0];
+}
+
+std::vector<float> Tensor::to_vector() const {
+  Tensor c = is_contiguous() ? *this : contiguous();
+  return std::vector<float>(c.data(), c.data() + c.numel());
+}
+
+Tensor Tensor::clone() const {
+  std::vector<float> v = to_vector();
+  return from(shape(), v);
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = impl_->storage;
+  impl->offset = impl_->offset;
+  impl->shape = impl_->shape;
+  impl->strides = impl_->strides;
+  return Tensor(impl);
+}
+
+Tensor& Tensor::set_requires_grad(bool on) {
+  impl_->requires_grad = on;
+  return *this;
+}
+
+void Tensor::zero_grad() {
+  if (impl_->grad) {
+    Tensor g(impl_->grad);
+    std::memset(g.data(), 0, g.numel() * sizeof(float));
+  }
+}
+
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = base.impl()->storage;
+  impl->offset = offset;
+  impl->shape = shape;
+  impl->strides = strides;
+  return Tensor(impl);
+}
+
+}  // namespace sl
