@@ -36,7 +36,7 @@ Tensor grad_of(const Tensor& t) {
 
 void Tensor::backward() const {
   SL_CHECK(numel() == 1, "backward() needs a scalar, got shape " + shape_str(shape()));
-  backward(*this, Tensor::ones(shape()));
+  sl::backward(*this, Tensor::ones(shape()));
 }
 
 void backward(const Tensor& root, const Tensor& seed) {
