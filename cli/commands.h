@@ -1,0 +1,31 @@
+// The subcommands of the `sinklab` binary. Each lives in cli/cmd_<name>.cpp and returns an exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sl::cli {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  const char* help;  // full usage text printed by `sinklab NAME --help`
+  int (*run)(const Args& args);
+};
+
+const std::vector<Command>& commands();
+
+int cmd_train(const Args&);
+int cmd_sample(const Args&);
+int cmd_replay(const Args&);
+int cmd_prepare_data(const Args&);
+
+extern const char* const kTrainHelp;
+extern const char* const kSampleHelp;
+extern const char* const kReplayHelp;
+extern const char* const kPrepareDataHelp;
+
+bool wants_help(const Args& args);
+
+}  // namespace sl::cli

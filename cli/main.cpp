@@ -1,0 +1,58 @@
+// sinklab: train small transformers on the CPU and watch attention sinks emerge.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "engine/autograd.h"
+
+namespace sl::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> cmds = {
+      {"train", "pretrain a model from a YAML config (or resume a run)", kTrainHelp, cmd_train},
+      {"sample", "generate text from a run's checkpoint", kSampleHelp, cmd_sample},
+      {"replay", "recompute attention statistics from saved checkpoints", kReplayHelp, cmd_replay},
+      {"prepare-data", "build the corpus, train the tokenizer and write token shards", kPrepareDataHelp,
+       cmd_prepare_data},
+  };
+  return cmds;
+}
+
+bool wants_help(const Args& args) {
+  for (auto& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+static void usage(FILE* out) {
+  std::fprintf(out, "usage: sinklab COMMAND [ARGS...]   (sinklab COMMAND --help for details)\n\ncommands:\n");
+  for (auto& c : commands()) std::fprintf(out, "  %-14s %s\n", c.name, c.summary);
+}
+
+}  // namespace sl::cli
+
+int main(int argc, char** argv) {
+  using namespace sl::cli;
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string name = argv[1];
+  Args args(argv + 2, argv + argc);
+  for (auto& c : commands()) {
+    if (name != c.name) continue;
+    if (wants_help(args)) {
+      std::fputs(c.help, stdout);
+      return 0;
+    }
+    try {
+      return c.run(args);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sinklab %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "sinklab: unknown command '%s'\n", name.c_str());
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,81 @@
+#include "models/decoder.h"
+
+#include <cmath>
+
+namespace sl::models {
+
+Tensor sinusoidal_positions(int64_t n, int64_t d) {
+  Tensor p = Tensor::empty({n, d});
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < d; i += 2) {
+      double angle = t / std::pow(10000.0, (double)i / d);
+      p.data()[t * d + i] = (float)std::sin(angle);
+      if (i + 1 < d) p.data()[t * d + i + 1] = (float)std::cos(angle);
+    }
+  return p;
+}
+
+Decoder::Decoder(const DecoderConfig& c, ParamStore& ps) : cfg_(c) {
+  const int64_t D = c.d_model;
+  const int64_t positions = c.context + (c.sink_token ? 1 : 0);
+  // GPT-2's scaling of the residual projections keeps the residual stream's variance flat in depth.
+  const float out_std = c.init_std / std::sqrt(2.f * c.n_layers);
+  wte_ = ps.add("wte", {c.vocab_size, D}, Init::normal(c.init_std), true);
+  if (c.pos == "learned") wpe_ = ps.add("wpe", {positions, D}, Init::normal(c.init_std), true);
+  if (c.pos == "sinusoidal") sinusoidal_ = sinusoidal_positions(positions, D);
+  if (c.sink_token) sink_ = ps.add("sink_token", {1, 1, D}, Init::normal(c.init_std), true);
+
+  AttentionConfig ac = c.attn;
+  ac.d_model = D;
+  ac.n_heads = c.n_heads;
+  ac.bias = c.bias;
+  ac.pos = c.pos;
+  ac.init_std = c.init_std;
+  ac.out_init_std = out_std;
+  ac.norm_eps = c.norm_eps;
+  FFNConfig fc{D, c.d_ff, c.ffn, c.bias, c.init_std, out_std};
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    std::string name = "blocks." + std::to_string(l);
+    blocks_.push_back(Block{Norm(c.norm, D, c.norm_eps, ps, name + ".norm1"), Norm(c.norm, D, c.norm_eps, ps, name + ".norm2"),
+                            Attention(ac, ps, name + ".attn"), FFN(fc, ps, name + ".ffn")});
+  }
+  if (c.norm_placement == "pre") final_norm_ = Norm(c.norm, D, c.norm_eps, ps, "final_norm");
+  if (!c.tie_embeddings) lm_head_ = ps.add("lm_head", {c.vocab_size, D}, Init::normal(c.init_std), true);
+}
+
+Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const {
+  const auto& c = cfg_;
+  const int64_t D = c.d_model;
+  SL_CHECK((int64_t)tokens.size() == B * T, "decoder: " + std::to_string(tokens.size()) + " tokens for batch " +
+                                                 std::to_string(B) + " x length " + std::to_string(T));
+  SL_CHECK(T <= c.context, "decoder: sequence length " + std::to_string(T) + " exceeds the context " + std::to_string(c.context));
+
+  Tensor h = embedding(wte_, tokens).reshape({B, T, D});
+  if (sink_.defined()) h = concat({add(Tensor::zeros({B, 1, D}), sink_), h}, 1);
+  const int64_t Tp = h.size(1);
+  if (wpe_.defined()) h = add(h, slice(wpe_, 0, 0, Tp));
+  if (sinusoidal_.defined()) h = add(h, slice(sinusoidal_, 0, 0, Tp));
+
+  if (capture) {
+    capture->attn.assign(c.n_layers, {});
+    capture->hidden.clear();
+  }
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const Block& b = blocks_[l];
+    AttentionCapture* ac = capture ? &capture->attn[l] : nullptr;
+    if (c.norm_placement == "pre") {
+      h = add(h, b.attn.forward(b.norm1.forward(h), ac));
+      h = add(h, b.ffn.forward(b.norm2.forward(h)));
+    } else {
+      h = b.norm1.forward(add(h, b.attn.forward(h, ac)));
+      h = b.norm2.forward(add(h, b.ffn.forward(h)));
+    }
+    if (capture) capture->hidden.push_back(h.detach());
+  }
+  if (c.norm_placement == "pre") h = final_norm_.forward(h);
+  if (sink_.defined()) h = slice(h, 1, 1, Tp);
+  h = h.reshape({B * T, D});
+  return linear(h, c.tie_embeddings ? wte_ : lm_head_);
+}
+
+}  // namespace sl::models

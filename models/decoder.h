@@ -1,0 +1,54 @@
+// A decoder-only language model. One class covers LLaMA-style (RMSNorm, RoPE, SwiGLU, no
+// biases) and GPT-2-style (LayerNorm, learned positions, GELU, biases) models: the presets
+// are only different values of DecoderConfig.
+//   h_0 = E[x] (+ P)           pre-norm:  h = h + Attn(N1(h));  h = h + FFN(N2(h))
+//   logits = N_f(h_L) W_out    post-norm: h = N1(h + Attn(h));  h = N2(h + FFN(h))
+#pragma once
+#include <string>
+#include <vector>
+
+#include "models/attention.h"
+#include "models/ffn.h"
+#include "models/norm.h"
+
+namespace sl::models {
+
+struct DecoderConfig {
+  int64_t vocab_size = 256, d_model = 256, n_layers = 4, n_heads = 4, d_ff = 688, context = 256;
+  std::string norm = "rmsnorm", norm_placement = "pre", pos = "rope", ffn = "swiglu";
+  bool bias = false, tie_embeddings = false;
+  bool sink_token = false;  // a learnable token prepended to every sequence
+  float init_std = 0.02f, norm_eps = 1e-5f;
+  AttentionConfig attn;     // kernel, masks and additions; dimensions are taken from above
+};
+
+// Detached activations the sink statistics read, filled when passed to forward().
+struct DecoderCapture {
+  std::vector<AttentionCapture> attn;  // per layer
+  std::vector<Tensor> hidden;          // per layer, the residual stream [B, T', D] after the block
+};
+
+class Decoder {
+ public:
+  Decoder(const DecoderConfig& cfg, ParamStore& ps);
+  // tokens: B*T ids, row-major. Returns logits [B*T, vocab] for the T real positions.
+  Tensor forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture = nullptr) const;
+  const DecoderConfig& config() const { return cfg_; }
+
+ private:
+  struct Block {
+    Norm norm1, norm2;
+    Attention attn;
+    FFN ffn;
+  };
+  DecoderConfig cfg_;
+  Tensor wte_, wpe_, lm_head_, sink_;
+  Tensor sinusoidal_;  // fixed [context (+1), D] table when pos == sinusoidal
+  std::vector<Block> blocks_;
+  Norm final_norm_;
+};
+
+// The fixed sinusoidal table of Vaswani et al.: P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(.).
+Tensor sinusoidal_positions(int64_t n, int64_t d);
+
+}  // namespace sl::models

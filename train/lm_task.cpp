@@ -1,0 +1,130 @@
+#include "train/lm_task.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/sink_stats.h"
+#include "train/model_builder.h"
+#include "train/stats_rows.h"
+
+namespace sl::train {
+
+std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
+  throw Error("sampling needs a language model (model.type=decoder)");
+}
+
+void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
+
+LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
+  source_ = data::open_source(cfg);  // TODO adapt
+  model_ = std::make_unique<models::Decoder>(decoder_config(cfg, source_->vocab_size()), ps);
+  if (cfg.s("train.loss") == "prefix_lm") loss_from_ = std::max<int64_t>(0, cfg.i("attention.prefix_len") - 1);
+  z_loss_ = (float)cfg.f("train.z_loss");
+  probe_B_ = cfg.i("stats.probe_batch");
+  probe_T_ = std::min(cfg.i("stats.probe_len"), T_);
+  probe_ = source_->probe_batch(probe_B_, probe_T_);
+  stats_opt_.first_k = cfg.i("stats.first_k");
+  stats_opt_.eps = cfg.fl("stats.eps");
+}
+
+// windows: B rows of T+1 tokens; inputs are the first T, targets the last T.
+Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B) {
+  const int64_t T = (int64_t)windows.size() / B - 1;
+  std::vector<int32_t> inputs(B * T), targets(B * T);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      inputs[b * T + t] = windows[b * (T + 1) + t];
+      targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
+    }
+  return cross_entropy(model_->forward(inputs, B, T), targets, -1, z_loss_);
+}
+
+Tensor LMTask::train_loss(int64_t batch) { return loss_on(source_->next_batch(batch, T_), batch); }
+
+double LMTask::eval_loss(int64_t batches, int64_t batch) {
+  NoGrad ng;
+  double total = 0;
+  for (int64_t i = 0; i < batches; ++i) total += loss_on(source_->val_batch(i, batch, T_), batch).item();
+  return total / std::max<int64_t>(batches, 1);
+}
+
+models::DecoderCapture LMTask::probe_forward() {
+  NoGrad ng;
+  models::DecoderCapture cap;
+  std::vector<int32_t> inputs(probe_B_ * probe_T_);
+  for (int64_t b = 0; b < probe_B_; ++b)
+    std::copy_n(probe_.begin() + b * (probe_T_ + 1), probe_T_, inputs.begin() + b * probe_T_);
+  model_->forward(inputs, probe_B_, probe_T_, &cap);
+  return cap;
+}
+
+std::vector<LogRow> LMTask::probe_stats() {
+  models::DecoderCapture cap = probe_forward();
+  return sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
+}
+
+LogRow LMTask::attention_map(int64_t layer, int64_t head) {
+  models::DecoderCapture cap = probe_forward();
+  SL_CHECK(layer >= 0 && layer < (int64_t)cap.attn.size(), "no layer " + std::to_string(layer));
+  Tensor A = cap.attn[layer].probs.contiguous();
+  const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
+  SL_CHECK(head >= 0 && head < H, "no head " + std::to_string(head));
+  LogRow row{"maps/layer" + std::to_string(layer) + "_head" + std::to_string(head), {B, T, S}, {}};
+  for (int64_t b = 0; b < B; ++b)
+    row.values.insert(row.values.end(), A.data() + (b * H + head) * T * S, A.data() + (b * H + head + 1) * T * S);
+  return row;
+}
+
+std::string LMTask::sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) {
+  NoGrad ng;
+  Rng rng(seed);
+  std::vector<int32_t> ids{source_->bos()};
+  for (int32_t t : source_->encode(prompt)) ids.push_back(t);
+  const size_t prompt_len = ids.size();
+  for (int64_t n = 0; n < tokens; ++n) {
+    std::vector<int32_t> ctx(ids.end() - std::min<int64_t>((int64_t)ids.size(), T_), ids.end());
+    const int64_t T = (int64_t)ctx.size();
+    Tensor logits = model_->forward(ctx, 1, T);
+    const int64_t V = logits.size(1);
+    const float* last = logits.data() + (T - 1) * V;
+    // Sample from softmax(logits / temperature); temperature 0 is greedy.
+    int32_t next = (int32_t)(std::max_element(last, last + V) - last);
+    if (temperature > 0) {
+      std::vector<double> p(V);
+      double z = 0;
+      for (int64_t v = 0; v < V; ++v) z += p[v] = std::exp((last[v] - last[next]) / temperature);
+      double r = rng.uniform() * z;
+      for (int64_t v = 0; v < V; ++v)
+        if ((r -= p[v]) <= 0) {
+          next = (int32_t)v;
+          break;
+        }
+    }
+    if (next == source_->bos()) break;  // a document ended
+    ids.push_back(next);
+  }
+  return prompt + source_->decode(std::vector<int32_t>(ids.begin() + prompt_len, ids.end()));
+}
+
+void LMTask::set_probe_text(const std::string& text) {
+  // Consecutive windows of probe_T + 1 tokens, each starting with BOS as a document would.
+  std::vector<int32_t> ids = source_->encode(text);
+  const int64_t per = probe_T_;  // BOS + probe_T tokens = probe_T + 1 per window
+  const int64_t n = std::min<int64_t>(probe_B_, (int64_t)ids.size() / per);
+  SL_CHECK(n > 0, "replay --data: the text has " + std::to_string(ids.size()) + " tokens, fewer than one probe window of " +
+                      std::to_string(per));
+  probe_.clear();
+  for (int64_t b = 0; b < n; ++b) {
+    probe_.push_back(source_->bos());
+    probe_.insert(probe_.end(), ids.begin() + b * per, ids.begin() + (b + 1) * per);
+  }
+  probe_B_ = n;
+}
+
+std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
+  const std::string type = cfg.s("model.type");
+  if (type == "decoder") return std::make_unique<LMTask>(cfg, ps);
+  throw Error("model.type '" + type + "' has no task yet");
+}
+
+}  // namespace sl::train

@@ -1,0 +1,39 @@
+// Next-token prediction with the decoder on a token source (corpus shards or a synthetic
+// generator). Loss: cross-entropy on every position, or only after the prefix (prefix-LM).
+#pragma once
+#include <memory>
+
+#include "data/data.h"
+#include "models/decoder.h"
+#include "train/task.h"
+
+namespace sl::train {
+
+class LMTask : public Task {
+ public:
+  LMTask(const Config& cfg, ParamStore& ps);
+  Tensor train_loss(int64_t batch) override;
+  double eval_loss(int64_t batches, int64_t batch) override;
+  std::vector<LogRow> probe_stats() override;
+  LogRow attention_map(int64_t layer, int64_t head) override;
+  std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;
+  void set_probe_text(const std::string& text) override;
+  int64_t tokens_per_sequence() const override { return T_; }
+  std::vector<int64_t> data_state() const override { return source_->state(); }
+  void set_data_state(const std::vector<int64_t>& s) override { source_->set_state(s); }
+
+ private:
+  Tensor loss_on(const std::vector<int32_t>& windows, int64_t B);
+  models::DecoderCapture probe_forward();
+
+  std::unique_ptr<data::TokenSource> source_;
+  std::unique_ptr<models::Decoder> model_;
+  int64_t T_;
+  int64_t loss_from_ = 0;  // first position whose prediction counts (prefix-LM: prefix_len - 1)
+  float z_loss_;
+  std::vector<int32_t> probe_;
+  int64_t probe_B_, probe_T_;
+  models::SinkStatsOptions stats_opt_;
+};
+
+}  // namespace sl::train

@@ -1,0 +1,77 @@
+#include "train/run_dir.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/autograd.h"
+
+namespace fs = std::filesystem;
+
+namespace sl::train {
+
+std::string RunDir::checkpoint(int64_t step) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "/step_%08lld.h5", (long long)step);
+  return checkpoints() + name;
+}
+
+std::vector<int64_t> RunDir::checkpoint_steps() const {
+  std::vector<int64_t> steps;
+  if (!fs::is_directory(checkpoints())) return steps;
+  for (auto& e : fs::directory_iterator(checkpoints())) {
+    std::string n = e.path().filename().string();
+    long long s;
+    char tail[8] = {0};
+    if (std::sscanf(n.c_str(), "step_%lld.%7s", &s, tail) == 2 && std::string(tail) == "h5") steps.push_back(s);
+  }
+  std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+RunDir create_run_dir(const std::string& path, bool overwrite) {
+  if (fs::exists(path) && !fs::is_empty(path)) {
+    SL_CHECK(overwrite, "run directory '" + path + "' already exists; use --resume " + path +
+                            " to continue it, run.overwrite=true to replace it, or run.name=OTHER");
+    fs::remove_all(path);
+  }
+  fs::create_directories(path + "/checkpoints");
+  return RunDir{path};
+}
+
+RunDir open_run_dir(const std::string& path) {
+  RunDir r{path};
+  SL_CHECK(fs::is_directory(path), "cannot resume: '" + path + "' is not a directory");
+  SL_CHECK(fs::exists(r.config()), "cannot resume: '" + path + "' has no config.yaml (is it a run directory?)");
+  fs::create_directories(r.checkpoints());
+  return r;
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  SL_CHECK(fd >= 0, "cannot write '" + tmp + "'");
+  ssize_t n = ::write(fd, text.data(), text.size());
+  bool ok = n == (ssize_t)text.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw Error("writing '" + path + "' failed (disk full?); the previous version is untouched");
+  }
+  SL_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  SL_CHECK(f.good(), "cannot read '" + path + "'");
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace sl::train

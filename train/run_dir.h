@@ -1,0 +1,29 @@
+// A run directory: runs/NAME/ holding config.yaml (fully resolved), log.h5 (metrics and
+// statistics) and checkpoints/step_NNNNNNNN.h5.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sl::train {
+
+struct RunDir {
+  std::string path;
+  std::string config() const { return path + "/config.yaml"; }
+  std::string log() const { return path + "/log.h5"; }
+  std::string checkpoints() const { return path + "/checkpoints"; }
+  std::string checkpoint(int64_t step) const;
+  // Steps of the complete checkpoints present, ascending (temporary files are ignored).
+  std::vector<int64_t> checkpoint_steps() const;
+};
+
+// Creates runs/NAME for a new run. Refuses an existing non-empty directory unless overwrite.
+RunDir create_run_dir(const std::string& path, bool overwrite);
+// Opens an existing run for --resume; names what is missing if it is not a run.
+RunDir open_run_dir(const std::string& path);
+
+// Writes `text` to `path` atomically (temporary file, fsync, rename).
+void write_file_atomic(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path);
+
+}  // namespace sl::train

@@ -1,0 +1,186 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <set>
+
+#include "engine/h5log.h"
+#include "engine/optim.h"
+#include "engine/schedule.h"
+#include "engine/threads.h"
+#include "train/checkpointing.h"
+#include "train/task.h"
+
+namespace sl::train {
+
+static volatile std::sig_atomic_t g_stop_signal = 0;
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// Parameter groups for weight decay. Models declare matrices with decay and norms/biases
+// without; the config decides norms, biases and embeddings.
+static void assign_weight_decay(ParamStore& ps, const Config& cfg) {
+  for (auto& p : ps.params()) {
+    const std::string& n = p.name;
+    bool is_embedding = n == "wte" || n == "wpe" || n == "sink_token" || n == "cls_token" || n == "registers" ||
+                        n == "pos_embed";
+    if (n.find("norm") != std::string::npos) p.weight_decay = cfg.b("train.decay_norms");
+    else if (is_embedding) p.weight_decay = cfg.b("train.decay_embeddings");
+    else if (!p.weight_decay) p.weight_decay = cfg.b("train.decay_biases");
+  }
+}
+
+static std::unique_ptr<Optimizer> make_optimizer(ParamStore& ps, const Config& cfg) {
+  if (cfg.s("train.optimizer") == "sgd")
+    return std::make_unique<SGD>(ps, SGDConfig{(float)cfg.f("train.momentum"), (float)cfg.f("train.weight_decay")});
+  return std::make_unique<AdamW>(ps, AdamWConfig{(float)cfg.f("train.beta1"), (float)cfg.f("train.beta2"),
+                                                 (float)cfg.f("train.eps"), (float)cfg.f("train.weight_decay")});
+}
+
+static LrSchedule make_schedule(const Config& cfg) {
+  LrSchedule s;
+  std::string k = cfg.s("train.schedule");
+  s.kind = k == "cosine" ? LrSchedule::Cosine : k == "linear" ? LrSchedule::Linear : LrSchedule::Constant;
+  s.peak = (float)cfg.f("train.lr");
+  s.warmup = cfg.i("train.warmup");
+  s.total = cfg.i("train.steps");
+  s.min_ratio = (float)cfg.f("train.min_lr_ratio");
+  return s;
+}
+
+// Checkpoints at every `every` steps, at the end, and (log-spaced) at 1, 2, 4, 8, ... where sinks form.
+static bool is_checkpoint_step(int64_t step, const Config& cfg) {
+  int64_t every = cfg.i("train.checkpoint_every");
+  if (step == cfg.i("train.steps")) return true;
+  if (every > 0 && step % every == 0) return true;
+  return cfg.b("train.checkpoint_log_spaced") && (step & (step - 1)) == 0;
+}
+
+static std::string format_duration(double s) {
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)std::fmod(s / 60, 60));
+  else std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)std::fmod(s, 60));
+  return buf;
+}
+
+// The first parameter whose gradient is not finite, to name it in the error.
+static std::string first_nonfinite_grad(ParamStore& ps) {
+  for (auto& p : ps.params()) {
+    if (!p.value.grad().defined()) continue;
+    const float* g = p.value.grad().data();
+    for (int64_t i = 0; i < p.value.numel(); ++i)
+      if (!std::isfinite(g[i])) return p.name;
+  }
+  return "";
+}
+
+TrainSummary train(const Config& cfg, const RunDir& dir, bool resume) {
+  set_num_threads((int)cfg.i("train.threads"));
+  Rng init_rng((uint64_t)cfg.i("train.seed"));
+  ParamStore ps;
+  std::unique_ptr<Task> task = make_task(cfg, ps);
+  ps.finalize(init_rng);
+  assign_weight_decay(ps, cfg);
+  std::unique_ptr<Optimizer> opt = make_optimizer(ps, cfg);
+  const LrSchedule sched = make_schedule(cfg);
+
+  const int64_t steps = cfg.i("train.steps"), batch = cfg.i("train.batch_size");
+  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch;
+  const int64_t accum = batch / micro;
+  const int64_t log_every = std::max<int64_t>(1, cfg.i("train.log_every"));
+  const int64_t eval_every = cfg.i("train.eval_every"), stats_every = cfg.i("stats.every");
+  const int64_t flush_every = std::max<int64_t>(1, cfg.i("stats.flush_every"));
+  const float clip = (float)cfg.f("train.grad_clip");
+
+  int64_t start = 0;
+  if (resume) start = restore_latest(dir, ps, *opt, *task);
+  if (!resume) write_file_atomic(dir.config(), cfg.to_yaml());
+  H5Log log(dir.log());
+  log.truncate_after(start);  // rows past the checkpoint belong to the interrupted future
+  log.set_attr("config", cfg.to_yaml());
+  if (start == 0) save_run_checkpoint(dir, 0, ps, *opt, *task, cfg);
+
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  const bool interactive = isatty(fileno(stdout));
+  std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
+              (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
+              start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
+
+  TrainSummary sum;
+  double last_val = NAN, tokens_since = 0;
+  auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
+  auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
+  auto log_stats = [&](int64_t step) {
+    for (auto& r : task->probe_stats()) log.append(r.name, step, r.values.data(), r.shape);
+  };
+  if (start == 0 && stats_every > 0) log_stats(0);
+
+  for (int64_t step = start + 1; step <= steps; ++step) {
+    const float lr = sched.at(step - 1);
+    ps.zero_grad();
+    double loss = 0;
+    for (int64_t m = 0; m < accum; ++m) {
+      Tensor l = task->train_loss(micro);
+      loss += l.item() / accum;
+      scale(l, 1.f / accum).backward();
+    }
+    const float gnorm = clip_grad_norm(ps, clip);
+    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+      std::string where = first_nonfinite_grad(ps);
+      log.flush();
+      throw Error("non-finite " + std::string(std::isfinite(loss) ? "gradient" : "loss") + " at step " +
+                  std::to_string(step) + (where.empty() ? "" : " (first in parameter '" + where + "')") +
+                  "; the last checkpoint and the log up to here are intact. Lower train.lr or raise train.warmup");
+    }
+    opt->step(lr);
+    tokens_since += (double)batch * task->tokens_per_sequence();
+
+    log_scalar("train/loss", step, (float)loss);
+    log_scalar("train/lr", step, lr);
+    log_scalar("train/grad_norm", step, gnorm);
+    if (stats_every > 0 && step % stats_every == 0) log_stats(step);
+    if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
+      last_val = task->eval_loss(cfg.i("train.eval_batches"), micro);
+      log_scalar("val/loss", step, (float)last_val);
+    }
+    sum.train_loss = loss;
+    if (step % log_every == 0 || step == steps) {
+      auto now = std::chrono::steady_clock::now();
+      double dt = std::chrono::duration<double>(now - t_last).count();
+      double elapsed = std::chrono::duration<double>(now - t_begin).count();
+      double tps = tokens_since / std::max(dt, 1e-9);
+      log_scalar("train/tokens_per_s", step, (float)tps);
+      double eta = elapsed / (step - start) * (steps - step);
+      std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive ? "\r" : "",
+                  (long long)step, (long long)steps, loss,
+                  std::isnan(last_val) ? "  -  " : (std::to_string(last_val).substr(0, 5)).c_str(), lr, tps / 1000,
+                  format_duration(eta).c_str(), interactive && step != steps ? "   " : "\n");
+      std::fflush(stdout);
+      sum.tokens_per_second = tps;
+      tokens_since = 0;
+      t_last = now;
+    }
+    if (step % flush_every == 0) log.flush();
+    bool stopping = g_stop_signal != 0;
+    if (is_checkpoint_step(step, cfg) || stopping) {
+      log.flush();
+      save_run_checkpoint(dir, step, ps, *opt, *task, cfg);
+    }
+    sum.steps = step;
+    if (stopping) {
+      std::printf("\nstopped by signal %d at step %lld; checkpoint saved, resume with: sinklab train --resume %s\n",
+                  (int)g_stop_signal, (long long)step, dir.path.c_str());
+      break;
+    }
+  }
+  log.flush();
+  sum.val_loss = last_val;
+  return sum;
+}
+
+}  // namespace sl::train

@@ -1,0 +1,23 @@
+// The training loop: config -> data + model -> optimiser steps -> log.h5 and checkpoints.
+// Nothing here is specific to one model: the LM task supplies the loss and the statistics.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "train/config.h"
+#include "train/run_dir.h"
+
+namespace sl::train {
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double train_loss = 0, val_loss = 0;
+  double sink_rate = 0;  // Sink_1^eps (first eps) on the probe batch at the end, percent
+  double tokens_per_second = 0;
+};
+
+// Runs (or, with resume, continues) the run in `dir` until train.steps. The config must
+// already be resolved; a resumed run reads its own config.yaml.
+TrainSummary train(const Config& cfg, const RunDir& dir, bool resume);
+
+}  // namespace sl::train
