@@ -16,6 +16,9 @@ static Tensor view(const Tensor& t, const Shape& shape, const Shape& strides) {
   return make_view(t, shape, strides, t.impl()->offset);
 }
 
+// The operand itself, outside the graph: helpers below must not record autograd nodes.
+static Tensor raw(const Tensor& t) { return t.detach(); }
+
 // t with its last two dimensions swapped (a strided view, no copy).
 static Tensor mT(const Tensor& t) {
   Shape s = t.shape(), st = t.strides();
@@ -41,8 +44,9 @@ static Tensor as_rows(const Tensor& t) {
 // Prepends size-1 dimensions up to rank n (oneDNN broadcasts size-1 batch dims).
 static Tensor with_rank(const Tensor& t, int64_t n) {
   Shape s = t.shape(), st = t.strides();
+  int64_t whole = s[0] * st[0];  // any stride serves a size-1 dim; this one reads naturally
   s.insert(s.begin(), n - t.dim(), 1);
-  st.insert(st.begin(), n - t.dim(), s[n - t.dim()] * st[0]);
+  st.insert(st.begin(), n - t.dim(), whole);
   return view(t, s, st);
 }
 
@@ -117,8 +121,6 @@ static void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulat
   p->execute(dnnl_ctx::stream(), args);
   dnnl_ctx::stream().wait();
 }
-
-static Tensor raw(const Tensor& t) { return t.detach(); }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   SL_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dims, got " + shape_str(a.shape()) +
