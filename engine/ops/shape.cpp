@@ -1,4 +1,5 @@
 // Views (reshape, transpose, permute), copies to dense layout, concat, split and slice.
+#include <algorithm>
 #include <numeric>
 
 #include "engine/ops.h"
@@ -127,6 +128,86 @@ Tensor Tensor::transpose(int64_t a, int64_t b) const {
   std::iota(dims.begin(), dims.end(), 0);
   std::swap(dims[a], dims[b]);
   return permute(dims);
+}
+
+static int64_t normalise_dim(const char* op, int64_t dim, int64_t nd) {
+  int64_t d = dim < 0 ? dim + nd : dim;
+  SL_CHECK(d >= 0 && d < nd, std::string(op) + ": dimension " + std::to_string(dim) + " out of range for a " +
+                                 std::to_string(nd) + "-d tensor");
+  return d;
+}
+
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
+  int64_t d = normalise_dim("slice", dim, x.dim());
+  SL_CHECK(0 <= start && start <= end && end <= x.size(d),
+           "slice: range [" + std::to_string(start) + ", " + std::to_string(end) + ") of dimension " +
+               std::to_string(d) + " of " + shape_str(x.shape()));
+  Shape s = x.shape();
+  s[d] = end - start;
+  Tensor out = make_view(x, s, x.strides(), x.impl()->offset + start * x.strides()[d]);
+  return record(out, "slice", {x}, [x, d, start](const Tensor& out, const Tensor& g) {
+    // The slice's positions inside x's dense gradient: x's contiguous strides, shifted by start.
+    Tensor gx = grad_of(x);
+    Shape st = contiguous_strides(x.shape());
+    add_strided(g.data(), out.shape(), st, gx.data() + start * st[d]);
+  });
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  int64_t d = normalise_dim("split", dim, x.dim());
+  int64_t total = std::accumulate(sizes.begin(), sizes.end(), int64_t{0});
+  SL_CHECK(total == x.size(d), "split: sizes " + shape_str(sizes) + " do not add up to dimension " +
+                                   std::to_string(d) + " of " + shape_str(x.shape()));
+  std::vector<Tensor> parts;
+  int64_t start = 0;
+  for (int64_t n : sizes) {
+    parts.push_back(slice(x, d, start, start + n));
+    start += n;
+  }
+  return parts;
+}
+
+Tensor concat(const std::vector<Tensor>& xs_in, int64_t dim) {
+  SL_CHECK(!xs_in.empty(), "concat: no tensors given");
+  int64_t d = normalise_dim("concat", dim, xs_in[0].dim());
+  Shape s = xs_in[0].shape();
+  s[d] = 0;
+  std::vector<Tensor> xs;
+  for (const Tensor& x : xs_in) {
+    Shape expect = s;
+    expect[d] = x.dim() == (int64_t)s.size() ? x.size(d) : -1;
+    SL_CHECK(x.shape() == expect, "concat: " + shape_str(x.shape()) + " does not match " +
+                                      shape_str(xs_in[0].shape()) + " outside dimension " + std::to_string(d));
+    s[d] += x.size(d);
+    xs.push_back(x.contiguous());
+  }
+  // Row-major, each input fills a block of `width` floats in every one of `outer` output rows.
+  int64_t outer = shape_numel(Shape(s.begin(), s.begin() + d));
+  int64_t row = shape_numel(Shape(s.begin() + d, s.end()));
+  Tensor out = Tensor::empty(s);
+  int64_t col = 0;
+  std::vector<int64_t> cols;
+  for (const Tensor& x : xs) {
+    int64_t width = outer ? x.numel() / outer : 0;
+    const float* xd = x.data();
+    float* od = out.data() + col;
+#pragma omp parallel for if (x.numel() > 65536)
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy(xd + o * width, xd + (o + 1) * width, od + o * row);
+    cols.push_back(col);
+    col += width;
+  }
+  return record(out, "concat", xs, [xs, cols, outer, row](const Tensor&, const Tensor& g) {
+    for (size_t k = 0; k < xs.size(); ++k) {
+      if (!needs_grad(xs[k])) continue;
+      int64_t width = outer ? xs[k].numel() / outer : 0;
+      float* gx = grad_of(xs[k]).data();
+      const float* gg = g.data() + cols[k];
+#pragma omp parallel for if (xs[k].numel() > 65536)
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < width; ++i) gx[o * width + i] += gg[o * row + i];
+    }
+  });
 }
 
 }  // namespace sl

@@ -1,0 +1,103 @@
+// Matmul throughput for the shapes our models use, forward and backward (the dA, dB pair),
+// against oneDNN's own rate on a large square product. Threads: OMP_NUM_THREADS.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/dnnl_context.h"
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "engine/threads.h"
+
+using namespace sl;
+
+static Tensor random(const Shape& shape, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.normal();
+  return t;
+}
+
+// Median seconds of `fn` over repetitions after one warm-up; the repetition count targets
+// about half a second of timing per measurement.
+static double median_seconds(const std::function<void()>& setup, const std::function<void()>& fn) {
+  using clock = std::chrono::steady_clock;
+  auto once = [&] {
+    setup();
+    auto t0 = clock::now();
+    fn();
+    return std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  double first = once();
+  int reps = std::clamp((int)(0.5 / std::max(first, 1e-6)), 3, 25);
+  std::vector<double> t(reps);
+  for (auto& x : t) x = once();
+  std::nth_element(t.begin(), t.begin() + reps / 2, t.end());
+  return t[reps / 2];
+}
+
+struct Case {
+  std::string name;
+  Shape a, b;
+  bool as_linear;  // b given as a weight [out, in] through linear(), as models call it
+};
+
+int main() {
+  Rng rng(1);
+  std::printf("threads: %d\n", num_threads());
+
+  // Peak: a bare oneDNN matmul on a large square product into a preallocated output (no
+  // framework overhead, no fresh output pages).
+  const int64_t p = 2048;
+  Tensor pa = random({p, p}, rng), pb = random({p, p}, rng), pc = Tensor::zeros({p, p});
+  dnnl::memory::desc md({p, p}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+  dnnl::matmul square(dnnl::matmul::primitive_desc(dnnl::matmul::desc(md, md, md), dnnl_ctx::engine()));
+  auto mem = [&](Tensor& t) { return dnnl::memory(md, dnnl_ctx::engine(), t.data()); };
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, mem(pa)}, {DNNL_ARG_WEIGHTS, mem(pb)}, {DNNL_ARG_DST, mem(pc)}};
+  double peak_s = median_seconds([] {}, [&] {
+    square.execute(dnnl_ctx::stream(), args);
+    dnnl_ctx::stream().wait();
+  });
+  double peak = 2.0 * p * p * p / peak_s / 1e9;
+  std::printf("peak (bare oneDNN matmul %ld^3): %.1f GFLOP/s\n\n", (long)p, peak);
+
+  std::vector<Case> cases = {
+      {"d=256 qkv", {4096, 256}, {256, 768}, false},
+      {"d=256 mlp up", {4096, 256}, {256, 688}, false},
+      {"d=256 mlp down", {4096, 688}, {688, 256}, false},
+      {"d=256 proj", {4096, 256}, {256, 256}, false},
+      {"d=256 qkv (linear)", {4096, 256}, {768, 256}, true},
+      {"d=512 qkv", {2048, 512}, {512, 1536}, false},
+      {"d=512 mlp up", {2048, 512}, {512, 1376}, false},
+      {"d=512 mlp down", {2048, 1376}, {1376, 512}, false},
+      {"d=512 proj", {2048, 512}, {512, 512}, false},
+      {"d=512 vocab", {2048, 512}, {512, 8192}, false},
+      {"attn scores", {64, 256, 64}, {64, 64, 256}, false},
+      {"attn values", {64, 256, 256}, {64, 256, 64}, false},
+  };
+  std::printf("%-20s %-26s %9s %8s %6s %9s %8s %6s\n", "case", "shape", "fwd ms", "GFLOP/s", "%peak", "bwd ms",
+              "GFLOP/s", "%peak");
+  for (const Case& c : cases) {
+    Tensor a = random(c.a, rng).set_requires_grad(), b = random(c.b, rng).set_requires_grad();
+    auto product = [&] { return c.as_linear ? linear(a, b) : matmul(a, b); };
+    int64_t m = c.a[c.a.size() - 2], k = c.a.back(), batch = shape_numel(c.a) / (m * k);
+    int64_t n = c.as_linear ? c.b[0] : c.b.back();
+    double flop = 2.0 * batch * m * k * n;
+
+    double fwd = median_seconds([] {}, [&] { NoGrad ng; product(); });
+    // Backward alone: the recorded closure computes dA = dC B^T and dB = A^T dC.
+    Tensor out, seed = random({batch * m * n}, rng).reshape(product().shape());
+    double bwd = median_seconds([&] { out = product(); },
+                                [&] { out.impl()->grad_fn->backward(out, seed); });
+
+    std::string shape = shape_str(c.a) + "x" + shape_str(c.b) + (c.as_linear ? "^T" : "");
+    std::printf("%-20s %-26s %9.2f %8.1f %5.0f%% %9.2f %8.1f %5.0f%%\n", c.name.c_str(), shape.c_str(), fwd * 1e3,
+                flop / fwd / 1e9, 100 * flop / fwd / 1e9 / peak, bwd * 1e3, 2 * flop / bwd / 1e9,
+                100 * 2 * flop / bwd / 1e9 / peak);
+  }
+  return 0;
+}

@@ -1,0 +1,189 @@
+// Matrix products on oneDNN's matmul primitive. Operands are passed with their own strides,
+// so transposed views (B^T, A^T in the backward pass) cost no copy.
+#include <algorithm>
+#include <string>
+#include <unordered_map>
+
+#include "engine/dnnl_context.h"
+#include "engine/ops.h"
+
+namespace sl {
+
+using dnnl::memory;
+
+// A view without autograd history: the raw operand of one oneDNN call.
+static Tensor view(const Tensor& t, const Shape& shape, const Shape& strides) {
+  return make_view(t, shape, strides, t.impl()->offset);
+}
+
+// The operand itself, outside the graph: helpers below must not record autograd nodes.
+static Tensor raw(const Tensor& t) { return t.detach(); }
+
+// t with its last two dimensions swapped (a strided view, no copy).
+static Tensor mT(const Tensor& t) {
+  Shape s = t.shape(), st = t.strides();
+  int64_t n = t.dim();
+  std::swap(s[n - 1], s[n - 2]);
+  std::swap(st[n - 1], st[n - 2]);
+  return view(t, s, st);
+}
+
+// t[..., M, K] as a 2-D [rows, K] view when its leading dims are laid out as one run of rows
+// (always true for dense tensors); an undefined tensor otherwise.
+static Tensor as_rows(const Tensor& t) {
+  int64_t n = t.dim();
+  const Shape& s = t.shape();
+  const Shape& st = t.strides();
+  int64_t rows = 1;
+  for (int64_t d = 0; d < n - 1; ++d) rows *= s[d];
+  for (int64_t d = 0; d + 1 < n - 1; ++d)
+    if (s[d] != 1 && st[d] != st[d + 1] * s[d + 1]) return Tensor();
+  return view(t, {rows, s[n - 1]}, {st[n - 2], st[n - 1]});
+}
+
+// Prepends size-1 dimensions up to rank n (oneDNN broadcasts size-1 batch dims).
+static Tensor with_rank(const Tensor& t, int64_t n) {
+  Shape s = t.shape(), st = t.strides();
+  int64_t whole = s[0] * st[0];  // any stride serves a size-1 dim; this one reads naturally
+  s.insert(s.begin(), n - t.dim(), 1);
+  st.insert(st.begin(), n - t.dim(), whole);
+  return view(t, s, st);
+}
+
+static std::string layout_key(const Tensor& t) { return shape_str(t.shape()) + shape_str(t.strides()); }
+
+// The oneDNN primitive for c (+)= a @ b (+ bias[1, N]) in exactly these layouts; an empty
+// primitive when oneDNN offers only its slow reference kernel for them.
+static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, bool bias,
+                                      bool accumulate) {
+  std::string key = "matmul" + layout_key(a) + layout_key(b) + layout_key(c) + (bias ? "+bias" : "") +
+                    (accumulate ? "+=" : "=");
+  return dnnl_ctx::cached(key, [&]() -> dnnl::primitive {
+    auto md = [](const Tensor& t) { return memory::desc(t.shape(), memory::data_type::f32, t.strides()); };
+    memory::desc bias_md;
+    if (bias) {
+      Shape s(c.dim(), 1);
+      s.back() = c.size(-1);
+      bias_md = memory::desc(s, memory::data_type::f32, contiguous_strides(s));
+    }
+    dnnl::primitive_attr attr;
+    if (accumulate) {
+      dnnl::post_ops po;
+      po.append_sum(1.f);  // dst = 1 * dst + a @ b: gradients accumulate without a temporary
+      attr.set_post_ops(po);
+    }
+    dnnl::matmul::desc d(md(a), md(b), bias_md, md(c));
+    dnnl::matmul::primitive_desc pd(d, attr, dnnl_ctx::engine(), /*allow_empty=*/true);
+    if (!pd || std::string(pd.impl_info_str()).find("ref") != std::string::npos) return {};
+    return dnnl::matmul(pd);
+  });
+}
+
+// c[..., M, N] (+)= a[..., M, K] @ b[..., K, N] (+ bias[N]) on raw views. c is dense; b is
+// 2-D or has a's batch dims.
+static void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate) {
+  if (c.numel() == 0) return;
+  if (a.size(-1) == 0) {  // an empty sum
+    if (!accumulate) std::fill(c.data(), c.data() + c.numel(), 0.f);
+    return;
+  }
+  Tensor cc = c;
+  if (b.dim() == 2 && a.dim() > 2) {
+    // A matrix shared by every batch: one large 2-D product over all rows when a allows it.
+    Tensor rows = as_rows(a);
+    if (rows.defined()) {
+      a = rows;
+      cc = as_rows(c);
+    } else {
+      b = with_rank(b, a.dim());
+    }
+  }
+  dnnl::primitive* p = &primitive_for(a, b, cc, bias, accumulate);
+  if (!*p) {
+    // A layout oneDNN has no fast kernel for: pack both operands densely.
+    a = a.contiguous();
+    b = b.contiguous();
+    p = &primitive_for(a, b, cc, bias, accumulate);
+  }
+  SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
+  auto mem = [](const Tensor& t) {
+    return memory(memory::desc(t.shape(), memory::data_type::f32, t.strides()), dnnl_ctx::engine(),
+                  const_cast<float*>(t.data()));
+  };
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, mem(a)}, {DNNL_ARG_WEIGHTS, mem(b)}, {DNNL_ARG_DST, mem(cc)}};
+  if (bias) {
+    Shape s(cc.dim(), 1);
+    s.back() = cc.size(-1);
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc(s, memory::data_type::f32, contiguous_strides(s)),
+                                       dnnl_ctx::engine(), const_cast<float*>(bias)));
+  }
+  p->execute(dnnl_ctx::stream(), args);
+  dnnl_ctx::stream().wait();
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  SL_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands need at least 2 dims, got " + shape_str(a.shape()) +
+                                             " @ " + shape_str(b.shape()));
+  SL_CHECK(a.size(-1) == b.size(-2), "matmul: inner dimensions differ in " + shape_str(a.shape()) + " @ " +
+                                         shape_str(b.shape()));
+  Shape batch(a.shape().begin(), a.shape().end() - 2);
+  SL_CHECK(b.dim() == 2 || Shape(b.shape().begin(), b.shape().end() - 2) == batch,
+           "matmul: b's batch dims must equal a's or be absent, got " + shape_str(a.shape()) + " @ " +
+               shape_str(b.shape()));
+  Shape out_shape = batch;
+  out_shape.push_back(a.size(-2));
+  out_shape.push_back(b.size(-1));
+  Tensor out = Tensor::empty(out_shape);
+  gemm(raw(a), raw(b), out, nullptr, false);
+  return record(out, "matmul", {a, b}, [a, b](const Tensor&, const Tensor& g) {
+    if (needs_grad(a)) gemm(raw(g), mT(raw(b)), grad_of(a), nullptr, true);  // dA = dC @ B^T
+    if (!needs_grad(b)) return;
+    if (b.dim() == a.dim()) {
+      gemm(mT(raw(a)), raw(g), grad_of(b), nullptr, true);  // dB = A^T @ dC
+    } else {
+      // b is shared across the batch: dB sums A^T @ dC over it, i.e. one product of all rows.
+      Tensor rows = as_rows(raw(a));
+      if (!rows.defined()) rows = as_rows(raw(a).contiguous());
+      gemm(mT(rows), as_rows(raw(g)), grad_of(b), nullptr, true);
+    }
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  SL_CHECK(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1),
+           "linear: x " + shape_str(x.shape()) + " does not match weight [out, in] " + shape_str(w.shape()));
+  int64_t out_f = w.size(0), in_f = w.size(1);
+  SL_CHECK(!bias.defined() || bias.shape() == Shape{out_f},
+           "linear: bias " + shape_str(bias.shape()) + " for weight " + shape_str(w.shape()) + ", expected [" +
+               std::to_string(out_f) + "]");
+  Shape out_shape = x.shape();
+  out_shape.back() = out_f;
+  Tensor out = Tensor::empty(out_shape);
+  int64_t rows = x.numel() / std::max<int64_t>(in_f, 1);
+  auto flat = [rows](const Tensor& t) {  // t[..., F] as dense [rows, F]
+    Tensor c = t.is_contiguous() ? t : t.contiguous();
+    return view(c, {rows, t.size(-1)}, {t.size(-1), 1});
+  };
+  Tensor b = bias.defined() ? raw(bias).contiguous() : Tensor();
+  gemm(flat(raw(x)), mT(raw(w)), flat(out), b.defined() ? b.data() : nullptr, false);  // x @ W^T + bias
+  return record(out, "linear", {x, w, bias}, [x, w, bias, flat](const Tensor&, const Tensor& g) {
+    Tensor gf = flat(raw(g));
+    if (needs_grad(x)) gemm(gf, raw(w), flat(grad_of(x)), nullptr, true);        // dX = dY @ W
+    if (needs_grad(w)) gemm(mT(gf), flat(raw(x)), grad_of(w), nullptr, true);    // dW = dY^T @ X
+    if (needs_grad(bias)) {
+      // dbias = column sums of dY; threads own disjoint column blocks and sweep all rows.
+      float* gb = grad_of(bias).data();
+      const float* gd = gf.data();
+      int64_t n_rows = gf.size(0), n = gf.size(1), block = 16;
+#pragma omp parallel for if (gf.numel() > 65536)
+      for (int64_t j0 = 0; j0 < n; j0 += block) {
+        int64_t j1 = std::min(n, j0 + block);
+        for (int64_t i = 0; i < n_rows; ++i)
+          for (int64_t j = j0; j < j1; ++j) gb[j] += gd[i * n + j];
+      }
+    }
+  });
+}
+
+}  // namespace sl

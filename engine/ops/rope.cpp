@@ -1,0 +1,55 @@
+// Rotary position embedding (Su et al.): each pair (x[2i], x[2i+1]) of a head is rotated by
+// an angle proportional to the position, so q.k depends on relative position only.
+#include <cmath>
+
+#include "engine/ops.h"
+
+namespace sl {
+
+// out (+)= R(sign * angle) applied to every pair of in[B, T, H, Dh]; cos_sin holds
+// (cos, sin) for each (t, i). The backward pass is the inverse rotation, sign = -1.
+static void rotate(const float* in, float* out, const Shape& s, const std::vector<float>& cos_sin, float sign,
+                   bool accumulate) {
+  int64_t bt = s[0] * s[1], t_len = s[1], h = s[2], half = s[3] / 2;
+#pragma omp parallel for if (bt * h * half > 32768)
+  for (int64_t r = 0; r < bt; ++r) {
+    const float* cs = cos_sin.data() + (r % t_len) * half * 2;
+    for (int64_t hh = 0; hh < h; ++hh) {
+      const float* x = in + (r * h + hh) * half * 2;
+      float* y = out + (r * h + hh) * half * 2;
+      for (int64_t i = 0; i < half; ++i) {
+        float c = cs[2 * i], sn = sign * cs[2 * i + 1];
+        float y0 = x[2 * i] * c - x[2 * i + 1] * sn;
+        float y1 = x[2 * i] * sn + x[2 * i + 1] * c;
+        if (accumulate) {
+          y[2 * i] += y0;
+          y[2 * i + 1] += y1;
+        } else {
+          y[2 * i] = y0;
+          y[2 * i + 1] = y1;
+        }
+      }
+    }
+  }
+}
+
+Tensor rope(const Tensor& x_in, float theta, int64_t pos0) {
+  SL_CHECK(x_in.dim() == 4, "rope: x must be [B, T, H, Dh], got " + shape_str(x_in.shape()));
+  SL_CHECK(x_in.size(3) % 2 == 0, "rope: head dim Dh must be even (pairs are rotated), got " + shape_str(x_in.shape()));
+  Tensor x = x_in.contiguous();
+  int64_t t_len = x.size(1), half = x.size(3) / 2;
+  std::vector<float> cos_sin(t_len * half * 2);
+  for (int64_t t = 0; t < t_len; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = double(pos0 + t) * std::pow((double)theta, -2.0 * i / (2.0 * half));
+      cos_sin[(t * half + i) * 2] = (float)std::cos(angle);
+      cos_sin[(t * half + i) * 2 + 1] = (float)std::sin(angle);
+    }
+  Tensor out = Tensor::empty(x.shape());
+  rotate(x.data(), out.data(), x.shape(), cos_sin, 1.f, false);
+  return record(out, "rope", {x}, [x, cos_sin](const Tensor&, const Tensor& g) {
+    rotate(g.data(), grad_of(x).data(), x.shape(), cos_sin, -1.f, true);
+  });
+}
+
+}  // namespace sl
