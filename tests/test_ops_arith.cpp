@@ -71,31 +71,36 @@ TEST_CASE("binary ops accept strided views", "[arith][gradcheck]") {
 }
 
 TEST_CASE("large broadcast gradients (threaded path) match direct sums", "[arith]") {
-  // [131, 257] * [257] + [131, 1]: more elements than the parallel threshold.
+  // ([131, 257] * [257] + [131, 1]) * scalar: more elements than the parallel threshold.
   const int64_t N = 131, D = 257;
   Tensor a = testing::randn({N, D}, 7).set_requires_grad();
   Tensor b = testing::randn({D}, 8).set_requires_grad();
   Tensor c = testing::randn({N, 1}, 9).set_requires_grad();
-  Tensor out = add(mul(a, b), c);
+  Tensor s = Tensor::scalar(-1.3f).set_requires_grad();
+  Tensor out = mul(add(mul(a, b), c), s);
   Tensor w = testing::randn({N, D}, 10);
   backward(out, w);
-  const float *pa = a.data(), *pb = b.data(), *pw = w.data(), *po = out.data();
-  double worst = 0;
+  const float *pa = a.data(), *pb = b.data(), *pc = c.data(), *pw = w.data(), *po = out.data();
+  const float sv = s.item();
+  double worst = 0, gs = 0;
   for (int64_t n = 0; n < N; ++n) {
     double gc = 0;
     for (int64_t d = 0; d < D; ++d) {
-      worst = std::max(worst, (double)std::abs(po[n * D + d] - (pa[n * D + d] * pb[d] + c.data()[n])));
-      worst = std::max(worst, (double)std::abs(a.grad().data()[n * D + d] - pw[n * D + d] * pb[d]));
-      gc += pw[n * D + d];
+      int64_t i = n * D + d;
+      worst = std::max(worst, (double)std::abs(po[i] - (pa[i] * pb[d] + pc[n]) * sv));
+      worst = std::max(worst, (double)std::abs(a.grad().data()[i] - pw[i] * sv * pb[d]));
+      gc += pw[i] * sv;
+      gs += (double)pw[i] * (pa[i] * pb[d] + pc[n]);
     }
     worst = std::max(worst, std::abs(c.grad().data()[n] - gc));
   }
   for (int64_t d = 0; d < D; ++d) {
     double gb = 0;
-    for (int64_t n = 0; n < N; ++n) gb += (double)pw[n * D + d] * pa[n * D + d];
+    for (int64_t n = 0; n < N; ++n) gb += (double)pw[n * D + d] * sv * pa[n * D + d];
     worst = std::max(worst, std::abs(b.grad().data()[d] - gb));
   }
   REQUIRE(worst < 1e-3);
+  REQUIRE(s.grad().item() == Approx(gs).epsilon(1e-4));
 }
 
 TEST_CASE("scale and add_scalar", "[arith][gradcheck]") {

@@ -21,7 +21,6 @@ struct Layout {
   Shape stride_a, stride_b;  // each operand's strides over `dims`
   int64_t numel = 0;
   int64_t inner() const { return dims.back(); }
-  int64_t rows() const { return inner() ? numel / inner() : 0; }
 };
 
 Layout broadcast_layout(const Shape& a, const Shape& b, const char* op) {
@@ -62,14 +61,15 @@ Layout broadcast_layout(const Shape& a, const Shape& b, const char* op) {
   return L;
 }
 
-// Calls f(i, ia, ib) for every output element i of output rows [r0, r1), with ia and ib the
-// matching offsets into a and b. The inner loop is specialised on the inner strides so the
-// compiler sees dense (or constant) accesses and vectorises.
+// Calls f(i, ia, ib) for every output element i in [e0, e1), with ia and ib the matching
+// offsets into a and b. The inner loop is specialised on the inner strides so the compiler
+// sees dense (or constant) accesses and vectorises.
 template <class F>
-inline void walk_rows(const Layout& L, int64_t r0, int64_t r1, F&& f) {
+inline void walk(const Layout& L, int64_t e0, int64_t e1, F&& f) {
+  if (e0 >= e1) return;  // also keeps an empty output's zero-sized inner dim out of the division
   int64_t nd = (int64_t)L.dims.size(), n = L.inner();
   int64_t ta = L.stride_a.back(), tb = L.stride_b.back();
-  for (int64_t r = r0; r < r1; ++r) {
+  for (int64_t r = e0 / n; r * n < e1; ++r) {
     int64_t rem = r, oa = 0, ob = 0;
     for (int64_t d = nd - 2; d >= 0; --d) {
       int64_t idx = rem % L.dims[d];
@@ -77,23 +77,26 @@ inline void walk_rows(const Layout& L, int64_t r0, int64_t r1, F&& f) {
       oa += idx * L.stride_a[d];
       ob += idx * L.stride_b[d];
     }
-    int64_t base = r * n;
+    int64_t base = r * n, j0 = std::max<int64_t>(e0 - base, 0), j1 = std::min(e1 - base, n);
     if (ta == 1 && tb == 1)
-      for (int64_t j = 0; j < n; ++j) f(base + j, oa + j, ob + j);
+      for (int64_t j = j0; j < j1; ++j) f(base + j, oa + j, ob + j);
     else if (ta == 1 && tb == 0)
-      for (int64_t j = 0; j < n; ++j) f(base + j, oa + j, ob);
+      for (int64_t j = j0; j < j1; ++j) f(base + j, oa + j, ob);
     else if (ta == 0 && tb == 1)
-      for (int64_t j = 0; j < n; ++j) f(base + j, oa, ob + j);
+      for (int64_t j = j0; j < j1; ++j) f(base + j, oa, ob + j);
     else
-      for (int64_t j = 0; j < n; ++j) f(base + j, oa + j * ta, ob + j * tb);
+      for (int64_t j = j0; j < j1; ++j) f(base + j, oa + j * ta, ob + j * tb);
   }
 }
 
+// walk() over all output elements in chunks shared among threads; f must only write to
+// element i's own slot.
 template <class F>
 void walk_parallel(const Layout& L, F&& f) {
-  int64_t rows = L.rows();
+  constexpr int64_t kChunk = 8192;
+  int64_t chunks = (L.numel + kChunk - 1) / kChunk;
 #pragma omp parallel for if (L.numel > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) walk_rows(L, r, r + 1, f);
+  for (int64_t c = 0; c < chunks; ++c) walk(L, c * kChunk, std::min(L.numel, (c + 1) * kChunk), f);
 }
 
 // grad[x offset] += contrib(i, ia, ib) over every output element, for x = a (use_a) or b.
@@ -110,17 +113,16 @@ void accumulate(const Layout& L, bool use_a, Tensor grad, C&& contrib) {
     walk_parallel(L, into(gx));
     return;
   }
-  int64_t rows = L.rows();
   int nt = L.numel > kParallelMin ? omp_get_max_threads() : 1;
   if (nt == 1) {
-    walk_rows(L, 0, rows, into(gx));
+    walk(L, 0, L.numel, into(gx));
     return;
   }
   std::vector<float> partial((size_t)nt * nx, 0.f);
 #pragma omp parallel num_threads(nt)
   {
     int t = omp_get_thread_num(), T = omp_get_num_threads();
-    walk_rows(L, rows * t / T, rows * (t + 1) / T, into(partial.data() + (size_t)t * nx));
+    walk(L, L.numel * t / T, L.numel * (t + 1) / T, into(partial.data() + (size_t)t * nx));
   }
 #pragma omp parallel for if (nx * nt > kParallelMin)
   for (int64_t k = 0; k < nx; ++k)

@@ -1,6 +1,7 @@
 // Fused softmax cross-entropy with PaLM's z-loss. Per counted row (target != ignore_index):
 //   loss_r = lse_r - logits[r, t_r] + z * lse_r^2,   lse_r = logsumexp(logits[r, :])
 // and the loss is their mean; d loss_r / d logits[r] = softmax - onehot(t_r) + 2 z lse_r softmax.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& target
     if (targets[r] == ignore_index) continue;
     const float* xr = px + r * V;
     float m = xr[0];
+#pragma omp simd reduction(max : m)
     for (int64_t i = 1; i < V; ++i) m = std::max(m, xr[i]);
     double s = 0;
     for (int64_t i = 0; i < V; ++i) s += std::exp(xr[i] - m);

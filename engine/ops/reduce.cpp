@@ -1,4 +1,7 @@
 // Sums and means, over all elements or over one dimension. Means are scaled sums.
+#include <algorithm>
+#include <string>
+
 #include "engine/ops.h"
 
 namespace sl {

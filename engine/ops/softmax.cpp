@@ -49,6 +49,7 @@ Tensor softmax(const Tensor& x_in) {
     // dx = y * (g - sum(g * y))
     backward_rows(x, out, g, [](const float* y, const float* g, float* dx, int64_t D) {
       double s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t i = 0; i < D; ++i) s += (double)g[i] * y[i];
       for (int64_t i = 0; i < D; ++i) dx[i] += y[i] * (g[i] - (float)s);
     });
@@ -62,6 +63,7 @@ Tensor log_softmax(const Tensor& x_in) {
     // dx = g - softmax(x) * sum(g), with softmax(x) = exp(y)
     backward_rows(x, out, g, [](const float* y, const float* g, float* dx, int64_t D) {
       double s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t i = 0; i < D; ++i) s += g[i];
       for (int64_t i = 0; i < D; ++i) dx[i] += g[i] - std::exp(y[i]) * (float)s;
     });
