@@ -1,0 +1,110 @@
+// Layer norm and RMS norm over the last dimension, forward and backward fused over rows.
+// RMS norm is layer norm without centring (mean taken as 0) and without bias, so one
+// implementation serves both.
+#include <cmath>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace sl {
+
+namespace {
+
+constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
+
+// y = (x - mu) * rstd * w + b per row, rstd = 1 / sqrt(mean((x - mu)^2) + eps), with mu the row
+// mean when `centre` and 0 otherwise. w and b may be undefined (no affine part).
+Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, float eps, bool centre,
+                 const char* name) {
+  SL_CHECK(x_in.dim() >= 1, std::string(name) + ": needs at least one dimension, got a scalar");
+  int64_t D = x_in.size(-1), R = D ? x_in.numel() / D : 0;
+  for (const Tensor* p : {&w_in, &b_in})
+    SL_CHECK(!p->defined() || p->shape() == Shape{D}, std::string(name) + ": weight/bias of shape " +
+                                                         shape_str(p->shape()) + " for input " +
+                                                         shape_str(x_in.shape()) + ", expected [" +
+                                                         std::to_string(D) + "]");
+  Tensor x = x_in.contiguous();
+  Tensor w = w_in.defined() ? w_in.contiguous() : Tensor();
+  Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
+  Tensor out = Tensor::empty(x.shape());
+  std::vector<float> mu(R), rstd(R);  // per row, kept for the backward
+  const float* px = x.data();
+  const float* pw = w.defined() ? w.data() : nullptr;
+  const float* pb = b.defined() ? b.data() : nullptr;
+  float* py = out.data();
+#pragma omp parallel for if (x.numel() > kParallelMin)
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = px + r * D;
+    float* yr = py + r * D;
+    double s = 0, ss = 0;
+    // omp simd: lets the compiler reorder (and so vectorise) the row sums
+    if (centre) {
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < D; ++i) s += xr[i];
+    }
+    float m = (float)(s / D);
+#pragma omp simd reduction(+ : ss)
+    for (int64_t i = 0; i < D; ++i) ss += (double)(xr[i] - m) * (xr[i] - m);
+    float rs = (float)(1.0 / std::sqrt(ss / D + eps));
+    mu[r] = m;
+    rstd[r] = rs;
+    for (int64_t i = 0; i < D; ++i) {
+      float v = (xr[i] - m) * rs;
+      if (pw) v *= pw[i];
+      if (pb) v += pb[i];
+      yr[i] = v;
+    }
+  }
+
+  return record(out, name, {x, w, b},
+                [x, w, b, centre, R, D, mu = std::move(mu), rstd = std::move(rstd)](const Tensor&, const Tensor& g) {
+    const float *px = x.data(), *pg = g.data();
+    const float* pw = w.defined() ? w.data() : nullptr;
+    float* gx = needs_grad(x) ? grad_of(x).data() : nullptr;
+    float* gw = needs_grad(w) ? grad_of(w).data() : nullptr;
+    float* gb = needs_grad(b) ? grad_of(b).data() : nullptr;
+#pragma omp parallel if (x.numel() > kParallelMin)
+    {
+      // Weight and bias gradients sum over rows: each thread sums its rows, then adds once.
+      std::vector<float> dw(gw ? D : 0, 0.f), db(gb ? D : 0, 0.f), xh(D), gy(D);
+#pragma omp for
+      for (int64_t r = 0; r < R; ++r) {
+        const float *xr = px + r * D, *gr = pg + r * D;
+        const float m = mu[r], rs = rstd[r];
+        double sum_gy = 0, sum_gy_xh = 0;
+#pragma omp simd reduction(+ : sum_gy, sum_gy_xh)
+        for (int64_t i = 0; i < D; ++i) {
+          xh[i] = (xr[i] - m) * rs;
+          gy[i] = pw ? gr[i] * pw[i] : gr[i];
+          sum_gy += gy[i];
+          sum_gy_xh += (double)gy[i] * xh[i];
+          if (gw) dw[i] += gr[i] * xh[i];
+          if (gb) db[i] += gr[i];
+        }
+        if (gx) {
+          // dx = rstd * (gy - mean(gy) - xh * mean(gy * xh)); no mean(gy) term without centring
+          float mean_gy = centre ? (float)(sum_gy / D) : 0.f, mean_gy_xh = (float)(sum_gy_xh / D);
+          float* dx = gx + r * D;
+          for (int64_t i = 0; i < D; ++i) dx[i] += rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh);
+        }
+      }
+#pragma omp critical
+      {
+        for (int64_t i = 0; gw && i < D; ++i) gw[i] += dw[i];
+        for (int64_t i = 0; gb && i < D; ++i) gb[i] += db[i];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+  return normalize(x, weight, Tensor(), eps, /*centre=*/false, "rms_norm");
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  return normalize(x, weight, bias, eps, /*centre=*/true, "layer_norm");
+}
+
+}  // namespace sl

@@ -1,0 +1,93 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+
+#include "tests/gradcheck.h"
+
+using namespace sl;
+
+namespace {
+
+using Unary = std::function<Tensor(const Tensor&)>;
+
+float at(const Unary& f, float x) { return f(Tensor::from({1}, {x})).item(); }
+
+// Inputs whose magnitude is in [0.2, 2]: clear of the kinks of relu and elu at 0.
+Tensor away_from_zero(const Shape& s, uint64_t seed) {
+  Tensor t = testing::rand_uniform(s, seed, 0.2f, 2.f);
+  Tensor sign = testing::randn(s, seed + 100);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= sign.data()[i] < 0 ? -1.f : 1.f;
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("pointwise functions match known values", "[pointwise]") {
+  REQUIRE(at(relu, -1.5f) == 0.f);
+  REQUIRE(at(relu, 2.5f) == 2.5f);
+  REQUIRE(at(gelu, 1.f) == Approx(0.8413447f).epsilon(1e-5));
+  REQUIRE(at(gelu, -1.f) == Approx(-0.1586553f).epsilon(1e-5));
+  REQUIRE(at(gelu_tanh, 1.f) == Approx(0.8411920f).epsilon(1e-5));
+  REQUIRE(at(silu, 1.f) == Approx(0.7310586f).epsilon(1e-5));
+  REQUIRE(at(sigmoid, 0.f) == Approx(0.5f));
+  REQUIRE(at(sigmoid, 2.f) == Approx(0.8807971f).epsilon(1e-5));
+  REQUIRE(at([](const Tensor& x) { return elu(x); }, -1.f) == Approx(-0.6321206f).epsilon(1e-5));
+  REQUIRE(at([](const Tensor& x) { return elu(x, 0.5f); }, -1.f) == Approx(-0.3160603f).epsilon(1e-5));
+  REQUIRE(at([](const Tensor& x) { return elu(x, 0.5f); }, 3.f) == Approx(3.f));
+  REQUIRE(at(sl::tanh, 0.5f) == Approx(0.4621172f).epsilon(1e-5));
+  REQUIRE(at(sl::exp, 1.f) == Approx(2.7182818f).epsilon(1e-5));
+  REQUIRE(at(sl::log, 2.7182818f) == Approx(1.f).epsilon(1e-5));
+  REQUIRE(at(square, -3.f) == Approx(9.f));
+  REQUIRE(at(sl::sqrt, 4.f) == Approx(2.f));
+}
+
+TEST_CASE("pointwise functions keep shape and read strided views", "[pointwise]") {
+  Tensor x = testing::randn({3, 5, 7}, 1);
+  Tensor y = sl::exp(x.transpose(0, 2));
+  REQUIRE(y.shape() == Shape{7, 5, 3});
+  REQUIRE(y.data()[(4 * 5 + 2) * 3 + 1] == Approx(std::exp(x.data()[(1 * 5 + 2) * 7 + 4])));
+}
+
+TEST_CASE("pointwise gradients match finite differences", "[pointwise][gradcheck]") {
+  std::vector<std::pair<const char*, Unary>> smooth = {
+      {"gelu", gelu},         {"gelu_tanh", gelu_tanh}, {"silu", silu},     {"sigmoid", sigmoid},
+      {"tanh", sl::tanh},     {"exp", sl::exp},         {"square", square},
+      {"elu(1)", [](const Tensor& x) { return elu(x); }}};
+  std::vector<std::pair<const char*, Unary>> kinked = {
+      {"relu", relu}, {"elu(0.5)", [](const Tensor& x) { return elu(x, 0.5f); }},
+      {"elu(2)", [](const Tensor& x) { return elu(x, 2.f); }}};
+  std::vector<std::pair<const char*, Unary>> positive = {{"log", sl::log}, {"sqrt", sl::sqrt}};
+  auto check = [](const char* name, const Unary& f, const Tensor& x) {
+    INFO(name);
+    REQUIRE(testing::gradcheck([f](const std::vector<Tensor>& in) { return f(in[0]); }, {x}) < 1e-3);
+    // the same through a transposed view (contiguous() first, gradient routed back)
+    REQUIRE(testing::gradcheck([f](const std::vector<Tensor>& in) { return f(in[0].transpose(0, 2)); },
+                               {x.clone()}) < 1e-3);
+  };
+  for (auto& [name, f] : smooth) check(name, f, testing::randn({3, 5, 7}, 2));
+  for (auto& [name, f] : kinked) check(name, f, away_from_zero({3, 5, 7}, 3));
+  for (auto& [name, f] : positive) check(name, f, testing::rand_uniform({3, 5, 7}, 4, 0.5f, 3.f));
+}
+
+TEST_CASE("elu primitives with different alpha are not confused", "[pointwise]") {
+  Tensor x = Tensor::from({3}, {-1, -2, 1});
+  std::vector<float> a = elu(x, 0.5f).to_vector(), b = elu(x, 2.f).to_vector();
+  REQUIRE(a[0] == Approx(0.5f * (std::exp(-1.f) - 1.f)));
+  REQUIRE(b[0] == Approx(2.f * (std::exp(-1.f) - 1.f)));
+  REQUIRE(b[2] == 1.f);
+}
+
+TEST_CASE("pointwise backward on a large tensor (threaded path)", "[pointwise]") {
+  Tensor x = testing::randn({181, 193}, 5).set_requires_grad();
+  Tensor y = sl::tanh(x);
+  Tensor w = testing::randn(x.shape(), 6);
+  backward(y, w);
+  double worst = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    float t = std::tanh(x.data()[i]);
+    worst = std::max(worst, (double)std::abs(y.data()[i] - t));
+    worst = std::max(worst, (double)std::abs(x.grad().data()[i] - w.data()[i] * (1 - t * t)));
+  }
+  REQUIRE(worst < 1e-5);
+}
