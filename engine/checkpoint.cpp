@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -100,21 +101,24 @@ std::vector<int64_t> read_ints(hid_t loc, const std::string& name, const std::st
 }
 
 void write_string(hid_t loc, const std::string& name, const std::string& s, const std::string& where) {
-  h5::Handle type = h5::utf8_string_type();
+  h5::Handle type = h5::string_type(s.size());
   h5::Handle ds = create_dataset(loc, name, type, {}, where);
-  const char* text = s.c_str();
-  h5::check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), where + ": writing dataset '" + name + "'");
+  std::vector<char> padded(H5Tget_size(type), '\0');
+  std::copy(s.begin(), s.end(), padded.begin());
+  h5::check(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, padded.data()),
+            where + ": writing dataset '" + name + "'");
   write_crc(ds, crc32(s.data(), s.size()), where);
 }
 
 std::string read_string(hid_t loc, const std::string& name, const std::string& where) {
   std::string full = "strings/" + name;
   h5::Handle ds(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), H5Dclose, where + ": opening dataset " + full);
-  h5::Handle type = h5::utf8_string_type();
-  char* text = nullptr;
-  h5::check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), where + ": reading dataset " + full);
-  std::string s = text ? text : "";
-  H5free_memory(text);
+  h5::Handle stored(H5Dget_type(ds), H5Tclose, where + ": reading the type of dataset " + full);
+  SL_CHECK(H5Tget_class(stored) == H5T_STRING && H5Tis_variable_str(stored) == 0 && h5::extent(ds).empty(),
+           where + ": dataset " + full + " is not a fixed-length string");
+  std::vector<char> raw(H5Tget_size(stored));
+  h5::check(H5Dread(ds, stored, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()), where + ": reading dataset " + full);
+  std::string s = h5::string_from(raw);
   verify_crc(ds, crc32(s.data(), s.size()), where, full);
   return s;
 }

@@ -5,11 +5,12 @@
 // File layout (readable with h5py):
 //   /tensors/<name>   float32 dataset of the tensor's shape (scalar dataspace for rank 0)
 //   /ints/<name>      int64 1-D dataset
-//   /strings/<name>   variable-length UTF-8 string, scalar dataspace
+//   /strings/<name>   fixed-length UTF-8 string (NUL-padded), scalar dataspace; h5py reads bytes
 // A name's '/' separates HDF5 groups ("param/blocks.0.attn.wq" is dataset "blocks.0.attn.wq"
 // in group "tensors/param"); dots are plain characters. Every dataset carries a uint32
 // attribute "crc32": the CRC-32 (IEEE, as zlib.crc32) of its raw little-endian bytes (a
-// string's UTF-8 bytes). The root attribute "format" is "sinklab-checkpoint-1".
+// string's UTF-8 bytes). The root attribute "format" is "sinklab-checkpoint-1". Strings lose
+// trailing NUL characters (they are the padding).
 #pragma once
 #include <cstddef>
 #include <cstdint>

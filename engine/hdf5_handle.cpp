@@ -1,5 +1,6 @@
 #include "engine/hdf5_handle.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "engine/autograd.h"
@@ -111,32 +112,40 @@ std::vector<std::string> dataset_paths(hid_t group) {
   return paths;
 }
 
-Handle utf8_string_type() {
+Handle string_type(size_t bytes) {
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose, "creating a string type");
-  check(H5Tset_size(type, H5T_VARIABLE), "making a variable-length string type");
+  check(H5Tset_size(type, std::max<size_t>(bytes, 1)), "sizing a string type");
+  check(H5Tset_strpad(type, H5T_STR_NULLPAD), "setting a string type's padding");
   check(H5Tset_cset(type, H5T_CSET_UTF8), "setting a string type's character set");
   return type;
+}
+
+std::string string_from(const std::vector<char>& raw) {
+  size_t n = raw.size();
+  while (n > 0 && raw[n - 1] == '\0') --n;
+  return std::string(raw.data(), n);
 }
 
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
   if (check(H5Aexists(obj, name.c_str()), "looking up attribute '" + name + "'") > 0)
     check(H5Adelete(obj, name.c_str()), "replacing attribute '" + name + "'");
-  Handle type = utf8_string_type();
+  Handle type = string_type(value.size());
   Handle space = dataspace({});
   Handle attr(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
               "creating attribute '" + name + "'");
-  const char* text = value.c_str();
-  check(H5Awrite(attr, type, &text), "writing attribute '" + name + "'");
+  std::vector<char> padded(H5Tget_size(type), '\0');
+  std::copy(value.begin(), value.end(), padded.begin());
+  check(H5Awrite(attr, type, padded.data()), "writing attribute '" + name + "'");
 }
 
 std::string read_string_attr(hid_t obj, const std::string& name) {
   Handle attr(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "opening attribute '" + name + "'");
-  Handle type = utf8_string_type();
-  char* text = nullptr;
-  check(H5Aread(attr, type, &text), "reading attribute '" + name + "'");
-  std::string value = text ? text : "";
-  H5free_memory(text);
-  return value;
+  Handle stored(H5Aget_type(attr), H5Tclose, "reading the type of attribute '" + name + "'");
+  SL_CHECK(H5Tget_class(stored) == H5T_STRING && H5Tis_variable_str(stored) == 0,
+           "attribute '" + name + "' is not a fixed-length string");
+  std::vector<char> raw(H5Tget_size(stored));
+  check(H5Aread(attr, stored, raw.data()), "reading attribute '" + name + "'");
+  return string_from(raw);
 }
 
 }  // namespace sl::h5

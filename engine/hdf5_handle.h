@@ -72,10 +72,14 @@ Handle dataspace(const Shape& shape, const Shape& max = {});
 // Paths (relative to `group`) of every dataset below it, in name order.
 std::vector<std::string> dataset_paths(hid_t group);
 
-// The variable-length UTF-8 string type (h5py reads it as str).
-Handle utf8_string_type();
+// Strings are stored as fixed-length UTF-8 (NUL-padded, at least one byte), not as
+// variable-length strings: those live in HDF5's global heap, which carries no checksum, and
+// a corrupted heap crashes the library instead of failing a call.
+Handle string_type(size_t bytes);
+// The string held in raw fixed-length bytes: trailing NUL padding removed.
+std::string string_from(const std::vector<char>& raw);
 
-// Variable-length UTF-8 string attributes (h5py reads them as str). Writing replaces.
+// String attributes (h5py reads them as bytes). Writing replaces an existing one.
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value);
 std::string read_string_attr(hid_t obj, const std::string& name);
 
