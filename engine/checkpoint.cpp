@@ -210,7 +210,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   Checkpoint ckpt;
   for (int i = 0; i < 3; ++i) {
     const std::string section = kSections[i];
-    SL_CHECK(h5::exists(file, section), where + ": group '" + section + "' is missing");
+    SL_CHECK(h5::exists(file, section, where), where + ": group '" + section + "' is missing");
     h5::Handle group(H5Gopen2(file, section.c_str(), H5P_DEFAULT), H5Gclose, where + ": opening group " + section);
     for (const std::string& name : h5::dataset_paths(group)) {
       if (i == 0) ckpt.tensors[name] = read_tensor(group, section, name, true, where);

@@ -69,7 +69,7 @@ struct H5Log::Impl {
     const std::string at = where(name);
     const std::string step_name = name + kStepSuffix;
     Series s;
-    if (h5::exists(file, name)) {
+    if (h5::exists(file, name, at)) {
       s.values = h5::Handle(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose, at + ": opening");
       s.steps = h5::Handle(H5Dopen2(file, step_name.c_str(), H5P_DEFAULT), H5Dclose,
                            at + ": opening its step dataset '" + step_name + "'");
@@ -159,7 +159,7 @@ void H5Log::truncate_after(int64_t step) {
   for (const std::string& step_name : h5::dataset_paths(impl_->file)) {
     if (!ends_with(step_name, kStepSuffix)) continue;
     const std::string name = step_name.substr(0, step_name.size() - kStepSuffix.size());
-    if (!h5::exists(impl_->file, name)) continue;
+    if (!h5::exists(impl_->file, name, impl_->where(name))) continue;
     const std::string at = impl_->where(name);
     h5::Handle steps(H5Dopen2(impl_->file, step_name.c_str(), H5P_DEFAULT), H5Dclose, at + ": opening steps");
     h5::Handle values(H5Dopen2(impl_->file, name.c_str(), H5P_DEFAULT), H5Dclose, at + ": opening");

@@ -74,11 +74,14 @@ void check_name(const std::string& name, const std::string& what) {
                    "' is not a valid HDF5 path (expected '/'-separated non-empty parts, none of them '.')");
 }
 
-bool exists(hid_t loc, const std::string& path) {
-  // H5Lexists needs every parent to exist, so test the prefixes in turn.
+bool exists(hid_t loc, const std::string& path, const std::string& where) {
+  // H5Lexists needs every parent to exist, so test the prefixes in turn; it fails when a
+  // parent is not a group.
   for (size_t end = path.find('/');; end = path.find('/', end + 1)) {
     std::string prefix = path.substr(0, end);
-    if (check(H5Lexists(loc, prefix.c_str(), H5P_DEFAULT), "looking up '" + prefix + "'") <= 0) return false;
+    htri_t found = H5Lexists(loc, prefix.c_str(), H5P_DEFAULT);
+    if (found < 0) fail(where + ": cannot look up '" + prefix + "' (is a parent of it a dataset, not a group?)");
+    if (found == 0) return false;
     if (end == std::string::npos) return true;
   }
 }

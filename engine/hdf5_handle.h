@@ -60,8 +60,8 @@ Handle create_intermediate_groups();
 // Rejects names HDF5 would misread as paths: empty, leading/trailing '/', "//", "." parts.
 void check_name(const std::string& name, const std::string& what);
 
-// Whether `path` (relative, '/'-separated) names an object under `loc`.
-bool exists(hid_t loc, const std::string& path);
+// Whether `path` (relative, '/'-separated) names an object under `loc`; `where` prefixes errors.
+bool exists(hid_t loc, const std::string& path, const std::string& where);
 
 // The extent of a dataset (rank 0 for a scalar).
 Shape extent(hid_t dataset);
