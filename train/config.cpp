@@ -1,5 +1,6 @@
 #include "train/config.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -243,6 +244,9 @@ struct Setting {
 YAML::Node parse_yaml(const std::string& text, const std::string& source) {
   try {
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {  // its own message is a misleading "bad file"
+    throw Error(source + ": YAML nested too deeply (over " + std::to_string(e.depth()) + " levels) at line " +
+                std::to_string(e.mark.line + 1));
   } catch (const YAML::Exception& e) {
     throw Error(source + ": YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
                 std::to_string(e.mark.column + 1) + ": " + e.msg);
