@@ -83,21 +83,20 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 // The closest of several (compared text, suggested name) candidates, offered only when close.
 struct Nearest {
-  explicit Nearest(std::string word) : word(std::move(word)) {}
   void consider(const std::string& word_part, const std::string& text, const std::string& name) {
     if (word_part.size() > 64) return;  // garbage: not worth a suggestion
     const size_t d = edit_distance(word_part, text);
     if (d < distance && d <= std::max<size_t>(2, word_part.size() / 3)) distance = d, best = name;
   }
   std::string hint() const { return best.empty() ? "" : "; did you mean '" + best + "'?"; }
-  std::string word, best;
+  std::string best;
   size_t distance = SIZE_MAX;
 };
 
 // Compares the full dotted key with every key and section, and its last component with every
 // key's last component (so 'train.d_model' suggests 'model.d_model').
 std::string unknown_key(const std::string& key) {
-  Nearest near(key);
+  Nearest near;
   const std::string last = key.substr(key.rfind('.') + 1);
   for (const std::string& section : sections()) near.consider(key, section, section);
   for (const KeySpec& k : schema()) near.consider(key, k.key, k.key);
@@ -161,7 +160,7 @@ bool parse_bool(const KeySpec& spec, const std::string& text) {
 std::string parse_string(const KeySpec& spec, const std::string& text) {
   if (spec.choices.empty() || std::find(spec.choices.begin(), spec.choices.end(), text) != spec.choices.end())
     return text;
-  Nearest near(text);
+  Nearest near;
   std::string valid;
   for (const std::string& c : spec.choices) {
     near.consider(text, c, c);

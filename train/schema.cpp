@@ -47,7 +47,7 @@ std::vector<KeySpec> build_schema() {
       I("model.n_heads", 4, 1, 1024, "attention heads; must divide d_model"),
       I("model.d_ff", 0, 0, 1 << 20, "FFN hidden width; 0 = auto (8/3*d rounded up to 8 for gated FFNs, else 4*d)"),
       I("model.context", 256, 1, 1 << 20, "sequence length in tokens"),
-      I("model.vocab_size", 0, 0, 1 << 24, "0 = from the tokenizer"),
+      I("model.vocab_size", 0, 0, 1 << 24, "0 = from the data (tokenizer, or data.vocab for synthetic sources)"),
       S("model.norm", {"rmsnorm", "layernorm"}, "normalisation layer"),
       S("model.norm_placement", {"pre", "post"}, "norm before the sublayer (pre) or after the residual add (post)"),
       F("model.norm_eps", 1e-5, 0, 1, "epsilon inside the norm"),
