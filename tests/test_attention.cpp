@@ -1,0 +1,174 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "models/attention.h"
+#include "models/sink_stats.h"
+#include "tests/gradcheck.h"
+
+using namespace sl;
+using namespace sl::models;
+
+namespace {
+
+AttentionConfig small(const std::string& kernel) {
+  AttentionConfig c;
+  c.d_model = 12;  // head dim 6: RoPE rotates pairs
+  c.n_heads = 2;
+  c.kernel = kernel;
+  c.init_std = 0.5f;
+  c.out_init_std = 0.5f;
+  return c;
+}
+
+// Every parameter of the module gets a small random value (zero-initialised ones included).
+void randomise(ParamStore& ps, uint64_t seed) {
+  Rng rng(seed);
+  ps.finalize(rng);
+  for (auto& p : ps.params())
+    for (int64_t i = 0; i < p.value.numel(); ++i) p.value.data()[i] += 0.3f * rng.normal();
+}
+
+}  // namespace
+
+TEST_CASE("causal, prefix and sliding masks entry by entry", "[attention][mask]") {
+  AttentionConfig c;
+  const int64_t T = 5;
+  auto blocked = [&](int64_t slots) { return Attention::make_mask(c, T, slots); };
+  c.mask = "causal";
+  auto m = blocked(0);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < T; ++j) REQUIRE(m[i * T + j] == (j > i));
+
+  c.mask = "prefix";
+  c.prefix_len = 3;  // queries 0..2 see keys 0..2 both ways; later queries are causal
+  m = blocked(0);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < T; ++j) REQUIRE(m[i * T + j] == (j > i && !(i < 3 && j < 3)));
+
+  c.mask = "sliding";
+  c.window = 2;  // key j visible to query i iff i-2 < j <= i
+  m = blocked(0);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < T; ++j) REQUIRE(m[i * T + j] == (j > i || i - j >= 2));
+
+  c.mask = "bidirectional";
+  m = blocked(0);
+  for (auto v : m) REQUIRE(v == 0);
+
+  c.mask = "causal";  // a bias slot (column 0) is visible to every query
+  m = blocked(1);
+  for (int64_t i = 0; i < T; ++i) {
+    REQUIRE(m[i * (T + 1)] == 0);
+    for (int64_t j = 0; j < T; ++j) REQUIRE(m[i * (T + 1) + 1 + j] == (j > i));
+  }
+}
+
+TEST_CASE("importance and sink rate on hand-made attention maps", "[attention][stats]") {
+  const int64_t T = 4;
+  // Uniform causal attention: row i spreads 1/(i+1) over keys 0..i.
+  Tensor uniform = Tensor::zeros({1, 1, T, T});
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j <= i; ++j) uniform.data()[i * T + j] = 1.f / (i + 1);
+  auto a = importance(uniform, 0, T);
+  // alpha_0 = (1 + 1/2 + 1/3 + 1/4) / 4
+  REQUIRE(a[0] == Approx((1 + 0.5 + 1.0 / 3 + 0.25) / 4));
+  REQUIRE(a[3] == Approx(0.25));  // only the last query sees key 3, with weight 1/4
+
+  // A perfect sink: every query puts all its weight on key 0.
+  Tensor sink = Tensor::zeros({1, 1, T, T});
+  for (int64_t i = 0; i < T; ++i) sink.data()[i * T] = 1.f;
+  REQUIRE(importance(sink, 0, 2)[0] == Approx(1.0));
+  REQUIRE(importance(sink, 0, 2)[1] == Approx(0.0));
+
+  // Two layers, one sink (alpha_0 = 1) and one uniform (alpha_0 = 0.52): both exceed eps 0.3,
+  // only the sink exceeds 0.6.
+  std::vector<AttentionCapture> caps(2);
+  caps[0].probs = sink;
+  caps[1].probs = uniform;
+  SinkStatsOptions opt;
+  opt.first_k = 2;
+  opt.eps = {0.3, 0.6};
+  SinkStats s = compute_sink_stats(caps, {}, opt);
+  REQUIRE(s.sink_rate[0] == Approx(100.0));
+  REQUIRE(s.sink_rate[1] == Approx(50.0));
+  REQUIRE(s.entropy[0] == Approx(0.0).margin(1e-6));  // the sink layer is deterministic
+  REQUIRE(s.attn_max[0] == Approx(1.0));
+  REQUIRE(s.row_sum[1] == Approx(1.0));
+}
+
+TEST_CASE("every attention variant has correct gradients", "[attention][grad]") {
+  std::vector<std::function<void(AttentionConfig&)>> variants = {
+      [](AttentionConfig&) {},
+      [](AttentionConfig& c) { c.kernel = "sigmoid"; c.sigmoid_bias = NAN; },
+      [](AttentionConfig& c) { c.kernel = "sigmoid"; c.normalize = true; },
+      [](AttentionConfig& c) { c.kernel = "elu_plus_one"; },
+      [](AttentionConfig& c) { c.kernel = "elu_plus_one"; c.normalize = true; },
+      [](AttentionConfig& c) { c.kernel = "linear"; },
+      [](AttentionConfig& c) { c.kernel = "mlp"; c.mlp_hidden = 5; },
+      [](AttentionConfig& c) { c.kernel = "mlp"; c.mlp_hidden = 5; c.normalize = true; },
+      [](AttentionConfig& c) { c.kernel = "relu"; },
+      [](AttentionConfig& c) { c.off_by_one = true; },
+      [](AttentionConfig& c) { c.sink_logit = true; },
+      [](AttentionConfig& c) { c.kv_bias = true; },
+      [](AttentionConfig& c) { c.kv_bias = true; c.kv_bias_per_head = true; c.kv_bias_value_learnable = false; },
+      [](AttentionConfig& c) { c.gate = "elementwise"; },
+      [](AttentionConfig& c) { c.gate = "headwise"; },
+      [](AttentionConfig& c) { c.qk_norm = true; },
+      [](AttentionConfig& c) { c.pos = "alibi"; },
+      [](AttentionConfig& c) { c.pos = "relative"; c.relative_buckets = 8; c.relative_max_distance = 16; },
+      [](AttentionConfig& c) { c.mask = "prefix"; c.prefix_len = 3; },
+      [](AttentionConfig& c) { c.mask = "sliding"; c.window = 2; },
+      [](AttentionConfig& c) { c.mask = "bidirectional"; c.bias = true; },
+  };
+  for (size_t v = 0; v < variants.size(); ++v) {
+    AttentionConfig c = small("softmax");
+    variants[v](c);
+    ParamStore ps;
+    Attention attn(c, ps, "attn");
+    randomise(ps, 100 + v);
+    std::vector<Tensor> inputs{testing::randn({2, 5, 12}, 7 + v)};
+    for (auto& p : ps.params()) inputs.push_back(p.value);
+    auto f = [&](const std::vector<Tensor>& in) { return attn.forward(in[0]); };
+    INFO("variant " << v << " kernel " << c.kernel);
+    REQUIRE(testing::gradcheck(f, inputs, 3e-3) < 1e-3);
+  }
+}
+
+TEST_CASE("normalised kernels sum to one per row, unnormalised ones do not", "[attention]") {
+  for (std::string kernel : {"softmax", "sigmoid", "relu", "elu_plus_one"}) {
+    for (bool normalize : {false, true}) {
+      AttentionConfig c = small(kernel);
+      c.normalize = normalize;
+      ParamStore ps;
+      Attention attn(c, ps, "attn");
+      randomise(ps, 3);
+      AttentionCapture cap;
+      attn.forward(testing::randn({2, 6, 12}, 5), &cap);
+      Tensor A = cap.probs;
+      bool normalised = kernel == "softmax" || normalize;
+      double worst = 0;
+      for (int64_t r = 0; r < A.numel() / A.size(-1); ++r) {
+        double s = 0;
+        for (int64_t j = 0; j < A.size(-1); ++j) s += A.data()[r * A.size(-1) + j];
+        worst = std::max(worst, std::abs(s - 1));
+      }
+      INFO(kernel << " normalize=" << normalize);
+      if (normalised) REQUIRE(worst < 1e-5);
+      else REQUIRE(worst > 1e-2);
+    }
+  }
+}
+
+TEST_CASE("off-by-one and sink logit leave probability mass unassigned", "[attention]") {
+  AttentionConfig c = small("softmax");
+  c.off_by_one = true;
+  ParamStore ps;
+  Attention attn(c, ps, "attn");
+  randomise(ps, 9);
+  AttentionCapture cap;
+  attn.forward(testing::randn({1, 4, 12}, 2), &cap);
+  // Row 0 sees one key: A_00 = e^s / (1 + e^s) < 1.
+  const float a00 = cap.probs.data()[0];
+  REQUIRE(a00 > 0.f);
+  REQUIRE(a00 < 1.f);
+}
