@@ -3,8 +3,6 @@
 // "[.torch-export]" and SINKLAB_EXPORT_DIR set. Each case writes <dir>/<case>/tensors.h5
 // (float32 datasets "tokens", "targets", "param/<name>", "grad/<name>", "logits", "loss") and
 // <dir>/<case>/case.txt (key=value lines: the configuration the Python side rebuilds).
-#include <hdf5.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -13,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "engine/checkpoint.h"
+#include "engine/optim.h"
 #include "engine/rng.h"
 #include "models/decoder.h"
 
@@ -21,31 +21,12 @@ using namespace sl::models;
 
 namespace {
 
-// A float32 HDF5 file written dataset by dataset (a stand-in until engine/checkpoint.h lands).
-class H5Writer {
- public:
-  explicit H5Writer(const std::string& path) : file_(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)) {
-    REQUIRE(file_ >= 0);
-  }
-  ~H5Writer() { H5Fclose(file_); }
-  void write(const std::string& name, const Shape& shape, const std::vector<float>& values) {
-    REQUIRE((int64_t)values.size() == shape_numel(shape));
-    std::vector<hsize_t> dims(shape.begin(), shape.end());
-    hid_t space = shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple((int)dims.size(), dims.data(), nullptr);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);  // "param/blocks.0.attn.wq" creates group "param"
-    hid_t set = H5Dcreate2(file_, name.c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    REQUIRE(set >= 0);
-    REQUIRE(H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
-    H5Dclose(set);
-    H5Pclose(lcpl);
-    H5Sclose(space);
-  }
-  void write(const std::string& name, const Tensor& t) { write(name, t.shape(), t.to_vector()); }
+// The float32 arrays of one case, written with sl::write_tensors_h5.
+using Arrays = std::map<std::string, Tensor>;
 
- private:
-  hid_t file_;
-};
+Tensor from_ints(const Shape& shape, const std::vector<int32_t>& v) {
+  return Tensor::from(shape, std::vector<float>(v.begin(), v.end()));
+}
 
 using Config = std::map<std::string, std::string>;
 
@@ -121,10 +102,10 @@ void set_param(ParamStore& ps, const std::string& name, const std::function<floa
   for (int64_t i = 0; i < v.numel(); ++i) v.data()[i] = f(v.data()[i]);
 }
 
-void write_params(H5Writer& h5, const ParamStore& ps) {
+void add_params(Arrays& out, const ParamStore& ps) {
   for (auto& p : ps.params()) {
-    h5.write("param/" + p.name, p.value);
-    h5.write("grad/" + p.name, p.value.grad());
+    out["param/" + p.name] = p.value;
+    out["grad/" + p.name] = p.value.grad();
   }
 }
 
@@ -303,18 +284,18 @@ void export_decoder(const std::string& dir, const DecoderCase& dc, uint64_t seed
   loss.backward();
   REQUIRE(std::isfinite(loss.item()));
 
-  const std::string out = case_dir(dir, dc.name);
-  H5Writer h5(out + "/tensors.h5");
-  h5.write("tokens", {kB, kT}, std::vector<float>(tokens.begin(), tokens.end()));
-  h5.write("targets", {kB * kT}, std::vector<float>(targets.begin(), targets.end()));
-  h5.write("logits", logits);
-  h5.write("loss", loss);
-  write_params(h5, ps);
+  Arrays out{{"tokens", from_ints({kB, kT}, tokens)},
+             {"targets", from_ints({kB * kT}, targets)},
+             {"logits", logits.detach()},
+             {"loss", loss.detach()}};
+  add_params(out, ps);
+  const std::string path = case_dir(dir, dc.name);
+  write_tensors_h5(path + "/tensors.h5", out);
   Config k;
   describe(k, dc.cfg);
   k["B"] = str(kB);
   k["T"] = str(kT);
-  write_config(out + "/case.txt", k);
+  write_config(path + "/case.txt", k);
 }
 
 // One pre-norm block (RMSNorm, softmax attention with RoPE, SwiGLU) on a random input x:
@@ -346,14 +327,10 @@ void export_block(const std::string& dir) {
   loss.backward();
   REQUIRE(std::isfinite(loss.item()));
 
-  const std::string dir_out = case_dir(dir, "block");
-  H5Writer h5(dir_out + "/tensors.h5");
-  h5.write("x", x);
-  h5.write("grad/x", x.grad());
-  h5.write("weights", W);
-  h5.write("out", out);
-  h5.write("loss", loss);
-  write_params(h5, ps);
+  Arrays arrays{{"x", x.detach()}, {"grad/x", x.grad()}, {"weights", W}, {"out", out.detach()}, {"loss", loss.detach()}};
+  add_params(arrays, ps);
+  const std::string path = case_dir(dir, "block");
+  write_tensors_h5(path + "/tensors.h5", arrays);
   Config k;
   describe(k, ac);
   k["model"] = "block";
@@ -367,10 +344,73 @@ void export_block(const std::string& dir) {
   k["bias"] = str(ac.bias);
   k["B"] = str(kB);
   k["T"] = str(kT);
-  write_config(dir_out + "/case.txt", k);
+  write_config(path + "/case.txt", k);
+}
+
+// 20 AdamW steps (decay on the parameters declared with weight_decay, gradients clipped to
+// norm 1) on fixed random batches. Exports the initial parameters, the batches, every step's
+// loss and pre-clipping gradient norm, and the final parameters.
+void export_adamw(const std::string& dir, const std::string& name, const DecoderConfig& cfg, uint64_t seed) {
+  const int64_t steps = 20;
+  const float lr = 1e-2f, max_norm = 1.f;
+  const AdamWConfig ac{0.9f, 0.95f, 1e-8f, 0.1f};
+  ParamStore ps;
+  Decoder model(cfg, ps);
+  Rng rng(seed);
+  ps.finalize(rng);
+  Arrays out;
+  for (auto& p : ps.params()) out["param/" + p.name] = p.value.clone();
+
+  AdamW opt(ps, ac);
+  std::vector<int32_t> tokens(steps * kB * kT), targets(steps * kB * kT);
+  for (auto& t : tokens) t = (int32_t)rng.uniform_int(cfg.vocab_size);
+  for (auto& t : targets) t = (int32_t)rng.uniform_int(cfg.vocab_size);
+  std::vector<float> losses, norms;
+  for (int64_t s = 0; s < steps; ++s) {
+    const int64_t n = kB * kT;
+    ps.zero_grad();
+    Tensor loss = cross_entropy(model.forward({tokens.begin() + s * n, tokens.begin() + (s + 1) * n}, kB, kT),
+                                {targets.begin() + s * n, targets.begin() + (s + 1) * n});
+    loss.backward();
+    losses.push_back(loss.item());
+    norms.push_back(clip_grad_norm(ps, max_norm));
+    opt.step(lr);
+  }
+  REQUIRE(std::isfinite(losses.back()));
+  out["tokens"] = from_ints({steps, kB, kT}, tokens);
+  out["targets"] = from_ints({steps, kB * kT}, targets);
+  out["losses"] = Tensor::from({steps}, losses);
+  out["grad_norms"] = Tensor::from({steps}, norms);
+  for (auto& p : ps.params()) out["final/" + p.name] = p.value;
+  const std::string path = case_dir(dir, name);
+  write_tensors_h5(path + "/tensors.h5", out);
+
+  Config k;
+  describe(k, cfg);
+  k["model"] = "adamw";
+  k["B"] = str(kB);
+  k["T"] = str(kT);
+  k["steps"] = str(steps);
+  k["lr"] = str(lr);
+  k["max_norm"] = str(max_norm);
+  k["beta1"] = str(ac.beta1);
+  k["beta2"] = str(ac.beta2);
+  k["eps"] = str(ac.eps);
+  k["weight_decay"] = str(ac.weight_decay);
+  std::string decayed;
+  for (auto& p : ps.params())
+    if (p.weight_decay) decayed += (decayed.empty() ? "" : ",") + p.name;
+  k["decayed"] = decayed;
+  write_config(path + "/case.txt", k);
 }
 
 }  // namespace
+
+TEST_CASE("export AdamW training runs for the PyTorch cross-check", "[.torch-export]") {
+  const std::string dir = export_dir();
+  export_adamw(dir, "adamw20_llama", llama(), 11);
+  export_adamw(dir, "adamw20_gpt2", gpt2(), 12);
+}
 
 TEST_CASE("export a pre-norm block for the PyTorch cross-check", "[.torch-export]") { export_block(export_dir()); }
 
