@@ -32,13 +32,11 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// A sample of training text for BPE: documents in hash order (a mix of all sources) up to `bytes`.
+// A sample of training text for BPE: the first training documents (in hash order, so a mix of
+// all sources) up to `bytes`.
 std::string tokenizer_sample(const std::vector<const Document*>& train, int64_t bytes) {
-  std::vector<std::pair<uint64_t, const Document*>> order;
-  for (auto* d : train) order.push_back({fnv1a64(d->text), d});
-  std::sort(order.begin(), order.end(), [](auto& a, auto& b) { return a.first < b.first; });
   std::string sample;
-  for (auto& [h, d] : order) {
+  for (const Document* d : train) {
     if ((int64_t)sample.size() >= bytes) break;
     sample += d->text + "\n";
   }
@@ -72,22 +70,29 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
   report("corpus", 0);
   auto cached = read_corpus(dir + "/corpus.txt", sources);
   std::vector<Document> docs;
-  int64_t raw_docs = -1;
   if (cached) {
     docs = std::move(*cached);
     rep.stage_seconds["corpus"] = 0;
   } else {
     std::vector<Document> raw = load_sources(opt.corpus, [&](double f) { report("corpus", 0.9 * f); });
-    raw_docs = (int64_t)raw.size();
+    rep.raw_documents = (int64_t)raw.size();
     docs = clean_and_dedup(std::move(raw));
+    // Later stages were made from another corpus: they are rebuilt.
+    fs::remove(dir + "/tokenizer.txt");
+    fs::remove(dir + "/manifest.txt");
     write_corpus(dir + "/corpus.txt", sources, docs);
     rep.stage_seconds["corpus"] = seconds_since(t0);
   }
   report("corpus", 1);
   SL_CHECK(!docs.empty(), "prepare: the corpus is empty (sources: " + sources + ")");
 
+  // Each split in hash order, so that any prefix of it (the token limit of data-amount
+  // experiments) is a mix of all sources rather than the first source alone.
+  std::vector<std::pair<uint64_t, const Document*>> order;
+  for (const auto& d : docs) order.push_back({fnv1a64(d.text), &d});
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<const Document*> train, val;
-  for (const auto& d : docs) (is_validation(d.text, opt.val_fraction) ? val : train).push_back(&d);
+  for (auto& [h, d] : order) (is_validation(d->text, opt.val_fraction) ? val : train).push_back(d);
   SL_CHECK(!train.empty() && !val.empty(), "prepare: need documents in both splits (have " +
                                                std::to_string(train.size()) + " train, " +
                                                std::to_string(val.size()) + " validation)");
@@ -109,6 +114,7 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
   if (!tok) {
     tok = opt.byte_level ? Tokenizer::byte_level()
                          : Tokenizer::train(tokenizer_sample(train, opt.tokenizer_sample_bytes), want_vocab);
+    fs::remove(dir + "/manifest.txt");  // shards of another tokenizer
     tok->save(tok_path);
     rep.stage_seconds["tokenizer"] = seconds_since(t0);
   }
@@ -163,7 +169,6 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
     }
     m.stats["bytes.total"] = std::to_string(bytes_total);
     m.stats["documents.total"] = std::to_string(docs.size());
-    if (raw_docs >= 0) m.stats["documents.before_dedup"] = std::to_string(raw_docs);
     char frac[32];
     std::snprintf(frac, sizeof frac, "%g", opt.val_fraction);
     m.stats["val_fraction"] = frac;

@@ -1,6 +1,8 @@
 // prepare(): corpus -> clean/dedup -> train/val split by document -> tokenizer -> token shards +
 // manifest.txt, in out_dir. Each stage writes its output atomically and is skipped when that
-// output already exists, validates and matches the options, so an interrupted run resumes.
+// output already exists, validates and matches the options, so an interrupted run resumes; a
+// rebuilt stage removes the outputs of the stages after it. Documents of each split are stored in
+// hash order (deterministic, sources mixed).
 #pragma once
 #include <functional>
 #include <map>
@@ -27,6 +29,7 @@ using Progress = std::function<void(const std::string& stage, double fraction)>;
 struct PrepareReport {
   Manifest manifest;
   std::map<std::string, double> stage_seconds;  // 0 for a stage skipped because its output was valid
+  int64_t raw_documents = -1;  // documents before cleaning and de-duplication (-1: corpus stage skipped)
 };
 
 PrepareReport prepare(const PrepareOptions& opt, const Progress& progress = {});

@@ -136,6 +136,7 @@ TEST_CASE("prepare builds splits, tokenizer, shards and manifest, and resumes", 
   opt.corpus.brown_dir = src.path.string();
   opt.vocab_size = 300;
   opt.val_fraction = 0.1;
+  opt.shard_tokens = 20000;
   std::vector<std::string> stages;
   double last = -1;
   auto rep = prepare(opt, [&](const std::string& s, double f) {
@@ -148,6 +149,9 @@ TEST_CASE("prepare builds splits, tokenizer, shards and manifest, and resumes", 
   CHECK(m.vocab_size == 300);
   CHECK(m.bos == 299);
   CHECK(m.token_bytes == 2);
+  REQUIRE(m.shards.size() >= 3);  // several train shards of at least shard_tokens each, then val
+  CHECK(m.shards[0].tokens >= 20000);
+  CHECK(m.shards.back().split == "val");
   int64_t train_docs = std::stoll(m.stats.at("documents.train")), val_docs = std::stoll(m.stats.at("documents.val"));
   CHECK(train_docs + val_docs == 60);
   CHECK(val_docs >= 1);
@@ -174,6 +178,12 @@ TEST_CASE("prepare builds splits, tokenizer, shards and manifest, and resumes", 
   CHECK(repaired.stage_seconds.at("corpus") == 0);
   CHECK(repaired.stage_seconds.at("encode") > 0);
   REQUIRE_NOTHROW(TokenStream::open(opt.out_dir));
+  // Another vocabulary: the tokenizer is retrained and the shards re-encoded; the corpus is kept.
+  opt.vocab_size = 280;
+  auto retrained = prepare(opt);
+  CHECK(retrained.stage_seconds.at("corpus") == 0);
+  CHECK(retrained.manifest.vocab_size == 280);
+  CHECK(TokenStream::open(opt.out_dir).manifest().bos == 279);
 }
 
 TEST_CASE("installed sources load (Brown, King James Bible)", "[data][corpus]") {
