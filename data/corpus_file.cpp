@@ -7,8 +7,8 @@
 
 namespace sl::data {
 
-void write_corpus(const std::string& path, const std::string& sources, const std::vector<Document>& docs) {
-  std::string out = "sinklab-corpus 1 " + sources + "\n";
+void write_corpus(const std::string& path, const std::string& origin, const std::vector<Document>& docs) {
+  std::string out = "sinklab-corpus 1 " + origin + "\n";
   uint64_t h = fnv1a64("", 0);
   for (const auto& d : docs) {
     out += "doc " + d.source + " " + std::to_string(d.text.size()) + " " + d.name + "\n" + d.text + "\n";
@@ -19,10 +19,10 @@ void write_corpus(const std::string& path, const std::string& sources, const std
   write_file_atomic(path, out + end.str());
 }
 
-std::optional<std::vector<Document>> read_corpus(const std::string& path, const std::string& sources) {
+std::optional<std::vector<Document>> read_corpus(const std::string& path, const std::string& origin) {
   if (!std::filesystem::exists(path)) return std::nullopt;
   std::string all = read_file(path);
-  std::string header = "sinklab-corpus 1 " + sources + "\n";
+  std::string header = "sinklab-corpus 1 " + origin + "\n";
   if (all.compare(0, header.size(), header) != 0) return std::nullopt;
   std::vector<Document> docs;
   uint64_t h = fnv1a64("", 0);

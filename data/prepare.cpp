@@ -64,11 +64,12 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
   };
   PrepareReport rep;
   const std::string dir = opt.out_dir, sources = join(opt.corpus.sources);
+  const std::string origin = sources + " gcide_entries_per_doc=" + std::to_string(opt.corpus.gcide_entries_per_doc);
 
   // Stage 1: corpus (load, clean, de-duplicate).
   auto t0 = std::chrono::steady_clock::now();
   report("corpus", 0);
-  auto cached = read_corpus(dir + "/corpus.txt", sources);
+  auto cached = read_corpus(dir + "/corpus.txt", origin);
   std::vector<Document> docs;
   if (cached) {
     docs = std::move(*cached);
@@ -80,7 +81,7 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
     // Later stages were made from another corpus: they are rebuilt.
     fs::remove(dir + "/tokenizer.txt");
     fs::remove(dir + "/manifest.txt");
-    write_corpus(dir + "/corpus.txt", sources, docs);
+    write_corpus(dir + "/corpus.txt", origin, docs);
     rep.stage_seconds["corpus"] = seconds_since(t0);
   }
   report("corpus", 1);
