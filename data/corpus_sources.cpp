@@ -34,9 +34,10 @@ std::string brown_text(const std::string& tagged) {
     while (words >> tok) {
       size_t slash = tok.rfind('/');
       std::string w = slash == std::string::npos || slash == 0 ? tok : tok.substr(0, slash);
-      if (w == "``" || w == "''") w = "\"";
-      bool opening = tok.substr(0, 3) == "``/" || w == "(" || w == "[";
-      bool closing = tok.substr(0, 3) == "''/" || w == ")" || w == "]" ||
+      bool open_quote = w == "``", close_quote = w == "''";
+      if (open_quote || close_quote) w.assign(1, '"');
+      bool opening = open_quote || w == "(" || w == "[";
+      bool closing = close_quote || w == ")" || w == "]" ||
                      (w.size() <= 2 && std::string(".,;:!?").find(w[0]) != std::string::npos);
       if (!any && !out.empty() && out.back() != '\n') out += "\n";
       if (!attach_next && !closing && !out.empty() && out.back() != '\n') out.push_back(' ');
