@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "engine/checkpoint.h"
+#include "data/files.h"
 #include "engine/h5log.h"
 #include "train/checkpointing.h"
 
@@ -52,7 +53,7 @@ int cmd_replay(const Args& args) {
   auto task = train::make_task(cfg, ps);
   Rng rng(0);
   ps.finalize(rng);
-  if (!data_file.empty()) task->set_probe_text(train::read_file(data_file));
+  if (!data_file.empty()) task->set_probe_text(data::read_text_file(data_file));
 
   // A fresh file each time, moved into place only when complete.
   const std::string out = dir.path + "/replay.h5", tmp = out + ".tmp";

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd.h"
+
 namespace sl::cli {
 
 using Args = std::vector<std::string>;

@@ -1,3 +1,6 @@
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "data/files.h"
 
 #include <cstdio>
@@ -24,15 +27,18 @@ std::string read_text_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  // fsync before rename: after a crash the path holds the old or the new bytes, never a stub.
   std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    SL_CHECK(f, "cannot write " + tmp);
-    f.write(bytes.data(), (std::streamsize)bytes.size());
-    f.flush();
-    SL_CHECK(f, "write failed for " + tmp + " (disk full?)");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  SL_CHECK(fd >= 0, "cannot write " + tmp);
+  ssize_t n = ::write(fd, bytes.data(), bytes.size());
+  bool ok = n == (ssize_t)bytes.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    throw Error("writing " + path + " failed (disk full?); the previous version is untouched");
   }
-  std::filesystem::rename(tmp, path);
+  SL_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " + tmp + " to " + path);
 }
 
 std::string command_output(const std::string& command) {

@@ -9,6 +9,23 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
   const int64_t D = c.d_model, H = c.n_heads;
   SL_CHECK(D % H == 0, "attention: d_model " + std::to_string(D) + " is not divisible by n_heads " + std::to_string(H));
   dh_ = D / H;
+  auto one_of = [](const std::string& key, const std::string& v, std::initializer_list<const char*> valid) {
+    std::string list;
+    for (const char* x : valid) {
+      if (v == x) return;
+      list += std::string(list.empty() ? "" : ", ") + x;
+    }
+    throw Error("attention: " + key + " '" + v + "' is not one of " + list);
+  };
+  one_of("kernel", c.kernel, {"softmax", "sigmoid", "elu_plus_one", "linear", "mlp", "relu"});
+  one_of("mask", c.mask, {"causal", "prefix", "sliding", "bidirectional"});
+  one_of("gate", c.gate, {"none", "elementwise", "headwise"});
+  one_of("pos", c.pos, {"rope", "alibi", "relative", "learned", "sinusoidal", "none"});
+  SL_CHECK(c.mask != "sliding" || c.window >= 1, "attention: a sliding mask needs window >= 1");
+  SL_CHECK(c.kernel == "softmax" || (!c.off_by_one && !c.sink_logit),
+           "attention: off_by_one and sink_logit change the softmax denominator; kernel is '" + c.kernel + "'");
+  SL_CHECK(c.pos != "relative" || (c.relative_buckets >= 4 && c.relative_max_distance > c.relative_buckets / 2),
+           "attention: relative positions need relative_buckets >= 4 and relative_max_distance > relative_buckets / 2");
   auto w = [&](const std::string& n, Shape s, float std) { return ps.add(name + "." + n, s, Init::normal(std), true); };
   auto b = [&](const std::string& n, Shape s, Init init) { return ps.add(name + "." + n, s, init, false); };
   wq_ = w("wq", {D, D}, c.init_std);
@@ -30,7 +47,7 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
     if (c.kv_bias_key_learnable) kv_key_ = b("k_bias", {nh, dh_}, Init::normal(c.init_std));
     if (c.kv_bias_value_learnable) kv_value_ = b("v_bias", {nh, dh_}, Init::normal(c.init_std));
   }
-  if (c.kernel == "softmax" && c.sink_logit) sink_logit_ = b("sink_logit", {H}, Init::zeros());
+  if (c.sink_logit) sink_logit_ = b("sink_logit", {H}, Init::zeros());
   if (c.gate == "elementwise") wg_ = w("wg", {D, D}, c.init_std);
   if (c.gate == "headwise") wg_ = w("wg", {H, D}, c.init_std);
   if (c.kernel == "mlp") {

@@ -45,7 +45,7 @@ struct AttentionCapture {
 class Attention {
  public:
   Attention(const AttentionConfig& cfg, ParamStore& ps, const std::string& name);
-  // x [B, T, D] -> [B, T, D]. pos0 shifts positions (used when a sink token is prepended).
+  // x [B, T, D] -> [B, T, D].
   Tensor forward(const Tensor& x, AttentionCapture* capture = nullptr) const;
   const AttentionConfig& config() const { return cfg_; }
 

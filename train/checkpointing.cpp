@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "engine/autograd.h"
+
 namespace sl::train {
 
 void save_run_checkpoint(const RunDir& dir, int64_t step, ParamStore& ps, Optimizer& opt, Task& task,

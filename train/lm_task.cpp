@@ -16,13 +16,13 @@ std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
 void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
 
 LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
-  source_ = data::open_source(cfg);  // TODO adapt
-  model_ = std::make_unique<models::Decoder>(decoder_config(cfg, source_->vocab_size()), ps);
-  if (cfg.s("train.loss") == "prefix_lm") loss_from_ = std::max<int64_t>(0, cfg.i("attention.prefix_len") - 1);
-  z_loss_ = (float)cfg.f("train.z_loss");
+  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : cfg.i("train.batch_size");
   probe_B_ = cfg.i("stats.probe_batch");
   probe_T_ = std::min(cfg.i("stats.probe_len"), T_);
-  probe_ = source_->probe_batch(probe_B_, probe_T_);
+  data_ = open_lm_data(cfg, micro, T_, probe_B_, probe_T_);
+  model_ = std::make_unique<models::Decoder>(decoder_config(cfg, data_.vocab_size), ps);
+  if (cfg.s("train.loss") == "prefix_lm") loss_from_ = std::max<int64_t>(0, cfg.i("attention.prefix_len") - 1);
+  z_loss_ = (float)cfg.f("train.z_loss");
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
 }
@@ -39,12 +39,17 @@ Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B) {
   return cross_entropy(model_->forward(inputs, B, T), targets, -1, z_loss_);
 }
 
-Tensor LMTask::train_loss(int64_t batch) { return loss_on(source_->next_batch(batch, T_), batch); }
+Tensor LMTask::train_loss(int64_t batch) {
+  SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
+                                                    std::to_string(data_.train->shape().batch));
+  return loss_on(data_.train->next_batch(), batch);
+}
 
 double LMTask::eval_loss(int64_t batches, int64_t batch) {
   NoGrad ng;
   double total = 0;
-  for (int64_t i = 0; i < batches; ++i) total += loss_on(source_->val_batch(i, batch, T_), batch).item();
+  auto val = data_.make_val();
+  for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).item();
   return total / std::max<int64_t>(batches, 1);
 }
 
@@ -53,7 +58,7 @@ models::DecoderCapture LMTask::probe_forward() {
   models::DecoderCapture cap;
   std::vector<int32_t> inputs(probe_B_ * probe_T_);
   for (int64_t b = 0; b < probe_B_; ++b)
-    std::copy_n(probe_.begin() + b * (probe_T_ + 1), probe_T_, inputs.begin() + b * probe_T_);
+    std::copy_n(data_.probe.begin() + b * (probe_T_ + 1), probe_T_, inputs.begin() + b * probe_T_);
   model_->forward(inputs, probe_B_, probe_T_, &cap);
   return cap;
 }
@@ -78,8 +83,8 @@ LogRow LMTask::attention_map(int64_t layer, int64_t head) {
 std::string LMTask::sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) {
   NoGrad ng;
   Rng rng(seed);
-  std::vector<int32_t> ids{source_->bos()};
-  for (int32_t t : source_->encode(prompt)) ids.push_back(t);
+  std::vector<int32_t> ids{data_.bos};
+  for (int32_t t : data_.encode(prompt)) ids.push_back(t);
   const size_t prompt_len = ids.size();
   for (int64_t n = 0; n < tokens; ++n) {
     std::vector<int32_t> ctx(ids.end() - std::min<int64_t>((int64_t)ids.size(), T_), ids.end());
@@ -100,23 +105,23 @@ std::string LMTask::sample(const std::string& prompt, int64_t tokens, float temp
           break;
         }
     }
-    if (next == source_->bos()) break;  // a document ended
+    if (next == data_.bos) break;  // a document ended
     ids.push_back(next);
   }
-  return prompt + source_->decode(std::vector<int32_t>(ids.begin() + prompt_len, ids.end()));
+  return prompt + data_.decode(std::vector<int32_t>(ids.begin() + prompt_len, ids.end()));
 }
 
 void LMTask::set_probe_text(const std::string& text) {
   // Consecutive windows of probe_T + 1 tokens, each starting with BOS as a document would.
-  std::vector<int32_t> ids = source_->encode(text);
+  std::vector<int32_t> ids = data_.encode(text);
   const int64_t per = probe_T_;  // BOS + probe_T tokens = probe_T + 1 per window
   const int64_t n = std::min<int64_t>(probe_B_, (int64_t)ids.size() / per);
   SL_CHECK(n > 0, "replay --data: the text has " + std::to_string(ids.size()) + " tokens, fewer than one probe window of " +
                       std::to_string(per));
-  probe_.clear();
+  data_.probe.clear();
   for (int64_t b = 0; b < n; ++b) {
-    probe_.push_back(source_->bos());
-    probe_.insert(probe_.end(), ids.begin() + b * per, ids.begin() + (b + 1) * per);
+    data_.probe.push_back(data_.bos);
+    data_.probe.insert(data_.probe.end(), ids.begin() + b * per, ids.begin() + (b + 1) * per);
   }
   probe_B_ = n;
 }

@@ -3,8 +3,9 @@
 #pragma once
 #include <memory>
 
-#include "data/data.h"
 #include "models/decoder.h"
+#include "models/sink_stats.h"
+#include "train/lm_data.h"
 #include "train/task.h"
 
 namespace sl::train {
@@ -19,19 +20,18 @@ class LMTask : public Task {
   std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;
   void set_probe_text(const std::string& text) override;
   int64_t tokens_per_sequence() const override { return T_; }
-  std::vector<int64_t> data_state() const override { return source_->state(); }
-  void set_data_state(const std::vector<int64_t>& s) override { source_->set_state(s); }
+  std::vector<int64_t> data_state() const override { return data_.train->state(); }
+  void set_data_state(const std::vector<int64_t>& s) override { data_.train->set_state(s); }
 
  private:
   Tensor loss_on(const std::vector<int32_t>& windows, int64_t B);
   models::DecoderCapture probe_forward();
 
-  std::unique_ptr<data::TokenSource> source_;
+  LMData data_;
   std::unique_ptr<models::Decoder> model_;
   int64_t T_;
   int64_t loss_from_ = 0;  // first position whose prediction counts (prefix-LM: prefix_len - 1)
   float z_loss_;
-  std::vector<int32_t> probe_;
   int64_t probe_B_, probe_T_;
   models::SinkStatsOptions stats_opt_;
 };

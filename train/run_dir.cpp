@@ -1,13 +1,8 @@
 #include "train/run_dir.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "engine/autograd.h"
 
@@ -50,28 +45,6 @@ RunDir open_run_dir(const std::string& path) {
   SL_CHECK(fs::exists(r.config()), "cannot resume: '" + path + "' has no config.yaml (is it a run directory?)");
   fs::create_directories(r.checkpoints());
   return r;
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  SL_CHECK(fd >= 0, "cannot write '" + tmp + "'");
-  ssize_t n = ::write(fd, text.data(), text.size());
-  bool ok = n == (ssize_t)text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    throw Error("writing '" + path + "' failed (disk full?); the previous version is untouched");
-  }
-  SL_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename '" + tmp + "' to '" + path + "'");
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  SL_CHECK(f.good(), "cannot read '" + path + "'");
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 }  // namespace sl::train

@@ -22,8 +22,4 @@ RunDir create_run_dir(const std::string& path, bool overwrite);
 // Opens an existing run for --resume; names what is missing if it is not a run.
 RunDir open_run_dir(const std::string& path);
 
-// Writes `text` to `path` atomically (temporary file, fsync, rename).
-void write_file_atomic(const std::string& path, const std::string& text);
-std::string read_file(const std::string& path);
-
 }  // namespace sl::train

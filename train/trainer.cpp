@@ -9,7 +9,9 @@
 #include <memory>
 #include <set>
 
+#include "data/files.h"
 #include "engine/h5log.h"
+#include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/schedule.h"
 #include "engine/threads.h"
@@ -98,7 +100,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume) {
 
   int64_t start = 0;
   if (resume) start = restore_latest(dir, ps, *opt, *task);
-  if (!resume) write_file_atomic(dir.config(), cfg.to_yaml());
+  if (!resume) data::write_file_atomic(dir.config(), cfg.to_yaml());
   H5Log log(dir.log());
   log.truncate_after(start);  // rows past the checkpoint belong to the interrupted future
   log.set_attr("config", cfg.to_yaml());
