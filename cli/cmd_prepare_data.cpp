@@ -48,12 +48,21 @@ int cmd_prepare_data(const Args& args) {
   using clock = std::chrono::steady_clock;
   auto stage_start = clock::now();
   std::string current;
+  int last_decile = -1;
+  auto last_print = clock::now();
   auto progress = [&](const std::string& stage, double f) {
     if (stage != current) {
-      if (!current.empty()) std::printf("\n");
+      if (!current.empty() && tty) std::printf("\n");
       current = stage;
       stage_start = clock::now();
+      last_decile = -1;
     }
+    // A terminal gets a live line; a log gets one line per tenth of each stage.
+    int decile = (int)(f * 10);
+    if (tty ? std::chrono::duration<double>(clock::now() - last_print).count() < 0.2 && f < 1 : decile == last_decile)
+      return;
+    last_decile = decile;
+    last_print = clock::now();
     double el = std::chrono::duration<double>(clock::now() - stage_start).count();
     double eta = f > 0.01 ? el / f * (1 - f) : 0;
     std::printf("%s%-10s %5.1f%%  %5.1fs elapsed  ETA %5.1fs%s", tty ? "\r" : "", stage.c_str(), 100 * f, el, eta,
