@@ -16,15 +16,20 @@ const char* const kTrainHelp =
     "The run directory holds config.yaml (resolved), log.h5 (metrics and attention statistics\n"
     "at every step) and checkpoints/. An existing run is never overwritten unless run.overwrite=true.\n"
     "--resume continues a run from its newest intact checkpoint; the continued loss curve equals\n"
-    "an uninterrupted run's. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before exiting.\n";
+    "an uninterrupted run's. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before exiting.\n"
+    "--stop-after N stops (with a checkpoint) after N steps of this invocation.\n";
 
 int cmd_train(const Args& args) {
   std::string config_path, resume_dir;
+  int64_t stop_after = 0;
   std::vector<std::string> overrides;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--resume") {
       if (i + 1 >= args.size()) throw Error("--resume needs a run directory");
       resume_dir = args[++i];
+    } else if (args[i] == "--stop-after") {
+      if (i + 1 >= args.size()) throw Error("--stop-after needs a number of steps");
+      stop_after = std::stoll(args[++i]);
     } else if (args[i].find('=') != std::string::npos) {
       overrides.push_back(args[i]);
     } else if (args[i].rfind("--", 0) == 0) {
@@ -39,7 +44,7 @@ int cmd_train(const Args& args) {
     SL_CHECK(config_path.empty(), "give either CONFIG.yaml or --resume DIR, not both");
     train::RunDir dir = train::open_run_dir(resume_dir);
     Config cfg = Config::load(dir.config(), overrides);
-    auto s = train::train(cfg, dir, true);
+    auto s = train::train(cfg, dir, true, stop_after);
     std::printf("done: %lld steps, loss %.4f, val %.4f\n", (long long)s.steps, s.train_loss, s.val_loss);
     return 0;
   }
@@ -49,7 +54,7 @@ int cmd_train(const Args& args) {
   if (name.empty()) name = std::filesystem::path(config_path).stem().string();
   cfg.set("run.name", name);
   train::RunDir dir = train::create_run_dir(cfg.s("run.dir") + "/" + name, cfg.b("run.overwrite"));
-  auto s = train::train(cfg, dir, false);
+  auto s = train::train(cfg, dir, false, stop_after);
   std::printf("done: %lld steps, loss %.4f, val %.4f -> %s\n", (long long)s.steps, s.train_loss, s.val_loss,
               dir.path.c_str());
   return 0;

@@ -8,7 +8,7 @@ cd "$root"
 scripts/setup.sh
 scripts/build.sh
 build/sinklab prepare-data --out data/cache/default
-build/sinklab train configs/default.yaml run.name=demo run.overwrite=true "$@"
+build/sinklab train configs/default.yaml run.name=demo run.overwrite=true train.steps=300 train.eval_every=50 "$@"
 build/sinklab sample runs/demo --count 3 --tokens 60
 build/sinklab replay runs/demo --save-maps 0,0
 /usr/bin/python3 scripts/plot_sinks.py runs/demo

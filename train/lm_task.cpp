@@ -9,12 +9,6 @@
 
 namespace sl::train {
 
-std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
-  throw Error("sampling needs a language model (model.type=decoder)");
-}
-
-void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
-
 LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : cfg.i("train.batch_size");
   probe_B_ = cfg.i("stats.probe_batch");
@@ -124,12 +118,6 @@ void LMTask::set_probe_text(const std::string& text) {
     data_.probe.insert(data_.probe.end(), ids.begin() + b * per, ids.begin() + (b + 1) * per);
   }
   probe_B_ = n;
-}
-
-std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
-  const std::string type = cfg.s("model.type");
-  if (type == "decoder") return std::make_unique<LMTask>(cfg, ps);
-  throw Error("model.type '" + type + "' has no task yet");
 }
 
 }  // namespace sl::train

@@ -80,7 +80,7 @@ static std::string first_nonfinite_grad(ParamStore& ps) {
   return "";
 }
 
-TrainSummary train(const Config& cfg, const RunDir& dir, bool resume) {
+TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after) {
   set_num_threads((int)cfg.i("train.threads"));
   Rng init_rng((uint64_t)cfg.i("train.seed"));
   ParamStore ps;
@@ -168,15 +168,16 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume) {
       t_last = now;
     }
     if (step % flush_every == 0) log.flush();
-    bool stopping = g_stop_signal != 0;
+    bool stopping = g_stop_signal != 0 || (stop_after > 0 && step - start >= stop_after && step < steps);
     if (is_checkpoint_step(step, cfg) || stopping) {
       log.flush();
       save_run_checkpoint(dir, step, ps, *opt, *task, cfg);
     }
     sum.steps = step;
     if (stopping) {
-      std::printf("\nstopped by signal %d at step %lld; checkpoint saved, resume with: sinklab train --resume %s\n",
-                  (int)g_stop_signal, (long long)step, dir.path.c_str());
+      std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
+                  (long long)step, g_stop_signal ? (" by signal " + std::to_string(g_stop_signal)).c_str() : "",
+                  dir.path.c_str());
       break;
     }
   }

@@ -16,8 +16,9 @@ struct TrainSummary {
   double tokens_per_second = 0;
 };
 
-// Runs (or, with resume, continues) the run in `dir` until train.steps. The config must
-// already be resolved; a resumed run reads its own config.yaml.
-TrainSummary train(const Config& cfg, const RunDir& dir, bool resume);
+// Runs (or, with resume, continues) the run in `dir` until train.steps, or for at most
+// `stop_after` steps in this invocation (> 0; a checkpoint is saved where it stops).
+// A resumed run reads its own config.yaml.
+TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after = 0);
 
 }  // namespace sl::train

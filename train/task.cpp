@@ -1,0 +1,19 @@
+#include "train/task.h"
+
+#include "train/lm_task.h"
+
+namespace sl::train {
+
+std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
+  throw Error("sampling needs a language model (model.type=decoder)");
+}
+
+void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
+
+std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
+  const std::string type = cfg.s("model.type");
+  if (type == "decoder") return std::make_unique<LMTask>(cfg, ps);
+  throw Error("model.type '" + type + "' has no task yet");
+}
+
+}  // namespace sl::train
