@@ -22,11 +22,15 @@ int cmd_train(const Args&);
 int cmd_sample(const Args&);
 int cmd_replay(const Args&);
 int cmd_prepare_data(const Args&);
+int cmd_sweep(const Args&);
+int cmd_bench(const Args&);
 
 extern const char* const kTrainHelp;
 extern const char* const kSampleHelp;
 extern const char* const kReplayHelp;
 extern const char* const kPrepareDataHelp;
+extern const char* const kSweepHelp;
+extern const char* const kBenchHelp;
 
 bool wants_help(const Args& args);
 

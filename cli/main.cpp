@@ -14,6 +14,8 @@ const std::vector<Command>& commands() {
       {"replay", "recompute attention statistics from saved checkpoints", kReplayHelp, cmd_replay},
       {"prepare-data", "build the corpus, train the tokenizer and write token shards", kPrepareDataHelp,
        cmd_prepare_data},
+      {"sweep", "run a grid of training runs from a sweep file and summarise them", kSweepHelp, cmd_sweep},
+      {"bench", "training throughput against the PyTorch reference, same threads and shapes", kBenchHelp, cmd_bench},
   };
   return cmds;
 }

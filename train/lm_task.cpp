@@ -39,12 +39,12 @@ Tensor LMTask::train_loss(int64_t batch) {
   return loss_on(data_.train->next_batch(), batch);
 }
 
-double LMTask::eval_loss(int64_t batches, int64_t batch) {
+std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, int64_t batch) {
   NoGrad ng;
   double total = 0;
   auto val = data_.make_val();
   for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).item();
-  return total / std::max<int64_t>(batches, 1);
+  return {{"val/loss", total / std::max<int64_t>(batches, 1)}};
 }
 
 models::DecoderCapture LMTask::probe_forward() {

@@ -14,7 +14,7 @@ class LMTask : public Task {
  public:
   LMTask(const Config& cfg, ParamStore& ps);
   Tensor train_loss(int64_t batch) override;
-  double eval_loss(int64_t batches, int64_t batch) override;
+  std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;
   std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;

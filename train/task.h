@@ -22,8 +22,9 @@ class Task {
   virtual ~Task() = default;
   // Loss of the next training micro-batch of `batch` sequences (draws it from the data).
   virtual Tensor train_loss(int64_t batch) = 0;
-  // Mean validation loss over `batches` fixed batches, without gradients.
-  virtual double eval_loss(int64_t batches, int64_t batch) = 0;
+  // Validation metrics over `batches` fixed batches, without gradients; the first is the
+  // validation loss ("val/loss"), others may follow ("val/accuracy", ...).
+  virtual std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) = 0;
   // Statistics on the fixed probe batch, without gradients.
   virtual std::vector<LogRow> probe_stats() = 0;
   // The full attention weights [B, S_q, S_k] of one layer and head on the probe batch (replay).

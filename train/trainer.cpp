@@ -147,8 +147,9 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     log_scalar("train/grad_norm", step, gnorm);
     if (stats_every > 0 && step % stats_every == 0) log_stats(step);
     if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-      last_val = task->eval_loss(cfg.i("train.eval_batches"), micro);
-      log_scalar("val/loss", step, (float)last_val);
+      auto metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
+      for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
+      last_val = metrics.at(0).second;
     }
     sum.train_loss = loss;
     if (step % log_every == 0 || step == steps) {
