@@ -1,9 +1,235 @@
+// sinklab bench: training throughput of sinklab and of the PyTorch eager reference on the same
+// threads and shapes, in one invocation, so that the ratio is measured under the same load.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "engine/dnnl_context.h"
+#include "engine/h5log.h"
+#include "engine/optim.h"
+#include "engine/profile.h"
+#include "engine/threads.h"
+#include "train/config.h"
+#include "train/task.h"
 
 namespace sl::cli {
 
-const char* const kBenchHelp = "usage: sinklab bench (not yet available)\n";
+const char* const kBenchHelp =
+    "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--steps N] [--threads N]\n"
+    "                     [--torch-ref PATH | --no-torch] [--stats] [--profile]\n\n"
+    "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
+    "GFLOP/s (6 * params + attention FLOPs per token, as the reference counts), % of oneDNN's matmul\n"
+    "peak measured in the same run, and the ratio to PyTorch eager running the same shapes on the\n"
+    "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with /usr/bin/python3).\n"
+    "  small: d=256, 4 layers, 4 heads, SwiGLU 688, vocab 256, sequence 256, batch 16\n"
+    "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
+    "--stats also times a step that logs the attention statistics of a probe batch to HDF5\n"
+    "(the cost of stats.every=1). --profile prints where a step's time goes, op by op.\n"
+    "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
+    "activations held for backward.\n";
 
-int cmd_bench(const Args&) { throw Error("sinklab bench is not yet available"); }
+namespace {
+
+struct Shape_ {
+  std::string name;
+  int64_t d, layers, heads, ffn, vocab, seq, batch;
+};
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// oneDNN's own fp32 matmul rate on a large square product: the ceiling for our kernels.
+double matmul_peak_gflops() {
+  const int64_t n = 2048;
+  using namespace dnnl;
+  auto md = memory::desc({n, n}, memory::data_type::f32, memory::format_tag::ab);
+  matmul::primitive_desc pd(matmul::desc(md, md, md), dnnl_ctx::engine());
+  matmul mm(pd);
+  Tensor a = Tensor::full({n, n}, 0.5f), b = Tensor::full({n, n}, 0.25f), c = Tensor::zeros({n, n});
+  memory ma(md, dnnl_ctx::engine(), a.data()), mb(md, dnnl_ctx::engine(), b.data()), mc(md, dnnl_ctx::engine(), c.data());
+  std::vector<double> t;
+  for (int i = 0; i < 6; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    mm.execute(dnnl_ctx::stream(), {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    dnnl_ctx::stream().wait();
+    if (i) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * n * n * n / median(t) / 1e9;
+}
+
+int64_t peak_rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return 0;
+}
+
+Config bench_config(const Shape_& s, const std::string& attn, int threads) {
+  Config c;
+  for (std::string kv : {"model.preset=llama", "data.source=random", "train.optimizer=adamw", "train.grad_clip=0",
+                         "stats.probe_batch=8", "stats.probe_len=64"})
+    c.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+  c.set("model.d_model", std::to_string(s.d));
+  c.set("model.n_layers", std::to_string(s.layers));
+  c.set("model.n_heads", std::to_string(s.heads));
+  c.set("model.d_ff", std::to_string(s.ffn));
+  c.set("model.context", std::to_string(s.seq));
+  c.set("data.vocab", std::to_string(s.vocab - 1));  // + BOS = the reference's vocabulary
+  c.set("train.batch_size", std::to_string(s.batch));
+  c.set("train.threads", std::to_string(threads));
+  c.set("attention.kernel", attn);
+  return c;
+}
+
+struct Result {
+  double tokens_per_s = 0, gflops = 0, stats_overhead = -1;
+  int64_t params = 0, state_bytes = 0, activation_bytes = 0;
+};
+
+Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int steps, bool with_stats, bool prof) {
+  Config cfg = bench_config(s, attn, threads);
+  set_num_threads(threads);
+  ParamStore ps;
+  auto task = train::make_task(cfg, ps);
+  Rng rng(0);
+  ps.finalize(rng);
+  AdamW opt(ps, AdamWConfig{});
+  std::string log_path = "/tmp/sinklab_bench_" + std::to_string(::getpid()) + ".h5";
+  std::remove(log_path.c_str());
+  H5Log log(log_path);
+
+  Result r;
+  r.params = ps.count();
+  auto run_steps = [&](bool stats, int n) {
+    std::vector<double> t;
+    for (int i = 0; i < n + 2; ++i) {  // 2 warm-up steps create every primitive and pooled buffer
+      if (prof && i == 2) profile::reset();
+      profile::mark();
+      auto t0 = std::chrono::steady_clock::now();
+      ps.zero_grad();
+      Tensor loss = task->train_loss(s.batch);
+      if (i == 1) r.activation_bytes = Storage::live_bytes();
+      loss.backward();
+      opt.step(1e-3f);
+      if (stats)
+        for (auto& row : task->probe_stats()) log.append(row.name, i, row.values.data(), row.shape);
+      if (i >= 2) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return median(t);
+  };
+  profile::enable(prof);
+  Storage::reset_peak();
+  int64_t before = Storage::live_bytes();
+  double step = run_steps(false, steps);
+  r.activation_bytes -= before;
+  profile::enable(false);
+  if (prof) std::printf("\nwhere a step goes (%s, %s attention):\n%s", s.name.c_str(), attn.c_str(), profile::report().c_str());
+  const double tokens = (double)s.batch * s.seq;
+  const double flop = (6.0 * r.params + 12.0 * s.layers * s.d * s.seq) * tokens;
+  r.tokens_per_s = tokens / step;
+  r.gflops = flop / step / 1e9;
+  r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
+  if (with_stats) r.stats_overhead = run_steps(true, steps) / step - 1;
+  std::remove(log_path.c_str());
+  return r;
+}
+
+// tokens/s of the PyTorch reference, or -1 if it could not run.
+double bench_torch(const std::string& ref, const Shape_& s, const std::string& attn, int threads, int steps) {
+  std::ostringstream cmd;
+  cmd << "OMP_NUM_THREADS=" << threads << " /usr/bin/python3 " << ref << " --d " << s.d << " --layers " << s.layers
+      << " --heads " << s.heads << " --ffn " << s.ffn << " --seq " << s.seq << " --batch " << s.batch << " --vocab "
+      << s.vocab << " --steps " << steps << " --attn " << attn << " 2>&1";
+  FILE* p = popen(cmd.str().c_str(), "r");
+  if (!p) return -1;
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) out += buf;
+  pclose(p);
+  size_t k = out.find("tokens/s=");
+  if (k == std::string::npos) {
+    std::fprintf(stderr, "bench: the PyTorch reference did not report tokens/s:\n%s\n", out.c_str());
+    return -1;
+  }
+  return std::stod(out.substr(k + 9));
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"};
+  int steps = 5, threads = num_threads();
+  std::string ref = "../shared/bench/torch_ref.py";
+  bool torch = true, stats = false, prof = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--no-torch") torch = false;
+    else if (a == "--stats") stats = true;
+    else if (a == "--profile") prof = true;
+    else {
+      SL_CHECK(i + 1 < args.size(), "option " + a + " needs a value (see sinklab bench --help)");
+      const std::string& v = args[++i];
+      if (a == "--shapes") shapes = split_list(v);
+      else if (a == "--attn") attns = split_list(v);
+      else if (a == "--steps") steps = std::stoi(v);
+      else if (a == "--threads") threads = std::stoi(v);
+      else if (a == "--torch-ref") ref = v;
+      else throw Error("unknown option '" + a + "' (see sinklab bench --help)");
+    }
+  }
+  if (torch && !std::ifstream(ref).good()) {
+    std::fprintf(stderr, "bench: no PyTorch reference at %s (give --torch-ref PATH or --no-torch)\n", ref.c_str());
+    torch = false;
+  }
+  set_num_threads(threads);
+  const double peak = matmul_peak_gflops();
+  std::printf("threads %d, oneDNN fp32 matmul peak (2048^3) %.0f GFLOP/s\n", threads, peak);
+
+  std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
+  std::printf("\n| shape | attention | sinklab tok/s | GFLOP/s | %% of peak | PyTorch tok/s | ratio |%s\n",
+              stats ? " stats cost |" : "");
+  std::printf("|---|---|---|---|---|---|---|%s\n", stats ? "---|" : "");
+  std::vector<std::string> memory_lines;
+  double most_needed = 0;
+  for (auto& name : shapes) {
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
+    SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
+    for (auto& attn : attns) {
+      Result r = bench_sinklab(*it, attn, threads, steps, stats, prof);
+      double t = torch ? bench_torch(ref, *it, attn, threads, steps) : -1;
+      std::printf("| %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), r.tokens_per_s, r.gflops,
+                  100 * r.gflops / peak, t > 0 ? std::to_string((int)t).c_str() : "-",
+                  t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");
+      if (stats) std::printf(" %+.1f%% |", 100 * r.stats_overhead);
+      std::printf("\n");
+      std::fflush(stdout);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "%s/%s: %.1fM params; params+grads+AdamW %.0f MB, activations held for backward %.0f MB",
+                    name.c_str(), attn.c_str(), r.params / 1e6, r.state_bytes / 1e6, r.activation_bytes / 1e6);
+      memory_lines.push_back(line);
+      most_needed = std::max(most_needed, (double)(r.state_bytes + r.activation_bytes));
+    }
+  }
+  std::printf("\nmemory:\n");
+  for (auto& l : memory_lines) std::printf("  %s\n", l.c_str());
+  std::printf("  peak resident set %.0f MB = %.2fx the largest need (%.0f MB), code and libraries included\n",
+              peak_rss_bytes() / 1e6, peak_rss_bytes() / most_needed, most_needed / 1e6);
+  return 0;
+}
 
 }  // namespace sl::cli

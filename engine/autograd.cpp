@@ -1,5 +1,8 @@
 #include "engine/autograd.h"
 
+#include "engine/profile.h"
+
+#include <chrono>
 #include <cstring>
 #include <unordered_set>
 
@@ -12,6 +15,7 @@ NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
 
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn fn) {
+  if (profile::enabled()) profile::add_forward(op);
   if (!g_grad_enabled) return out;
   bool any = false;
   for (auto& t : inputs) any = any || needs_grad(t);
@@ -67,7 +71,15 @@ void backward(const Tensor& root, const Tensor& seed) {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const auto& t = *it;
     if (!t->grad_fn) continue;  // a leaf: its gradient stays for the optimiser
-    if (t->grad) t->grad_fn->backward(Tensor(t), Tensor(t->grad));
+    if (t->grad) {
+      if (profile::enabled()) {
+        auto t0 = std::chrono::steady_clock::now();
+        t->grad_fn->backward(Tensor(t), Tensor(t->grad));
+        profile::add_backward(t->grad_fn->op, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      } else {
+        t->grad_fn->backward(Tensor(t), Tensor(t->grad));
+      }
+    }
     // Intermediate gradients and the graph are not needed twice.
     t->grad.reset();
     t->grad_fn.reset();

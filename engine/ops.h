@@ -94,4 +94,13 @@ Tensor masked_fill(const Tensor& x, const std::vector<uint8_t>& mask, const Shap
 // x[B, T, H, Dh] rotated pairwise (x[2i], x[2i+1]) by angle (pos0 + t) * theta^(-2i/Dh).
 Tensor rope(const Tensor& x, float theta = 10000.f, int64_t pos0 = 0);
 
+// ---- fused attention core (ops/attention.cpp) ---------------------------------------------
+// For q, k, v [B, T, H, Dh] and a [T, T] mask (1 = blocked), per batch and head:
+//   S = scale * q k^T;   P = softmax(S) | sigmoid(S + sigmoid_bias) | relu(S), zero where masked;
+//   P /= row sums when normalize (softmax always is);   O = P v  -> [B, T, H, Dh].
+// `probs`, if given, receives P [B, H, T, T] (detached) for the statistics.
+enum class AttnKernel { Softmax, Sigmoid, Relu };
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<uint8_t>& mask,
+                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs = nullptr);
+
 }  // namespace sl

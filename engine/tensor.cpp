@@ -1,6 +1,9 @@
 #include "engine/tensor.h"
 
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <sstream>
 
@@ -32,14 +35,51 @@ Shape contiguous_strides(const Shape& s) {
   return st;
 }
 
+// Buffers are recycled by exact size: a training step allocates the same shapes every time,
+// so after the first step no allocation reaches malloc (or the kernel's page faults).
+namespace {
+struct Pool {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free;
+  std::atomic<int64_t> live{0}, peak{0};
+};
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: buffers may be released during static destruction
+  return *p;
+}
+}  // namespace
+
+int64_t Storage::live_bytes() { return pool().live.load(); }
+int64_t Storage::peak_bytes() { return pool().peak.load(); }
+void Storage::reset_peak() { pool().peak.store(pool().live.load()); }
+
 std::shared_ptr<Storage> Storage::allocate(int64_t n) {
   auto st = std::make_shared<Storage>();
   size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  Pool& P = pool();
+  void* p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(P.mu);
+    auto it = P.free.find(bytes);
+    if (it != P.free.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+    }
+  }
+  if (!p) p = std::aligned_alloc(64, bytes);
   if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  st->data = p;
+  int64_t live = P.live += (int64_t)bytes;
+  int64_t peak = P.peak.load();
+  while (live > peak && !P.peak.compare_exchange_weak(peak, live)) {
+  }
+  st->data = static_cast<float*>(p);
   st->size = n;
-  st->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  st->owner = std::shared_ptr<void>(p, [bytes](void* q) {
+    Pool& P = pool();
+    P.live -= (int64_t)bytes;
+    std::lock_guard<std::mutex> lock(P.mu);
+    P.free[bytes].push_back(q);
+  });
   return st;
 }
 

@@ -24,7 +24,11 @@ struct Storage {
   float* data = nullptr;
   int64_t size = 0;
   std::shared_ptr<void> owner;
-  static std::shared_ptr<Storage> allocate(int64_t n);  // uninitialised
+  static std::shared_ptr<Storage> allocate(int64_t n);  // uninitialised, from a recycling pool
+  // Bytes of pooled buffers in use now, and the most in use since reset_peak().
+  static int64_t live_bytes();
+  static int64_t peak_bytes();
+  static void reset_peak();
 };
 
 class Tensor;

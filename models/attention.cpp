@@ -61,15 +61,14 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
 
 std::vector<uint8_t> Attention::make_mask(const AttentionConfig& c, int64_t T, int64_t slots) {
   const int64_t S = slots + T;
+  const bool causal = c.mask == "causal", prefix = c.mask == "prefix", sliding = c.mask == "sliding";
   std::vector<uint8_t> m(T * S, 0);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = slots; j < S; ++j) {  // bias slots are visible to every query
       int64_t p = j - slots;
-      bool blocked = false;
-      if (c.mask == "causal") blocked = p > i;
-      if (c.mask == "prefix") blocked = p > i && !(p < c.prefix_len && i < c.prefix_len);
-      if (c.mask == "sliding") blocked = p > i || i - p >= c.window;
-      m[i * S + j] = blocked;
+      if (causal) m[i * S + j] = p > i;
+      if (prefix) m[i * S + j] = p > i && !(p < c.prefix_len && i < c.prefix_len);
+      if (sliding) m[i * S + j] = p > i || i - p >= c.window;
     }
   return m;
 }
@@ -115,6 +114,18 @@ Tensor Attention::positional_bias(int64_t T, int64_t slots) const {
   return slots ? masked_fill(bias, is_slot, {T, S}, 0.f) : bias;
 }
 
+float Attention::sigmoid_bias(int64_t T) const {
+  return std::isnan(cfg_.sigmoid_bias) ? -std::log((float)T) : cfg_.sigmoid_bias;
+}
+
+// The fused core (the engine's attention op) covers the kernels without extra key slots,
+// extra denominator terms or positional score biases; the composed path covers the rest.
+bool Attention::fused() const {
+  const auto& c = cfg_;
+  return c.fused_core && (c.kernel == "softmax" || c.kernel == "sigmoid" || c.kernel == "relu") && !c.off_by_one && !c.sink_logit &&
+         !c.kv_bias && c.pos != "alibi" && c.pos != "relative";
+}
+
 Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots) const {
   const auto& c = cfg_;
   const Shape mshape{T, slots + T};
@@ -133,8 +144,7 @@ Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots)
 
   Tensor w;
   if (c.kernel == "sigmoid") {  // sigma(s + b), b = -log T by default
-    float b = std::isnan(c.sigmoid_bias) ? -std::log((float)T) : c.sigmoid_bias;
-    w = sigmoid(add_scalar(s, b));
+    w = sigmoid(add_scalar(s, sigmoid_bias(T)));
   } else if (c.kernel == "relu") {
     w = relu(s);
   } else if (c.kernel == "linear" || c.kernel == "elu_plus_one") {  // phi already applied to q, k
@@ -148,6 +158,38 @@ Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots)
   w = masked_fill(w, mask, mshape, 0.f);
   if (c.normalize) w = div(w, sum(w, -1, true));  // A_ij = w_ij / sum_j w_ij
   return w;
+}
+
+// The attention core composed from primitive ops, every variant written as its formula.
+Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* capture) const {
+  const auto& c = cfg_;
+  const int64_t B = q.size(0), T = q.size(1), D = c.d_model, H = c.n_heads;
+  q = q.permute({0, 2, 1, 3});  // [B, H, T, d_h]
+  k = k.permute({0, 2, 1, 3});
+  v = v.permute({0, 2, 1, 3});
+
+  int64_t slots = 0;
+  if (c.kv_bias) {  // k' = [k_b; k], v' = [v_b; v]: one more key every query can attend to
+    int64_t nh = c.kv_bias_per_head ? H : 1;
+    Tensor zero = Tensor::zeros({B, H, 1, dh_});
+    Tensor kb = kv_key_.defined() ? add(zero, kv_key_.reshape({1, nh, 1, dh_})) : zero;
+    Tensor vb = kv_value_.defined() ? add(zero, kv_value_.reshape({1, nh, 1, dh_})) : zero;
+    k = concat({kb, k}, 2);
+    v = concat({vb, v}, 2);
+    slots = 1;
+  }
+
+  Tensor s = scale(matmul(q, k.transpose(-1, -2)), 1.f / std::sqrt((float)dh_));
+  if (c.pos == "alibi" || c.pos == "relative") s = add(s, positional_bias(T, slots));
+  Tensor A = weights_from_scores(s, T, slots);
+
+  if (capture) {
+    capture->probs = A.detach();
+    capture->keys = k.detach();
+    capture->values = v.detach();
+    capture->slot_offset = slots;
+  }
+  return matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 }
 
 Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
@@ -168,36 +210,29 @@ Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
     q = add_scalar(elu(q), 1.f);
     k = add_scalar(elu(k), 1.f);
   }
-  q = q.permute({0, 2, 1, 3});  // [B, H, T, d_h]
-  k = k.permute({0, 2, 1, 3});
-  v = v.permute({0, 2, 1, 3});
-
-  int64_t slots = 0;
-  if (c.kv_bias) {  // k' = [k_b; k], v' = [v_b; v]: one more key every query can attend to
-    int64_t nh = c.kv_bias_per_head ? H : 1;
-    Tensor zero = Tensor::zeros({B, H, 1, dh_});
-    Tensor kb = kv_key_.defined() ? add(zero, kv_key_.reshape({1, nh, 1, dh_})) : zero;
-    Tensor vb = kv_value_.defined() ? add(zero, kv_value_.reshape({1, nh, 1, dh_})) : zero;
-    k = concat({kb, k}, 2);
-    v = concat({vb, v}, 2);
-    slots = 1;
+  Tensor o;
+  if (fused()) {
+    AttnKernel kernel = c.kernel == "softmax" ? AttnKernel::Softmax
+                        : c.kernel == "sigmoid" ? AttnKernel::Sigmoid
+                                                : AttnKernel::Relu;
+    Tensor probs;
+    o = attention(q, k, v, make_mask(c, T, 0), kernel, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
+                  capture ? &probs : nullptr)
+            .reshape({B, T, D});
+    if (capture) {
+      capture->probs = probs;
+      capture->keys = k.permute({0, 2, 1, 3}).detach();
+      capture->values = v.permute({0, 2, 1, 3}).detach();
+      capture->slot_offset = 0;
+    }
+  } else {
+    o = composed_core(q, k, v, capture);
   }
-
-  Tensor s = scale(matmul(q, k.transpose(-1, -2)), 1.f / std::sqrt((float)dh_));
-  if (c.pos == "alibi" || c.pos == "relative") s = add(s, positional_bias(T, slots));
-  Tensor A = weights_from_scores(s, T, slots);
-  Tensor o = matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 
   if (c.gate == "elementwise") o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (c.gate == "headwise")
     o = mul(o.reshape({B, T, H, dh_}), sigmoid(linear(x, wg_)).reshape({B, T, H, 1})).reshape({B, T, D});
 
-  if (capture) {
-    capture->probs = A.detach();
-    capture->keys = k.detach();
-    capture->values = v.detach();
-    capture->slot_offset = slots;
-  }
   return linear(o, wo_, bo_);
 }
 

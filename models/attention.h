@@ -33,6 +33,7 @@ struct AttentionConfig {
   int64_t relative_buckets = 32, relative_max_distance = 128;
   float init_std = 0.02f, out_init_std = 0.02f;
   float norm_eps = 1e-5f;
+  bool fused_core = true;  // use the engine's fused attention op where the variant allows
 };
 
 // What the statistics need from one forward pass, kept only when asked for.
@@ -53,6 +54,9 @@ class Attention {
   static std::vector<uint8_t> make_mask(const AttentionConfig& cfg, int64_t T, int64_t slots);
 
  private:
+  bool fused() const;
+  Tensor composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* capture) const;
+  float sigmoid_bias(int64_t T) const;
   Tensor weights_from_scores(const Tensor& s, int64_t T, int64_t slots) const;
   Tensor positional_bias(int64_t T, int64_t slots) const;
 

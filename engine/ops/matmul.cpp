@@ -6,6 +6,7 @@
 
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 
 namespace sl {
 
@@ -55,9 +56,9 @@ static std::string layout_key(const Tensor& t) { return shape_str(t.shape()) + s
 // The oneDNN primitive for c (+)= a @ b (+ bias[1, N]) in exactly these layouts; an empty
 // primitive when oneDNN offers only its slow reference kernel for them.
 static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, bool bias,
-                                      bool accumulate) {
+                                      bool accumulate, float alpha) {
   std::string key = "matmul" + layout_key(a) + layout_key(b) + layout_key(c) + (bias ? "+bias" : "") +
-                    (accumulate ? "+=" : "=");
+                    (accumulate ? "+=" : "=") + (alpha != 1.f ? "*" + std::to_string(alpha) : "");
   return dnnl_ctx::cached(key, [&]() -> dnnl::primitive {
     auto md = [](const Tensor& t) { return memory::desc(t.shape(), memory::data_type::f32, t.strides()); };
     memory::desc bias_md;
@@ -67,6 +68,7 @@ static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Te
       bias_md = memory::desc(s, memory::data_type::f32, contiguous_strides(s));
     }
     dnnl::primitive_attr attr;
+    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     if (accumulate) {
       dnnl::post_ops po;
       po.append_sum(1.f);  // dst = 1 * dst + a @ b: gradients accumulate without a temporary
@@ -79,9 +81,7 @@ static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Te
   });
 }
 
-// c[..., M, N] (+)= a[..., M, K] @ b[..., K, N] (+ bias[N]) on raw views. c is dense; b is
-// 2-D or has a's batch dims.
-static void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate) {
+void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha) {
   if (c.numel() == 0) return;
   if (a.size(-1) == 0) {  // an empty sum
     if (!accumulate) std::fill(c.data(), c.data() + c.numel(), 0.f);
@@ -98,12 +98,12 @@ static void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulat
       b = with_rank(b, a.dim());
     }
   }
-  dnnl::primitive* p = &primitive_for(a, b, cc, bias, accumulate);
+  dnnl::primitive* p = &primitive_for(a, b, cc, bias, accumulate, alpha);
   if (!*p) {
     // A layout oneDNN has no fast kernel for: pack both operands densely.
     a = a.contiguous();
     b = b.contiguous();
-    p = &primitive_for(a, b, cc, bias, accumulate);
+    p = &primitive_for(a, b, cc, bias, accumulate, alpha);
   }
   SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
   auto mem = [](const Tensor& t) {

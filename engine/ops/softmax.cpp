@@ -4,8 +4,22 @@
 
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 
 namespace sl {
+
+void softmax_rows(const float* x, float* y, int64_t R, int64_t D, dnnl::algorithm alg) {
+  using dnnl::memory;
+  memory::desc md({R, D}, memory::data_type::f32, memory::format_tag::ab);
+  std::string key = "softmax_rows:" + std::to_string((int)alg) + ":" + std::to_string(R) + ":" + std::to_string(D);
+  auto& prim = dnnl_ctx::cached(key, [&] {
+    dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, md, 1);
+    return dnnl::softmax_v2_forward(dnnl::softmax_v2_forward::primitive_desc(d, dnnl_ctx::engine()));
+  });
+  memory src(md, dnnl_ctx::engine(), const_cast<float*>(x)), dst(md, dnnl_ctx::engine(), y);
+  prim.execute(dnnl_ctx::stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  dnnl_ctx::stream().wait();
+}
 
 namespace {
 
@@ -16,17 +30,7 @@ Tensor softmax_forward(const Tensor& x, dnnl::algorithm alg, const char* name) {
   SL_CHECK(x.dim() >= 1, std::string(name) + ": needs at least one dimension, got a scalar");
   Tensor out = Tensor::empty(x.shape());
   int64_t D = x.size(-1), R = D ? x.numel() / D : 0;
-  if (R == 0) return out;
-  using dnnl::memory;
-  memory::desc md({R, D}, memory::data_type::f32, memory::format_tag::ab);
-  std::string key = std::string(name) + ":" + std::to_string(R) + ":" + std::to_string(D);
-  auto& prim = dnnl_ctx::cached(key, [&] {
-    dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, md, 1);
-    return dnnl::softmax_v2_forward(dnnl::softmax_v2_forward::primitive_desc(d, dnnl_ctx::engine()));
-  });
-  memory src(md, dnnl_ctx::engine(), const_cast<float*>(x.data())), dst(md, dnnl_ctx::engine(), out.data());
-  prim.execute(dnnl_ctx::stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
-  dnnl_ctx::stream().wait();
+  if (R > 0) softmax_rows(x.data(), out.data(), R, D, alg);
   return out;
 }
 
