@@ -21,11 +21,12 @@ namespace sl::cli {
 
 const char* const kBenchHelp =
     "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--steps N] [--threads N]\n"
-    "                     [--torch-ref PATH | --no-torch] [--stats] [--profile]\n\n"
+    "                     [--torch-ref PATH | --no-torch] [--python PATH] [--stats] [--profile]\n\n"
     "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
     "GFLOP/s (6 * params + attention FLOPs per token, as the reference counts), % of oneDNN's matmul\n"
     "peak measured in the same run, and the ratio to PyTorch eager running the same shapes on the\n"
-    "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with /usr/bin/python3).\n"
+    "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with --python,\n"
+    "default /usr/bin/python3, Debian's interpreter that has torch).\n"
     "  small: d=256, 4 layers, 4 heads, SwiGLU 688, vocab 256, sequence 256, batch 16\n"
     "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
     "--stats also times a step that logs the attention statistics of a probe batch to HDF5\n"
@@ -142,9 +143,10 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
 }
 
 // tokens/s of the PyTorch reference, or -1 if it could not run.
-double bench_torch(const std::string& ref, const Shape_& s, const std::string& attn, int threads, int steps) {
+double bench_torch(const std::string& python, const std::string& ref, const Shape_& s, const std::string& attn,
+                   int threads, int steps) {
   std::ostringstream cmd;
-  cmd << "OMP_NUM_THREADS=" << threads << " /usr/bin/python3 " << ref << " --d " << s.d << " --layers " << s.layers
+  cmd << "OMP_NUM_THREADS=" << threads << " " << python << " " << ref << " --d " << s.d << " --layers " << s.layers
       << " --heads " << s.heads << " --ffn " << s.ffn << " --seq " << s.seq << " --batch " << s.batch << " --vocab "
       << s.vocab << " --steps " << steps << " --attn " << attn << " 2>&1";
   FILE* p = popen(cmd.str().c_str(), "r");
@@ -173,7 +175,7 @@ std::vector<std::string> split_list(const std::string& s) {
 int cmd_bench(const Args& args) {
   std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"};
   int steps = 5, threads = num_threads();
-  std::string ref = "../shared/bench/torch_ref.py";
+  std::string ref = "../shared/bench/torch_ref.py", python = "/usr/bin/python3";
   bool torch = true, stats = false, prof = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -188,6 +190,7 @@ int cmd_bench(const Args& args) {
       else if (a == "--steps") steps = std::stoi(v);
       else if (a == "--threads") threads = std::stoi(v);
       else if (a == "--torch-ref") ref = v;
+      else if (a == "--python") python = v;
       else throw Error("unknown option '" + a + "' (see sinklab bench --help)");
     }
   }
@@ -210,7 +213,7 @@ int cmd_bench(const Args& args) {
     SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
     for (auto& attn : attns) {
       Result r = bench_sinklab(*it, attn, threads, steps, stats, prof);
-      double t = torch ? bench_torch(ref, *it, attn, threads, steps) : -1;
+      double t = torch ? bench_torch(python, ref, *it, attn, threads, steps) : -1;
       std::printf("| %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), r.tokens_per_s, r.gflops,
                   100 * r.gflops / peak, t > 0 ? std::to_string((int)t).c_str() : "-",
                   t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");

@@ -6,13 +6,14 @@
 
 namespace sl {
 
-// Strided copy of any view into a dense buffer, iterating the outer dims with an odometer.
-static void copy_strided(const float* src, const Shape& shape, const Shape& strides, float* dst) {
+// Strided copy (or accumulation) of any view into a dense buffer, outer dims by an odometer.
+static void copy_strided(const float* src, const Shape& shape, const Shape& strides, float* dst,
+                         bool accumulate = false) {
   int64_t nd = (int64_t)shape.size();
   int64_t n = shape_numel(shape);
   if (n == 0) return;
   if (nd == 0) {
-    dst[0] = src[0];
+    dst[0] = accumulate ? dst[0] + src[0] : src[0];
     return;
   }
   int64_t inner = shape[nd - 1], inner_stride = strides[nd - 1];
@@ -26,7 +27,9 @@ static void copy_strided(const float* src, const Shape& shape, const Shape& stri
     }
     const float* s = src + off;
     float* t = dst + o * inner;
-    if (inner_stride == 1)
+    if (accumulate)
+      for (int64_t i = 0; i < inner; ++i) t[i] += s[i * inner_stride];
+    else if (inner_stride == 1)
       for (int64_t i = 0; i < inner; ++i) t[i] = s[i];
     else
       for (int64_t i = 0; i < inner; ++i) t[i] = s[i * inner_stride];
@@ -111,12 +114,7 @@ Tensor Tensor::permute(const Shape& dims) const {
     // g is dense in the permuted order; scatter it back through the inverse permutation.
     Shape gst = contiguous_strides(g.shape()), back(inv.size());
     for (size_t i = 0; i < inv.size(); ++i) back[i] = gst[inv[i]];
-    Tensor gx = grad_of(x);
-    Tensor tmp = Tensor::empty(x.shape());
-    copy_strided(g.data(), x.shape(), back, tmp.data());
-    float* d = gx.data();
-    const float* t = tmp.data();
-    for (int64_t i = 0, n = tmp.numel(); i < n; ++i) d[i] += t[i];
+    copy_strided(g.data(), x.shape(), back, grad_of(x).data(), /*accumulate=*/true);
   });
 }
 
