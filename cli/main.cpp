@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "engine/autograd.h"
+#include "train/distributed.h"
 
 namespace sl::cli {
 
@@ -35,6 +36,10 @@ static void usage(FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace sl::cli;
+  sl::train::dist::init(&argc, &argv);
+  struct Finalize {
+    ~Finalize() { sl::train::dist::finalize(); }
+  } finalize;
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
