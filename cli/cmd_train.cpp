@@ -19,7 +19,32 @@ const char* const kTrainHelp =
     "an uninterrupted run's. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before exiting.\n"
     "--stop-after N stops (with a checkpoint) after N steps of this invocation.\n";
 
-int cmd_train(const Args& args) {
+// Error messages echo keys and values from the config; control characters from a broken or
+// binary file must not break the one-line message, and a megabyte of garbage must not flood it.
+static std::string one_line(const std::string& msg) {
+  constexpr size_t kMaxChars = 2000;
+  std::string out;
+  for (unsigned char c : msg) {
+    if (out.size() >= kMaxChars) return out + "...";
+    if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) out += '?';
+    else out += (char)c;
+  }
+  return out;
+}
+
+static int64_t parse_steps(const std::string& text) {
+  size_t used = 0;
+  int64_t n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  SL_CHECK(used == text.size() && n > 0, "--stop-after needs a positive number of steps, got '" + text + "'");
+  return n;
+}
+
+static int run_train(const Args& args) {
   std::string config_path, resume_dir;
   int64_t stop_after = 0;
   std::vector<std::string> overrides;
@@ -29,7 +54,7 @@ int cmd_train(const Args& args) {
       resume_dir = args[++i];
     } else if (args[i] == "--stop-after") {
       if (i + 1 >= args.size()) throw Error("--stop-after needs a number of steps");
-      stop_after = std::stoll(args[++i]);
+      stop_after = parse_steps(args[++i]);
     } else if (args[i].find('=') != std::string::npos) {
       overrides.push_back(args[i]);
     } else if (args[i].rfind("--", 0) == 0) {
@@ -58,6 +83,14 @@ int cmd_train(const Args& args) {
   std::printf("done: %lld steps, loss %.4f, val %.4f -> %s\n", (long long)s.steps, s.train_loss, s.val_loss,
               dir.path.c_str());
   return 0;
+}
+
+int cmd_train(const Args& args) {
+  try {
+    return run_train(args);
+  } catch (const std::exception& e) {
+    throw Error(one_line(e.what()));
+  }
 }
 
 }  // namespace sl::cli
