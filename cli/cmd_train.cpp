@@ -77,6 +77,8 @@ static int run_train(const Args& args) {
   Config cfg = Config::load(config_path, overrides);
   std::string name = cfg.s("run.name");
   if (name.empty()) name = std::filesystem::path(config_path).stem().string();
+  SL_CHECK(name != "." && name != ".." && name.find('/') == std::string::npos,
+           "run.name must be a plain folder name (no '/', not '.' or '..'), got '" + name + "'");
   cfg.set("run.name", name);
   train::RunDir dir = train::create_run_dir(cfg.s("run.dir") + "/" + name, cfg.b("run.overwrite"));
   auto s = train::train(cfg, dir, false, stop_after);

@@ -176,22 +176,28 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
 Checkpoint load_checkpoint(const std::string& path) {
   h5::silence_errors();
   const std::string where = "checkpoint " + path;
-  h5::Handle file = open_for_reading(path, where, "checkpoint");
-  bool marked = h5::check(H5Aexists(file, "format"), where + ": reading the root attributes") > 0 &&
-                h5::read_string_attr(file, "format") == kFormat;
-  SL_CHECK(marked, where + ": not a sinklab checkpoint (root attribute 'format' is not '" + kFormat + "')");
-  Checkpoint ckpt;
-  for (int i = 0; i < 3; ++i) {
-    const std::string section = kSections[i];
-    SL_CHECK(h5::exists(file, section, where), where + ": group '" + section + "' is missing");
-    h5::Handle group(H5Gopen2(file, section.c_str(), H5P_DEFAULT), H5Gclose, where + ": opening group " + section);
-    for (const std::string& name : h5::dataset_paths(group)) {
-      if (i == 0) ckpt.tensors[name] = read_tensor(group, section, name, true, where);
-      if (i == 1) ckpt.ints[name] = read_ints(group, name, where);
-      if (i == 2) ckpt.strings[name] = read_string(group, name, where);
+  try {
+    h5::Handle file = open_for_reading(path, where, "checkpoint");
+    bool marked = h5::check(H5Aexists(file, "format"), where + ": reading the root attributes") > 0 &&
+                  h5::read_string_attr(file, "format") == kFormat;
+    SL_CHECK(marked, where + ": not a sinklab checkpoint (root attribute 'format' is not '" + kFormat + "')");
+    Checkpoint ckpt;
+    for (int i = 0; i < 3; ++i) {
+      const std::string section = kSections[i];
+      SL_CHECK(h5::exists(file, section, where), where + ": group '" + section + "' is missing");
+      h5::Handle group(H5Gopen2(file, section.c_str(), H5P_DEFAULT), H5Gclose, where + ": opening group " + section);
+      for (const std::string& name : h5::dataset_paths(group)) {
+        if (i == 0) ckpt.tensors[name] = read_tensor(group, section, name, true, where);
+        if (i == 1) ckpt.ints[name] = read_ints(group, name, where);
+        if (i == 2) ckpt.strings[name] = read_string(group, name, where);
+      }
     }
+    return ckpt;
+  } catch (const Error& e) {
+    // Generic HDF5 helpers (listing datasets, string attributes) do not know the file.
+    if (std::string(e.what()).find(where) == 0) throw;
+    throw Error(where + ": " + e.what());
   }
-  return ckpt;
 }
 
 void write_tensors_h5(const std::string& path, const std::map<std::string, Tensor>& tensors) {

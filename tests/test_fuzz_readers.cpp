@@ -30,7 +30,9 @@ namespace {
 struct FuzzDir {
   fs::path path;
   explicit FuzzDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("sl_fuzz_" + std::to_string(getpid()) + "_" + name)) {
+      // /dev/shm: thousands of rewrites of small files cost seconds on a disk with discard.
+      : path((fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) /
+             ("sl_fuzz_" + std::to_string(getpid()) + "_" + name)) {
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -149,7 +151,7 @@ TEST_CASE("fuzz: token shards and their manifest", "[fuzz][reliability]") {
 
   std::vector<std::string> files = {dir.file("manifest.txt"), dir.file("train_000.bin"), dir.file("train_001.bin"),
                                     dir.file("val_000.bin")};
-  auto r = fuzz("token shards + manifest", files, {d}, 1500, 101, [&] {
+  auto r = fuzz("token shards + manifest", files, {d}, 6000, 101, [&] {
     sl::data::TokenStream s = sl::data::TokenStream::open(d, true);
     int64_t sum = 0;  // touch every token of an accepted set
     for (const sl::data::TokenSplit* split : {&s.train(), &s.val()})
@@ -175,7 +177,7 @@ TEST_CASE("fuzz: IDX image and label files, raw and gzip", "[fuzz][reliability]"
 
   for (bool gz : {false, true}) {
     const std::string images = dir.file(gz ? "images.gz" : "images"), lab = dir.file(gz ? "labels.gz" : "labels");
-    auto r = fuzz(gz ? "IDX (gzip)" : "IDX (raw)", {images, lab}, {images, lab}, 1000, gz ? 203 : 202, [&] {
+    auto r = fuzz(gz ? "IDX (gzip)" : "IDX (raw)", {images, lab}, {images, lab}, 4000, gz ? 203 : 202, [&] {
       sl::data::ImageSet s = sl::data::read_idx(images, lab);
       if ((int64_t)s.images.size() != s.count * s.rows * s.cols || (int64_t)s.labels.size() != s.count)
         throw std::logic_error("inconsistent image set");
@@ -191,7 +193,7 @@ TEST_CASE("fuzz: tokenizer files", "[fuzz][reliability]") {
   sl::data::Tokenizer::train(text, 300).save(dir.file("tok_a.txt"));
   sl::data::Tokenizer::train(text.substr(0, 700), 280).save(dir.file("tok_b.txt"));
   const std::string path = dir.file("tok_a.txt");
-  auto r = fuzz("tokenizer", {path}, {path}, 1500, 303, [&] {
+  auto r = fuzz("tokenizer", {path}, {path}, 5000, 303, [&] {
     // An accepted tokenizer must round-trip text (merges refer only to earlier ids).
     sl::data::Tokenizer t = sl::data::Tokenizer::load(path);
     const std::string probe = "the lazy fox, 1234 jumps!";
@@ -218,7 +220,7 @@ TEST_CASE("fuzz: checkpoints", "[fuzz][reliability]") {
   sl::save_checkpoint(dir.file("b.h5"), make(2.f));
   const std::string path = dir.file("a.h5");
   const sl::Checkpoint want = sl::load_checkpoint(path);
-  auto r = fuzz("checkpoint", {path}, {path}, 1500, 404, [&] {
+  auto r = fuzz("checkpoint", {path}, {path}, 6000, 404, [&] {
     // Every stored byte is covered by a checksum: what loads must be exactly what was saved.
     sl::Checkpoint ck = sl::load_checkpoint(path);
     bool same = ck.ints == want.ints && ck.strings == want.strings && ck.tensors.size() == want.tensors.size();

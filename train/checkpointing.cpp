@@ -31,9 +31,10 @@ void load_params(const Checkpoint& ck, ParamStore& ps, const std::string& path) 
   }
 }
 
-Restored restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& task) {
+Restored restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& task, int64_t before) {
   auto steps = dir.checkpoint_steps();
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    if (*it >= before) continue;
     const std::string path = dir.checkpoint(*it);
     Checkpoint ck;
     try {
@@ -50,7 +51,7 @@ Restored restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task&
     opt.set_steps(ck.integers("optim_steps").at(0));
     task.set_data_state(ck.integers("data_state"));
     auto rollbacks = ck.ints.find("rollbacks");
-    return {ck.integers("step").at(0), rollbacks == ck.ints.end() ? 0 : rollbacks->second.at(0)};
+    return {true, ck.integers("step").at(0), rollbacks == ck.ints.end() ? 0 : rollbacks->second.at(0)};
   }
   return {};
 }

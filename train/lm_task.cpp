@@ -57,7 +57,7 @@ std::string LMTask::diagnose_nonfinite() {
       return "block " + std::to_string(l) + " attention weights";
     if (!all_finite(cap.hidden[l])) return "block " + std::to_string(l) + " hidden state";
   }
-  return all_finite(logits) ? "the loss (the logits are finite)" : "the output logits";
+  return all_finite(logits) ? "" : "the output logits";
 }
 
 std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, int64_t batch) {

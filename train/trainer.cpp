@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -70,12 +71,15 @@ static std::string format_duration(double s) {
   return buf;
 }
 
+static bool all_finite(const float* x, int64_t n) {
+  return std::all_of(x, x + n, [](float v) { return std::isfinite(v); });
+}
+
 // The first parameter whose values (or, with `grads`, gradients) are not finite, "" if none.
 static std::string first_nonfinite(ParamStore& ps, bool grads) {
   for (auto& p : ps.params()) {
     const Tensor& t = grads ? p.value.grad() : p.value;
-    if (!t.defined()) continue;
-    if (!std::all_of(t.data(), t.data() + t.numel(), [](float v) { return std::isfinite(v); })) return p.name;
+    if (t.defined() && !all_finite(t.data(), t.numel())) return p.name;
   }
   return "";
 }
@@ -121,22 +125,28 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   Restored restored;
   if (resume) restored = restore_latest(dir, ps, *opt, *task);
   const int64_t start = restored.step;
-  int64_t rollbacks = restored.rollbacks;
+  int64_t rollbacks = restored.rollbacks, last_restored = -1;
   if (!resume) data::write_file_atomic(dir.config(), cfg.to_yaml());
   std::unique_ptr<H5Log> log_file = open_log(dir, resume);
   H5Log& log = *log_file;
   // Rows past the checkpoint belong to the interrupted future; step 0's rows are logged again.
   log.truncate_after(start > 0 ? start : -1);
   log.set_attr("config", cfg.to_yaml());
-  // A failed checkpoint write stops the run with the reason; earlier checkpoints stay intact.
-  auto checkpoint = [&](int64_t step) {
+  // A failed checkpoint or log write (a full disk...) stops the run with the reason; what was
+  // written before stays intact (both are replaced atomically), so the run can be resumed.
+  auto stop_on_write_error = [&](int64_t step, const std::function<void()>& write) {
     try {
-      save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg);
+      write();
     } catch (const Error& e) {
       throw Error(std::string(e.what()) + "; the run stopped at step " + std::to_string(step) +
-                  ", earlier checkpoints are intact; resume with: sinklab train --resume " + dir.path);
+                  ", earlier checkpoints and the log as last flushed are intact; resume with: sinklab train "
+                  "--resume " + dir.path);
     }
   };
+  auto checkpoint = [&](int64_t step) {
+    stop_on_write_error(step, [&] { save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg); });
+  };
+  auto flush_log = [&](int64_t step) { stop_on_write_error(step, [&] { log.flush(); }); };
   if (start == 0) checkpoint(0);
 
   const bool interactive = isatty(fileno(stdout));
@@ -149,21 +159,23 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
   int64_t timed_from = start;
   auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
-  auto log_stats = [&](int64_t step) {
-    for (auto& r : task->probe_stats()) log.append(r.name, step, r.values.data(), r.shape);
-  };
-  if (start == 0 && stats_every > 0) log_stats(0);
+  if (start == 0 && stats_every > 0)
+    for (const LogRow& r : task->probe_stats()) log.append(r.name, 0, r.values.data(), r.shape);
 
   for (int64_t step = start + 1; step <= steps; ++step) {
     const float lr = sched.at(step - 1) * (float)std::pow(rollback_factor, (double)rollbacks);
     ps.zero_grad();
     double loss = 0;
     std::string fault;  // what went non-finite, named by step, layer and tensor; nothing is logged then
+    const std::string at_step = " at step " + std::to_string(step);
+    auto in_forward = [&] {
+      std::string where = task->diagnose_nonfinite();
+      return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
+    };
     for (int64_t m = 0; m < accum && fault.empty(); ++m) {
       Tensor l = task->train_loss(micro);
       if (!std::isfinite(l.item())) {
-        std::string where = task->diagnose_nonfinite();
-        fault = "non-finite loss at step " + std::to_string(step) + (where.empty() ? "" : ", first in " + where);
+        fault = "non-finite loss" + at_step + in_forward();
         break;
       }
       loss += l.item() / accum;
@@ -172,25 +184,43 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     const float gnorm = fault.empty() ? clip_grad_norm(ps, clip) : NAN;
     if (fault.empty() && !std::isfinite(gnorm)) {
       std::string where = first_nonfinite(ps, true);
-      fault = "non-finite gradient at step " + std::to_string(step) +
-              (where.empty() ? "" : ", first in the gradient of parameter '" + where + "'");
+      fault = "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
     }
     if (fault.empty()) {
       opt->step(lr);
       std::string where = first_nonfinite(ps, false);
-      if (!where.empty())
-        fault = "non-finite parameter '" + where + "' after the update of step " + std::to_string(step);
+      if (!where.empty()) fault = "non-finite parameter '" + where + "' after the update" + at_step;
+    }
+    // Statistics and validation see the updated weights first: check them before logging.
+    std::vector<LogRow> stats;
+    if (fault.empty() && stats_every > 0 && step % stats_every == 0) {
+      stats = task->probe_stats();
+      for (const LogRow& r : stats)
+        if (!all_finite(r.values.data(), (int64_t)r.values.size())) {
+          fault = "non-finite activations" + at_step + " on the probe batch (statistic '" + r.name + "')" + in_forward();
+          break;
+        }
+    }
+    std::vector<std::pair<std::string, double>> metrics;
+    if (fault.empty() && eval_every > 0 && (step % eval_every == 0 || step == steps)) {
+      metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
+      for (auto& [name, v] : metrics)
+        if (!std::isfinite(v)) fault = "non-finite " + name + at_step + " (validation batches)" + in_forward();
     }
     if (!fault.empty()) {
-      if (!rollback_on_nan || rollbacks >= kMaxRollbacks) {
+      auto give_up = [&](const std::string& why) {
         log.flush();
-        throw Error(fault + " (lr " + std::to_string(lr) + "); the last checkpoint and the log up to step " +
-                    std::to_string(step - 1) + " are intact. Lower train.lr, raise train.warmup" +
-                    (rollback_on_nan ? " (" + std::to_string(kMaxRollbacks) + " rollbacks did not help)"
-                                     : ", or set train.on_nan=rollback"));
-      }
-      // Roll back: the weights of the update are garbage, the checkpoint's are not.
-      Restored back = restore_latest(dir, ps, *opt, *task);
+        throw Error(fault + " (lr " + std::to_string(lr) + "); the checkpoints and the log up to step " +
+                    std::to_string(step - 1) + " are intact. Lower train.lr, raise train.warmup" + why);
+      };
+      if (!rollback_on_nan) give_up(", or set train.on_nan=rollback");
+      if (rollbacks >= kMaxRollbacks) give_up(" (" + std::to_string(kMaxRollbacks) + " rollbacks did not help)");
+      // Roll back to the newest checkpoint before the fault; if the fault came on the first step
+      // after the checkpoint just restored, that checkpoint itself diverges: take an older one.
+      Restored back = restore_latest(dir, ps, *opt, *task, step == last_restored + 1 ? last_restored : step);
+      if (!back.found) give_up(" (no earlier checkpoint to roll back to)");
+      dir.abandon_checkpoints_after(back.step);
+      last_restored = back.step;
       ++rollbacks;
       std::printf("%s%s; rolled back to step %lld, lr now x%g\n", interactive ? "\n" : "", fault.c_str(),
                   (long long)back.step, std::pow(rollback_factor, (double)rollbacks));
@@ -205,12 +235,9 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     log_scalar("train/loss", step, (float)loss);
     log_scalar("train/lr", step, lr);
     log_scalar("train/grad_norm", step, gnorm);
-    if (stats_every > 0 && step % stats_every == 0) log_stats(step);
-    if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-      auto metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
-      for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
-      last_val = metrics.at(0).second;
-    }
+    for (const LogRow& r : stats) log.append(r.name, step, r.values.data(), r.shape);
+    for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
+    if (!metrics.empty()) last_val = metrics.at(0).second;
     sum.train_loss = loss;
     if (step % log_every == 0 || step == steps) {
       auto now = std::chrono::steady_clock::now();
@@ -228,12 +255,10 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       tokens_since = 0;
       t_last = now;
     }
-    if (step % flush_every == 0) log.flush();
     bool stopping = g_stop_signal != 0 || (stop_after > 0 && step - start >= stop_after && step < steps);
-    if (is_checkpoint_step(step, cfg) || stopping) {
-      log.flush();
-      checkpoint(step);
-    }
+    bool save = is_checkpoint_step(step, cfg) || stopping;
+    if (save || step % flush_every == 0) flush_log(step);  // first: the log covers every checkpoint
+    if (save) checkpoint(step);
     sum.steps = step;
     if (stopping) {
       std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
@@ -242,8 +267,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       break;
     }
   }
-  log.flush();
-  sum.val_loss = last_val;
+  sum.val_loss = last_val;  // the last step (train.steps, or where it stopped) flushed the log
   return sum;
 }
 

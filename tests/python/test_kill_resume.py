@@ -12,6 +12,7 @@ Run by CTest as: /usr/bin/python3 test_kill_resume.py PATH/TO/sinklab_tests."""
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ import numpy as np
 from reliability_common import BIN, ENV, TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
 
 KILL_TRIALS = 24
-STEPS = 400
+STEPS = 800
 rng = random.Random(8)
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -40,10 +41,12 @@ with tempfile.TemporaryDirectory() as tmp:
     problems = []
     for trial in range(KILL_TRIALS):
         started = os.path.exists(f"{run}/config.yaml")
-        args = ["train", "--resume", run] if started else ["train", TINY, "run.name=victim", "run.overwrite=true", *common]
+        if not started:
+            shutil.rmtree(run, ignore_errors=True)  # killed before config.yaml: not a run yet
+        args = ["train", "--resume", run] if started else ["train", TINY, "run.name=victim", *common]
         p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
         # Short delays stress start-up (the step-0 checkpoint, resume), longer ones the steady state.
-        time.sleep(rng.uniform(0.05, 0.35) if trial % 3 == 0 else rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.05, 0.35) if trial % 3 == 0 else rng.uniform(0.25, 0.9))
         if p.poll() is not None:
             problems.append(f"trial {trial}: exited {p.returncode} before the kill: {p.stderr.read().decode()}")
             break
