@@ -44,7 +44,7 @@ def wait_for(path, proc, seconds=60):
 with tempfile.TemporaryDirectory() as tmp:
     mnt = os.path.join(tmp, "small")
     os.makedirs(mnt)
-    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt], capture_output=True, text=True)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", mnt], capture_output=True, text=True)
     if m.returncode != 0:
         print(f"SKIP: cannot mount a tmpfs here ({m.stderr.strip()}); the full-disk test needs root")
         sys.exit(0)
