@@ -17,6 +17,9 @@ const char* const kTrainHelp =
     "at every step) and checkpoints/. An existing run is never overwritten unless run.overwrite=true.\n"
     "--resume continues a run from its newest intact checkpoint; the continued loss curve equals\n"
     "an uninterrupted run's. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before exiting.\n"
+    "A non-finite loss, gradient, weight or statistic stops the run naming the step, the layer and\n"
+    "the tensor, before anything of that step is logged or saved; with train.on_nan=rollback it\n"
+    "reloads the newest sound checkpoint and goes on with the lr times train.rollback_lr_factor.\n"
     "--stop-after N stops (with a checkpoint) after N steps of this invocation.\n";
 
 // Error messages echo keys and values from the config; control characters from a broken or

@@ -71,15 +71,22 @@ static std::string format_duration(double s) {
   return buf;
 }
 
-static bool all_finite(const float* x, int64_t n) {
-  return std::all_of(x, x + n, [](float v) { return std::isfinite(v); });
+// The multi-index of element `flat` in a row-major array of `shape`, as "[i, j, k]" (the README
+// documents the axes of each statistic: layer, head, position...).
+static std::string index_str(int64_t flat, const Shape& shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) idx[d] = flat % shape[d], flat /= shape[d];
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
 }
 
 // The first parameter whose values (or, with `grads`, gradients) are not finite, "" if none.
 static std::string first_nonfinite(ParamStore& ps, bool grads) {
   for (auto& p : ps.params()) {
     const Tensor& t = grads ? p.value.grad() : p.value;
-    if (t.defined() && !all_finite(t.data(), t.numel())) return p.name;
+    if (t.defined() && !std::all_of(t.data(), t.data() + t.numel(), [](float v) { return std::isfinite(v); }))
+      return p.name;
   }
   return "";
 }
@@ -195,11 +202,13 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     std::vector<LogRow> stats;
     if (fault.empty() && stats_every > 0 && step % stats_every == 0) {
       stats = task->probe_stats();
-      for (const LogRow& r : stats)
-        if (!all_finite(r.values.data(), (int64_t)r.values.size())) {
-          fault = "non-finite activations" + at_step + " on the probe batch (statistic '" + r.name + "')" + in_forward();
-          break;
-        }
+      for (const LogRow& r : stats) {
+        auto bad = std::find_if(r.values.begin(), r.values.end(), [](float v) { return !std::isfinite(v); });
+        if (bad == r.values.end()) continue;
+        fault = "non-finite activations" + at_step + " on the probe batch: statistic '" + r.name + "' at " +
+                index_str(bad - r.values.begin(), r.shape) + " of " + shape_str(r.shape) + in_forward();
+        break;
+      }
     }
     std::vector<std::pair<std::string, double>> metrics;
     if (fault.empty() && eval_every > 0 && (step % eval_every == 0 || step == steps)) {

@@ -21,7 +21,7 @@ import time
 
 from reliability_common import BIN, ENV, ROOT, check, finish
 
-N_FILES, N_OVERRIDES = 700, 700
+N_FILES, N_OVERRIDES = 1000, 1000
 GUARD_DIR = "/proc/sinklab-fuzz-no-runs-here"
 GUARD = ["run.overwrite=false", f"run.dir={GUARD_DIR}"]
 rng = random.Random(20251123)
