@@ -17,9 +17,37 @@ const char* const kTrainHelp =
     "at every step) and checkpoints/. An existing run is never overwritten unless run.overwrite=true.\n"
     "--resume continues a run from its newest intact checkpoint; the continued loss curve equals\n"
     "an uninterrupted run's. Ctrl-C (SIGINT) or SIGTERM saves a checkpoint before exiting.\n"
+    "A non-finite loss, gradient, weight or statistic stops the run naming the step, the layer and\n"
+    "the tensor, before anything of that step is logged or saved; with train.on_nan=rollback it\n"
+    "reloads the newest sound checkpoint and goes on with the lr times train.rollback_lr_factor.\n"
     "--stop-after N stops (with a checkpoint) after N steps of this invocation.\n";
 
-int cmd_train(const Args& args) {
+// Error messages echo keys and values from the config; control characters from a broken or
+// binary file must not break the one-line message, and a megabyte of garbage must not flood it.
+static std::string one_line(const std::string& msg) {
+  constexpr size_t kMaxChars = 2000;
+  std::string out;
+  for (unsigned char c : msg) {
+    if (out.size() >= kMaxChars) return out + "...";
+    if (c == '\n') out += "\\n";
+    else if (c < 0x20 || c == 0x7f) out += '?';
+    else out += (char)c;
+  }
+  return out;
+}
+
+static int64_t parse_steps(const std::string& text) {
+  size_t used = 0;
+  int64_t n = 0;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  SL_CHECK(used == text.size() && n > 0, "--stop-after needs a positive number of steps, got '" + text + "'");
+  return n;
+}
+
+static int run_train(const Args& args) {
   std::string config_path, resume_dir;
   int64_t stop_after = 0;
   std::vector<std::string> overrides;
@@ -29,7 +57,7 @@ int cmd_train(const Args& args) {
       resume_dir = args[++i];
     } else if (args[i] == "--stop-after") {
       if (i + 1 >= args.size()) throw Error("--stop-after needs a number of steps");
-      stop_after = std::stoll(args[++i]);
+      stop_after = parse_steps(args[++i]);
     } else if (args[i].find('=') != std::string::npos) {
       overrides.push_back(args[i]);
     } else if (args[i].rfind("--", 0) == 0) {
@@ -52,12 +80,22 @@ int cmd_train(const Args& args) {
   Config cfg = Config::load(config_path, overrides);
   std::string name = cfg.s("run.name");
   if (name.empty()) name = std::filesystem::path(config_path).stem().string();
+  SL_CHECK(name != "." && name != ".." && name.find('/') == std::string::npos,
+           "run.name must be a plain folder name (no '/', not '.' or '..'), got '" + name + "'");
   cfg.set("run.name", name);
   train::RunDir dir = train::create_run_dir(cfg.s("run.dir") + "/" + name, cfg.b("run.overwrite"));
   auto s = train::train(cfg, dir, false, stop_after);
   std::printf("done: %lld steps, loss %.4f, val %.4f -> %s\n", (long long)s.steps, s.train_loss, s.val_loss,
               dir.path.c_str());
   return 0;
+}
+
+int cmd_train(const Args& args) {
+  try {
+    return run_train(args);
+  } catch (const std::exception& e) {
+    throw Error(one_line(e.what()));
+  }
 }
 
 }  // namespace sl::cli

@@ -61,7 +61,12 @@ Manifest read_manifest(const std::string& path) {
       std::string hex;
       if (!(ls >> s.split >> s.file >> s.tokens >> s.bytes >> hex)) fail("expected 'shard: split file tokens bytes checksum'");
       if (s.split != "train" && s.split != "val") fail("unknown split '" + s.split + "'");
-      s.checksum = std::stoull(hex, nullptr, 16);
+      size_t used = 0;
+      try {
+        s.checksum = std::stoull(hex, &used, 16);
+      } catch (const std::exception&) {
+      }
+      if (used == 0 || used != hex.size()) fail("expected a hexadecimal checksum, got '" + hex + "'");
       m.shards.push_back(s);
     } else if (key.compare(0, 5, "stat.") == 0) {
       m.stats[key.substr(5)] = value;

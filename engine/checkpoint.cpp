@@ -1,16 +1,11 @@
 #include "engine/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "engine/autograd.h"
+#include "engine/h5_image.h"
 #include "engine/hdf5_handle.h"
 
 namespace sl {
@@ -123,16 +118,6 @@ std::string read_string(hid_t loc, const std::string& name, const std::string& w
   return s;
 }
 
-// Makes `path`'s contents (a file, or a directory's entries) durable.
-void fsync_path(const std::string& path, bool directory, const std::string& where) {
-  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  SL_CHECK(fd >= 0, where + ": cannot open " + path + " to sync it: " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  SL_CHECK(rc == 0, where + ": fsync of " + path + " failed: " + std::strerror(err));
-}
-
 h5::Handle open_for_reading(const std::string& path, const std::string& where, const std::string& what) {
   SL_CHECK(std::filesystem::exists(path), where + ": file not found");
   h5::Handle fapl = h5::file_access(false);
@@ -172,53 +157,47 @@ const std::string& Checkpoint::text(const std::string& name) const {
 
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   h5::silence_errors();
-  const std::string tmp = path + ".tmp";
   const std::string where = "writing checkpoint " + path;
-  try {
-    h5::Handle fapl = h5::file_access(false);
-    h5::Handle file(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose,
-                    where + ": cannot create " + tmp);
-    h5::write_string_attr(file, "format", kFormat);
-    std::array<h5::Handle, 3> sections;
-    for (int i = 0; i < 3; ++i)
-      sections[i] = h5::Handle(H5Gcreate2(file, kSections[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                               where + ": creating group " + kSections[i]);
-    for (auto& [name, t] : ckpt.tensors) write_tensor(sections[0], name, t, true, where);
-    for (auto& [name, v] : ckpt.ints) write_ints(sections[1], name, v, where);
-    for (auto& [name, s] : ckpt.strings) write_string(sections[2], name, s, where);
-    for (auto& s : sections) s.close(where);
-    h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), where + ": flushing " + tmp);
-    file.close(where + ": closing " + tmp);
-    fsync_path(tmp, false, where);
-    SL_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0,
-             where + ": cannot rename " + tmp + " over it: " + std::strerror(errno));
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  fsync_path(dir.empty() ? "." : dir.string(), true, where);
+  // Built in memory and published whole, so a kill or a full disk never leaves a partial file.
+  h5::Handle fapl = h5::in_memory_access();
+  h5::Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose, where + ": cannot create it");
+  h5::write_string_attr(file, "format", kFormat);
+  std::array<h5::Handle, 3> sections;
+  for (int i = 0; i < 3; ++i)
+    sections[i] = h5::Handle(H5Gcreate2(file, kSections[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                             where + ": creating group " + kSections[i]);
+  for (auto& [name, t] : ckpt.tensors) write_tensor(sections[0], name, t, true, where);
+  for (auto& [name, v] : ckpt.ints) write_ints(sections[1], name, v, where);
+  for (auto& [name, s] : ckpt.strings) write_string(sections[2], name, s, where);
+  for (auto& s : sections) s.close(where);
+  h5::publish(file, path, /*durable=*/true, where);
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
   h5::silence_errors();
   const std::string where = "checkpoint " + path;
-  h5::Handle file = open_for_reading(path, where, "checkpoint");
-  bool marked = h5::check(H5Aexists(file, "format"), where + ": reading the root attributes") > 0 &&
-                h5::read_string_attr(file, "format") == kFormat;
-  SL_CHECK(marked, where + ": not a sinklab checkpoint (root attribute 'format' is not '" + kFormat + "')");
-  Checkpoint ckpt;
-  for (int i = 0; i < 3; ++i) {
-    const std::string section = kSections[i];
-    SL_CHECK(h5::exists(file, section, where), where + ": group '" + section + "' is missing");
-    h5::Handle group(H5Gopen2(file, section.c_str(), H5P_DEFAULT), H5Gclose, where + ": opening group " + section);
-    for (const std::string& name : h5::dataset_paths(group)) {
-      if (i == 0) ckpt.tensors[name] = read_tensor(group, section, name, true, where);
-      if (i == 1) ckpt.ints[name] = read_ints(group, name, where);
-      if (i == 2) ckpt.strings[name] = read_string(group, name, where);
+  try {
+    h5::Handle file = open_for_reading(path, where, "checkpoint");
+    bool marked = h5::check(H5Aexists(file, "format"), where + ": reading the root attributes") > 0 &&
+                  h5::read_string_attr(file, "format") == kFormat;
+    SL_CHECK(marked, where + ": not a sinklab checkpoint (root attribute 'format' is not '" + kFormat + "')");
+    Checkpoint ckpt;
+    for (int i = 0; i < 3; ++i) {
+      const std::string section = kSections[i];
+      SL_CHECK(h5::exists(file, section, where), where + ": group '" + section + "' is missing");
+      h5::Handle group(H5Gopen2(file, section.c_str(), H5P_DEFAULT), H5Gclose, where + ": opening group " + section);
+      for (const std::string& name : h5::dataset_paths(group)) {
+        if (i == 0) ckpt.tensors[name] = read_tensor(group, section, name, true, where);
+        if (i == 1) ckpt.ints[name] = read_ints(group, name, where);
+        if (i == 2) ckpt.strings[name] = read_string(group, name, where);
+      }
     }
+    return ckpt;
+  } catch (const Error& e) {
+    // Generic HDF5 helpers (listing datasets, string attributes) do not know the file.
+    if (std::string(e.what()).find(where) == 0) throw;
+    throw Error(where + ": " + e.what());
   }
-  return ckpt;
 }
 
 void write_tensors_h5(const std::string& path, const std::map<std::string, Tensor>& tensors) {

@@ -33,9 +33,9 @@ struct Checkpoint {
   const std::string& text(const std::string& name) const;
 };
 
-// Writes PATH.tmp, flushes and fsyncs it, renames it over PATH and fsyncs the directory, so
-// PATH always holds either the previous checkpoint or the complete new one. On failure the
-// temporary file is removed and sl::Error is thrown.
+// Builds the file in memory, writes it to PATH.tmp, fsyncs it, renames it over PATH and fsyncs
+// the directory, so PATH always holds either the previous checkpoint or the complete new one. On
+// failure the temporary file is removed and sl::Error names the file and the cause ("disk full").
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
 
 // Reads every entry and verifies its checksum. Throws sl::Error naming the file, the dataset

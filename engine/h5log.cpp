@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/h5_image.h"
 #include "engine/hdf5_handle.h"
 
 namespace sl {
@@ -109,17 +110,25 @@ struct H5Log::Impl {
 H5Log::H5Log(const std::string& path) : impl_(std::make_unique<Impl>()) {
   h5::silence_errors();
   impl_->path = path;
-  h5::Handle fapl = h5::file_access(false);
+  h5::Handle fapl = h5::in_memory_access();
   if (std::filesystem::exists(path)) {
     impl_->file = h5::Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl), H5Fclose,
                              "H5Log " + path + ": cannot open the existing file for appending");
   } else {
     impl_->file = h5::Handle(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), H5Fclose,
                              "H5Log " + path + ": cannot create the file");
+    flush();  // the file exists from the start
   }
 }
 
-H5Log::~H5Log() = default;
+// Publishes what was appended since the last flush: a log going out of scope (an error, a
+// signal) keeps its rows. A failure here was already reported by the flush that raised it.
+H5Log::~H5Log() {
+  try {
+    flush();
+  } catch (const std::exception&) {
+  }
+}
 
 void H5Log::append(const std::string& name, int64_t step, const float* row, const Shape& row_shape) {
   const std::string at = impl_->where(name);
@@ -148,9 +157,7 @@ void H5Log::set_attr(const std::string& name, const std::string& value) {
   h5::write_string_attr(impl_->file, name, value);
 }
 
-void H5Log::flush() {
-  h5::check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "H5Log " + impl_->path + ": flushing");
-}
+void H5Log::flush() { h5::publish(impl_->file, impl_->path, /*durable=*/false, "H5Log " + impl_->path); }
 
 const std::string& H5Log::path() const { return impl_->path; }
 

@@ -1,13 +1,14 @@
 // A run's metrics and statistics in one HDF5 file, one row per logged step.
 //
-// Layout (readable with h5py while the run goes on, after each flush()):
+// Layout (readable with h5py while the run goes on, as of the last flush()):
 //   /<name>        float32, shape [rows, ...row_shape], chunked along rows, shuffle + gzip 3
 //   /<name>_step   int64, shape [rows]: the training step of each row of <name>
 // A name's '/' separates groups ("attn/alpha" is dataset "alpha" in group "attn", with
 // "attn/alpha_step" beside it), so metric names must not themselves end in "_step". Within a
 // dataset steps strictly increase; after a resume, truncate_after(step) drops what the
-// interrupted run logged beyond the checkpoint. The file is opened without HDF5 file locking
-// so that readers can open it while the run holds it.
+// interrupted run logged beyond the checkpoint. The file is held in memory and each flush()
+// replaces it on disk atomically (h5_image.h): a killed run, a full disk or a reader never sees
+// a half-written file, only the complete file of some flush.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -19,9 +20,9 @@ namespace sl {
 
 class H5Log {
  public:
-  // Opens `path` for appending if it exists (resume), else creates it.
+  // Opens `path` for appending if it exists (resume), else creates it (on disk at once).
   explicit H5Log(const std::string& path);
-  ~H5Log();
+  ~H5Log();  // flushes
   H5Log(const H5Log&) = delete;
   H5Log& operator=(const H5Log&) = delete;
 
@@ -33,7 +34,9 @@ class H5Log {
   // A string attribute on the root group (run id, config text...); replaces an existing one.
   void set_attr(const std::string& name, const std::string& value);
 
-  // Writes everything appended so far to the file (H5Fflush), so readers see every row.
+  // Writes everything appended so far to the file, replacing it atomically (durable against a
+  // killed process, not fsynced against power loss). Costs one write of the whole file, so call
+  // it every few steps, not on every append. Throws naming the file ("disk full", ...).
   void flush();
 
   // Drops, in every dataset of the file, the rows from the first one with step > `step` on.

@@ -7,13 +7,14 @@
 
 namespace sl::train {
 
-void save_run_checkpoint(const RunDir& dir, int64_t step, ParamStore& ps, Optimizer& opt, Task& task,
-                         const Config& cfg) {
+void save_run_checkpoint(const RunDir& dir, int64_t step, int64_t rollbacks, ParamStore& ps, Optimizer& opt,
+                         Task& task, const Config& cfg) {
   Checkpoint ck;
   for (auto& p : ps.params()) ck.tensors["param/" + p.name] = p.value;
   for (auto& [name, t] : opt.state()) ck.tensors["optim/" + name] = t;
   ck.ints["step"] = {step};
   ck.ints["optim_steps"] = {opt.steps()};
+  ck.ints["rollbacks"] = {rollbacks};
   ck.ints["data_state"] = task.data_state();
   ck.strings["config"] = cfg.to_yaml();
   save_checkpoint(dir.checkpoint(step), ck);
@@ -30,9 +31,10 @@ void load_params(const Checkpoint& ck, ParamStore& ps, const std::string& path) 
   }
 }
 
-int64_t restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& task) {
+Restored restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& task, int64_t before) {
   auto steps = dir.checkpoint_steps();
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    if (*it >= before) continue;
     const std::string path = dir.checkpoint(*it);
     Checkpoint ck;
     try {
@@ -48,9 +50,10 @@ int64_t restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& 
     }
     opt.set_steps(ck.integers("optim_steps").at(0));
     task.set_data_state(ck.integers("data_state"));
-    return ck.integers("step").at(0);
+    auto rollbacks = ck.ints.find("rollbacks");
+    return {true, ck.integers("step").at(0), rollbacks == ck.ints.end() ? 0 : rollbacks->second.at(0)};
   }
-  return 0;
+  return {};
 }
 
 }  // namespace sl::train

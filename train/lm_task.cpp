@@ -36,7 +36,28 @@ Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B) {
 Tensor LMTask::train_loss(int64_t batch) {
   SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
                                                     std::to_string(data_.train->shape().batch));
-  return loss_on(data_.train->next_batch(), batch);
+  last_batch_ = data_.train->next_batch();
+  return loss_on(last_batch_, batch);
+}
+
+static bool all_finite(const Tensor& t) {
+  Tensor c = t.contiguous();
+  return std::all_of(c.data(), c.data() + c.numel(), [](float v) { return std::isfinite(v); });
+}
+
+std::string LMTask::diagnose_nonfinite() {
+  NoGrad ng;
+  const int64_t B = (int64_t)last_batch_.size() / (T_ + 1);
+  std::vector<int32_t> inputs(B * T_);
+  for (int64_t b = 0; b < B; ++b) std::copy_n(last_batch_.begin() + b * (T_ + 1), T_, inputs.begin() + b * T_);
+  models::DecoderCapture cap;
+  Tensor logits = model_->forward(inputs, B, T_, &cap);
+  for (size_t l = 0; l < cap.hidden.size(); ++l) {
+    if (l < cap.attn.size() && cap.attn[l].probs.defined() && !all_finite(cap.attn[l].probs))
+      return "block " + std::to_string(l) + " attention weights";
+    if (!all_finite(cap.hidden[l])) return "block " + std::to_string(l) + " hidden state";
+  }
+  return all_finite(logits) ? "" : "the output logits";
 }
 
 std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, int64_t batch) {

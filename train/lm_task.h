@@ -19,6 +19,7 @@ class LMTask : public Task {
   LogRow attention_map(int64_t layer, int64_t head) override;
   std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;
   void set_probe_text(const std::string& text) override;
+  std::string diagnose_nonfinite() override;
   int64_t tokens_per_sequence() const override { return T_; }
   std::vector<int64_t> data_state() const override { return data_.train->state(); }
   void set_data_state(const std::vector<int64_t>& s) override { data_.train->set_state(s); }
@@ -28,6 +29,7 @@ class LMTask : public Task {
   models::DecoderCapture probe_forward();
 
   LMData data_;
+  std::vector<int32_t> last_batch_;  // windows of the last train_loss(), for diagnose_nonfinite
   std::unique_ptr<models::Decoder> model_;
   int64_t T_;
   int64_t loss_from_ = 0;  // first position whose prediction counts (prefix-LM: prefix_len - 1)

@@ -29,10 +29,18 @@ std::vector<int64_t> RunDir::checkpoint_steps() const {
   return steps;
 }
 
+void RunDir::abandon_checkpoints_after(int64_t step) const {
+  for (int64_t s : checkpoint_steps())
+    if (s > step) fs::rename(checkpoint(s), checkpoint(s) + ".abandoned");
+}
+
 RunDir create_run_dir(const std::string& path, bool overwrite) {
   if (fs::exists(path) && !fs::is_empty(path)) {
     SL_CHECK(overwrite, "run directory '" + path + "' already exists; use --resume " + path +
                             " to continue it, run.overwrite=true to replace it, or run.name=OTHER");
+    // Overwriting deletes a whole tree: only ever one that a run created.
+    SL_CHECK(fs::is_directory(path) && fs::exists(RunDir{path}.config()),
+             "run.overwrite=true would delete '" + path + "', which is not a run directory (it has no config.yaml)");
     fs::remove_all(path);
   }
   fs::create_directories(path + "/checkpoints");

@@ -15,9 +15,13 @@ struct RunDir {
   std::string checkpoint(int64_t step) const;
   // Steps of the complete checkpoints present, ascending (temporary files are ignored).
   std::vector<int64_t> checkpoint_steps() const;
+  // Renames the checkpoints after `step` to step_N.h5.abandoned (kept for inspection, never
+  // resumed from): after a rollback they belong to a trajectory the run left.
+  void abandon_checkpoints_after(int64_t step) const;
 };
 
-// Creates runs/NAME for a new run. Refuses an existing non-empty directory unless overwrite.
+// Creates runs/NAME for a new run. Refuses an existing non-empty directory unless overwrite, and
+// even then one without a config.yaml (overwrite deletes the directory).
 RunDir create_run_dir(const std::string& path, bool overwrite);
 // Opens an existing run for --resume; names what is missing if it is not a run.
 RunDir open_run_dir(const std::string& path);

@@ -33,6 +33,9 @@ class Task {
   virtual std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed);
   // Replaces the probe batch by windows of this text (replay --data), for language models.
   virtual void set_probe_text(const std::string& text);
+  // Where the forward of the last train_loss() batch first turns non-finite with the current
+  // weights, e.g. "block 2 hidden state" (it is re-run); "" if nowhere or the task cannot tell.
+  virtual std::string diagnose_nonfinite() { return ""; }
   virtual int64_t tokens_per_sequence() const = 0;
   // The data position, for checkpoints: a resumed run must draw the same batches.
   virtual std::vector<int64_t> data_state() const = 0;

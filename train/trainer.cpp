@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -69,18 +71,44 @@ static std::string format_duration(double s) {
   return buf;
 }
 
-// The first parameter whose gradient is not finite, to name it in the error.
-static std::string first_nonfinite_grad(ParamStore& ps) {
+// The multi-index of element `flat` in a row-major array of `shape`, as "[i, j, k]" (the README
+// documents the axes of each statistic: layer, head, position...).
+static std::string index_str(int64_t flat, const Shape& shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) idx[d] = flat % shape[d], flat /= shape[d];
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d) s += (d ? ", " : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+// The first parameter whose values (or, with `grads`, gradients) are not finite, "" if none.
+static std::string first_nonfinite(ParamStore& ps, bool grads) {
   for (auto& p : ps.params()) {
-    if (!p.value.grad().defined()) continue;
-    const float* g = p.value.grad().data();
-    for (int64_t i = 0; i < p.value.numel(); ++i)
-      if (!std::isfinite(g[i])) return p.name;
+    const Tensor& t = grads ? p.value.grad() : p.value;
+    if (t.defined() && !std::all_of(t.data(), t.data() + t.numel(), [](float v) { return std::isfinite(v); }))
+      return p.name;
   }
   return "";
 }
 
+// The run's log; on resume, a log.h5 that no longer opens (e.g. truncated by a power loss) is
+// moved aside and a new one started, so that the run itself is not lost.
+static std::unique_ptr<H5Log> open_log(const RunDir& dir, bool resume) {
+  if (!resume) return std::make_unique<H5Log>(dir.log());
+  try {
+    return std::make_unique<H5Log>(dir.log());
+  } catch (const Error& e) {
+    const std::string aside = dir.log() + ".unreadable";
+    std::fprintf(stderr, "warning: %s; moved it to %s and starting a new log\n", e.what(), aside.c_str());
+    SL_CHECK(std::rename(dir.log().c_str(), aside.c_str()) == 0, "cannot move " + dir.log() + " aside");
+    return std::make_unique<H5Log>(dir.log());
+  }
+}
+
 TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after) {
+  // From the start, so that a signal during setup also ends with a checkpoint, not a kill.
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   set_num_threads((int)cfg.i("train.threads"));
   Rng init_rng((uint64_t)cfg.i("train.seed"));
   ParamStore ps;
@@ -97,17 +125,37 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   const int64_t eval_every = cfg.i("train.eval_every"), stats_every = cfg.i("stats.every");
   const int64_t flush_every = std::max<int64_t>(1, cfg.i("stats.flush_every"));
   const float clip = (float)cfg.f("train.grad_clip");
+  const bool rollback_on_nan = cfg.s("train.on_nan") == "rollback";
+  const double rollback_factor = cfg.f("train.rollback_lr_factor");
+  constexpr int64_t kMaxRollbacks = 20;  // then the lr is at most factor^20 of the schedule's: give up
 
-  int64_t start = 0;
-  if (resume) start = restore_latest(dir, ps, *opt, *task);
+  Restored restored;
+  if (resume) restored = restore_latest(dir, ps, *opt, *task);
+  const int64_t start = restored.step;
+  int64_t rollbacks = restored.rollbacks, last_restored = -1;
   if (!resume) data::write_file_atomic(dir.config(), cfg.to_yaml());
-  H5Log log(dir.log());
-  log.truncate_after(start);  // rows past the checkpoint belong to the interrupted future
+  std::unique_ptr<H5Log> log_file = open_log(dir, resume);
+  H5Log& log = *log_file;
+  // Rows past the checkpoint belong to the interrupted future; step 0's rows are logged again.
+  log.truncate_after(start > 0 ? start : -1);
   log.set_attr("config", cfg.to_yaml());
-  if (start == 0) save_run_checkpoint(dir, 0, ps, *opt, *task, cfg);
+  // A failed checkpoint or log write (a full disk...) stops the run with the reason; what was
+  // written before stays intact (both are replaced atomically), so the run can be resumed.
+  auto stop_on_write_error = [&](int64_t step, const std::function<void()>& write) {
+    try {
+      write();
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "; the run stopped at step " + std::to_string(step) +
+                  ", earlier checkpoints and the log as last flushed are intact; resume with: sinklab train "
+                  "--resume " + dir.path);
+    }
+  };
+  auto checkpoint = [&](int64_t step) {
+    stop_on_write_error(step, [&] { save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg); });
+  };
+  auto flush_log = [&](int64_t step) { stop_on_write_error(step, [&] { log.flush(); }); };
+  if (start == 0) checkpoint(0);
 
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
   const bool interactive = isatty(fileno(stdout));
   std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
               (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
@@ -116,41 +164,89 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   TrainSummary sum;
   double last_val = NAN, tokens_since = 0;
   auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
+  int64_t timed_from = start;
   auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
-  auto log_stats = [&](int64_t step) {
-    for (auto& r : task->probe_stats()) log.append(r.name, step, r.values.data(), r.shape);
-  };
-  if (start == 0 && stats_every > 0) log_stats(0);
+  if (start == 0 && stats_every > 0)
+    for (const LogRow& r : task->probe_stats()) log.append(r.name, 0, r.values.data(), r.shape);
 
   for (int64_t step = start + 1; step <= steps; ++step) {
-    const float lr = sched.at(step - 1);
+    const float lr = sched.at(step - 1) * (float)std::pow(rollback_factor, (double)rollbacks);
     ps.zero_grad();
     double loss = 0;
-    for (int64_t m = 0; m < accum; ++m) {
+    std::string fault;  // what went non-finite, named by step, layer and tensor; nothing is logged then
+    const std::string at_step = " at step " + std::to_string(step);
+    auto in_forward = [&] {
+      std::string where = task->diagnose_nonfinite();
+      return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
+    };
+    for (int64_t m = 0; m < accum && fault.empty(); ++m) {
       Tensor l = task->train_loss(micro);
+      if (!std::isfinite(l.item())) {
+        fault = "non-finite loss" + at_step + in_forward();
+        break;
+      }
       loss += l.item() / accum;
       scale(l, 1.f / accum).backward();
     }
-    const float gnorm = clip_grad_norm(ps, clip);
-    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
-      std::string where = first_nonfinite_grad(ps);
-      log.flush();
-      throw Error("non-finite " + std::string(std::isfinite(loss) ? "gradient" : "loss") + " at step " +
-                  std::to_string(step) + (where.empty() ? "" : " (first in parameter '" + where + "')") +
-                  "; the last checkpoint and the log up to here are intact. Lower train.lr or raise train.warmup");
+    const float gnorm = fault.empty() ? clip_grad_norm(ps, clip) : NAN;
+    if (fault.empty() && !std::isfinite(gnorm)) {
+      std::string where = first_nonfinite(ps, true);
+      fault = "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
     }
-    opt->step(lr);
+    if (fault.empty()) {
+      opt->step(lr);
+      std::string where = first_nonfinite(ps, false);
+      if (!where.empty()) fault = "non-finite parameter '" + where + "' after the update" + at_step;
+    }
+    // Statistics and validation see the updated weights first: check them before logging.
+    std::vector<LogRow> stats;
+    if (fault.empty() && stats_every > 0 && step % stats_every == 0) {
+      stats = task->probe_stats();
+      for (const LogRow& r : stats) {
+        auto bad = std::find_if(r.values.begin(), r.values.end(), [](float v) { return !std::isfinite(v); });
+        if (bad == r.values.end()) continue;
+        fault = "non-finite activations" + at_step + " on the probe batch: statistic '" + r.name + "' at " +
+                index_str(bad - r.values.begin(), r.shape) + " of " + shape_str(r.shape) + in_forward();
+        break;
+      }
+    }
+    std::vector<std::pair<std::string, double>> metrics;
+    if (fault.empty() && eval_every > 0 && (step % eval_every == 0 || step == steps)) {
+      metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
+      for (auto& [name, v] : metrics)
+        if (!std::isfinite(v)) fault = "non-finite " + name + at_step + " (validation batches)" + in_forward();
+    }
+    if (!fault.empty()) {
+      auto give_up = [&](const std::string& why) {
+        log.flush();
+        throw Error(fault + " (lr " + std::to_string(lr) + "); the checkpoints and the log up to step " +
+                    std::to_string(step - 1) + " are intact. Lower train.lr, raise train.warmup" + why);
+      };
+      if (!rollback_on_nan) give_up(", or set train.on_nan=rollback");
+      if (rollbacks >= kMaxRollbacks) give_up(" (" + std::to_string(kMaxRollbacks) + " rollbacks did not help)");
+      // Roll back to the newest checkpoint before the fault; if the fault came on the first step
+      // after the checkpoint just restored, that checkpoint itself diverges: take an older one.
+      Restored back = restore_latest(dir, ps, *opt, *task, step == last_restored + 1 ? last_restored : step);
+      if (!back.found) give_up(" (no earlier checkpoint to roll back to)");
+      dir.abandon_checkpoints_after(back.step);
+      last_restored = back.step;
+      ++rollbacks;
+      std::printf("%s%s; rolled back to step %lld, lr now x%g\n", interactive ? "\n" : "", fault.c_str(),
+                  (long long)back.step, std::pow(rollback_factor, (double)rollbacks));
+      log.truncate_after(back.step);  // rows of the abandoned steps
+      step = back.step;  // the loop's ++ continues at the checkpoint's next step
+      timed_from = step;
+      t_begin = t_last = std::chrono::steady_clock::now();
+      tokens_since = 0;
+      continue;
+    }
     tokens_since += (double)batch * task->tokens_per_sequence();
-
     log_scalar("train/loss", step, (float)loss);
     log_scalar("train/lr", step, lr);
     log_scalar("train/grad_norm", step, gnorm);
-    if (stats_every > 0 && step % stats_every == 0) log_stats(step);
-    if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-      auto metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
-      for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
-      last_val = metrics.at(0).second;
-    }
+    for (const LogRow& r : stats) log.append(r.name, step, r.values.data(), r.shape);
+    for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
+    if (!metrics.empty()) last_val = metrics.at(0).second;
     sum.train_loss = loss;
     if (step % log_every == 0 || step == steps) {
       auto now = std::chrono::steady_clock::now();
@@ -158,7 +254,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       double elapsed = std::chrono::duration<double>(now - t_begin).count();
       double tps = tokens_since / std::max(dt, 1e-9);
       log_scalar("train/tokens_per_s", step, (float)tps);
-      double eta = elapsed / (step - start) * (steps - step);
+      double eta = elapsed / std::max<int64_t>(1, step - timed_from) * (steps - step);
       std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive ? "\r" : "",
                   (long long)step, (long long)steps, loss,
                   std::isnan(last_val) ? "  -  " : (std::to_string(last_val).substr(0, 5)).c_str(), lr, tps / 1000,
@@ -168,12 +264,10 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       tokens_since = 0;
       t_last = now;
     }
-    if (step % flush_every == 0) log.flush();
     bool stopping = g_stop_signal != 0 || (stop_after > 0 && step - start >= stop_after && step < steps);
-    if (is_checkpoint_step(step, cfg) || stopping) {
-      log.flush();
-      save_run_checkpoint(dir, step, ps, *opt, *task, cfg);
-    }
+    bool save = is_checkpoint_step(step, cfg) || stopping;
+    if (save || step % flush_every == 0) flush_log(step);  // first: the log covers every checkpoint
+    if (save) checkpoint(step);
     sum.steps = step;
     if (stopping) {
       std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
@@ -182,8 +276,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       break;
     }
   }
-  log.flush();
-  sum.val_loss = last_val;
+  sum.val_loss = last_val;  // the last step (train.steps, or where it stopped) flushed the log
   return sum;
 }
 

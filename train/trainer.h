@@ -18,7 +18,10 @@ struct TrainSummary {
 
 // Runs (or, with resume, continues) the run in `dir` until train.steps, or for at most
 // `stop_after` steps in this invocation (> 0; a checkpoint is saved where it stops).
-// A resumed run reads its own config.yaml.
+// A resumed run reads its own config.yaml. Every failure leaves the run resumable: checkpoints
+// and log.h5 are replaced atomically (a kill, a full disk: the previous ones stay intact; a
+// write error stops the run naming the file), and a non-finite value stops the run (or, with
+// train.on_nan=rollback, rolls it back) before anything of its step is logged or saved.
 TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after = 0);
 
 }  // namespace sl::train
