@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "train/config.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace sl::cli {
@@ -73,7 +74,7 @@ static int run_train(const Args& args) {
     train::RunDir dir = train::open_run_dir(resume_dir);
     Config cfg = Config::load(dir.config(), overrides);
     auto s = train::train(cfg, dir, true, stop_after);
-    std::printf("done: %lld steps, loss %.4f, val %.4f\n", (long long)s.steps, s.train_loss, s.val_loss);
+    if (train::dist::root()) std::printf("done: %lld steps, loss %.4f, val %.4f\n", (long long)s.steps, s.train_loss, s.val_loss);
     return 0;
   }
   SL_CHECK(!config_path.empty(), "missing CONFIG.yaml (see sinklab train --help)");
@@ -83,9 +84,12 @@ static int run_train(const Args& args) {
   SL_CHECK(name != "." && name != ".." && name.find('/') == std::string::npos,
            "run.name must be a plain folder name (no '/', not '.' or '..'), got '" + name + "'");
   cfg.set("run.name", name);
-  train::RunDir dir = train::create_run_dir(cfg.s("run.dir") + "/" + name, cfg.b("run.overwrite"));
+  // Under mpirun, rank 0 creates the run directory; the others wait for it.
+  const std::string path = cfg.s("run.dir") + "/" + name;
+  train::RunDir dir = train::dist::root() ? train::create_run_dir(path, cfg.b("run.overwrite")) : train::RunDir{path};
+  train::dist::barrier();
   auto s = train::train(cfg, dir, false, stop_after);
-  std::printf("done: %lld steps, loss %.4f, val %.4f -> %s\n", (long long)s.steps, s.train_loss, s.val_loss,
+  if (train::dist::root()) std::printf("done: %lld steps, loss %.4f, val %.4f -> %s\n", (long long)s.steps, s.train_loss, s.val_loss,
               dir.path.c_str());
   return 0;
 }

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
       return c.run(args);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sinklab %s: error: %s\n", c.name, e.what());
+      if (sl::train::dist::size() > 1) sl::train::dist::abort(1);
       return 1;
     }
   }

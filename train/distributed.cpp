@@ -1,6 +1,7 @@
 #include "train/distributed.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #ifdef SINKLAB_MPI
 #include <mpi.h>
@@ -34,7 +35,16 @@ void allreduce_sum(double* data, int64_t n) { allreduce(data, n, MPI_DOUBLE); }
 void broadcast(int64_t* data, int64_t n) {
   if (size() > 1) MPI_Bcast(data, (int)n, MPI_INT64_T, 0, MPI_COMM_WORLD);
 }
+void barrier() {
+  if (size() > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+void abort(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
 #else
+void barrier() {}
+void abort(int code) { std::exit(code); }
 void init(int*, char***) {}
 void finalize() {}
 int rank() { return 0; }

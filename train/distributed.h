@@ -16,5 +16,8 @@ void allreduce_sum(float* data, int64_t n);
 void allreduce_sum(double* data, int64_t n);
 // rank 0's values replace every other rank's (e.g. a checkpoint step chosen on rank 0)
 void broadcast(int64_t* data, int64_t n);
+void barrier();
+// Ends every process of the job (an error on one rank would leave the others waiting).
+[[noreturn]] void abort(int code);
 
 }  // namespace sl::train::dist

@@ -14,6 +14,7 @@ class LMTask : public Task {
  public:
   LMTask(const Config& cfg, ParamStore& ps);
   Tensor train_loss(int64_t batch) override;
+  void skip_train_batch() override { data_.train->next_batch(); }
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;

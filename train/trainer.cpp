@@ -18,6 +18,7 @@
 #include "engine/schedule.h"
 #include "engine/threads.h"
 #include "train/checkpointing.h"
+#include "train/distributed.h"
 #include "train/task.h"
 
 namespace sl::train {
@@ -118,14 +119,24 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   std::unique_ptr<Optimizer> opt = make_optimizer(ps, cfg);
   const LrSchedule sched = make_schedule(cfg);
 
+  // Data parallelism: the global batch's micro-batches are dealt round-robin to the ranks, whose
+  // gradients are summed; every rank draws every micro-batch so that the data order (and so the
+  // curve) is that of one process with the same global batch and micro-batch.
+  const int world = dist::size(), rank = dist::rank();
+  const bool root = rank == 0;
   const int64_t steps = cfg.i("train.steps"), batch = cfg.i("train.batch_size");
-  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch;
-  const int64_t accum = batch / micro;
+  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch / world;
+  const int64_t accum = batch / std::max<int64_t>(micro, 1);
+  SL_CHECK(micro > 0 && batch % micro == 0 && accum % world == 0,
+           "train.batch_size " + std::to_string(batch) + " must split into micro-batches (train.micro_batch " +
+               std::to_string(micro) + ") that divide evenly among " + std::to_string(world) + " processes");
   const int64_t log_every = std::max<int64_t>(1, cfg.i("train.log_every"));
-  const int64_t eval_every = cfg.i("train.eval_every"), stats_every = cfg.i("stats.every");
+  // Evaluation, statistics, logs and checkpoints belong to rank 0.
+  const int64_t eval_every = root ? cfg.i("train.eval_every") : 0, stats_every = root ? cfg.i("stats.every") : 0;
   const int64_t flush_every = std::max<int64_t>(1, cfg.i("stats.flush_every"));
   const float clip = (float)cfg.f("train.grad_clip");
   const bool rollback_on_nan = cfg.s("train.on_nan") == "rollback";
+  SL_CHECK(!rollback_on_nan || world == 1, "train.on_nan=rollback is for single-process runs; use stop under mpirun");
   const double rollback_factor = cfg.f("train.rollback_lr_factor");
   constexpr int64_t kMaxRollbacks = 20;  // then the lr is at most factor^20 of the schedule's: give up
 
@@ -133,8 +144,10 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   if (resume) restored = restore_latest(dir, ps, *opt, *task);
   const int64_t start = restored.step;
   int64_t rollbacks = restored.rollbacks, last_restored = -1;
-  if (!resume) data::write_file_atomic(dir.config(), cfg.to_yaml());
-  std::unique_ptr<H5Log> log_file = open_log(dir, resume);
+  if (!resume && root) data::write_file_atomic(dir.config(), cfg.to_yaml());
+  // Other ranks log into a scratch file nobody reads, so the loop below has no rank branches.
+  const std::string scratch = "/tmp/sinklab-rank" + std::to_string(rank) + "-" + std::to_string(::getpid()) + ".h5";
+  std::unique_ptr<H5Log> log_file = root ? open_log(dir, resume) : std::make_unique<H5Log>(scratch);
   H5Log& log = *log_file;
   // Rows past the checkpoint belong to the interrupted future; step 0's rows are logged again.
   log.truncate_after(start > 0 ? start : -1);
@@ -151,13 +164,14 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     }
   };
   auto checkpoint = [&](int64_t step) {
-    stop_on_write_error(step, [&] { save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg); });
+    if (root) stop_on_write_error(step, [&] { save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg); });
   };
   auto flush_log = [&](int64_t step) { stop_on_write_error(step, [&] { log.flush(); }); };
   if (start == 0) checkpoint(0);
 
   const bool interactive = isatty(fileno(stdout));
-  std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
+  if (root)
+    std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
               (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
               start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
 
@@ -180,6 +194,10 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
     };
     for (int64_t m = 0; m < accum && fault.empty(); ++m) {
+      if (m % world != rank) {
+        task->skip_train_batch();
+        continue;
+      }
       Tensor l = task->train_loss(micro);
       if (!std::isfinite(l.item())) {
         fault = "non-finite loss" + at_step + in_forward();
@@ -187,6 +205,13 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       }
       loss += l.item() / accum;
       scale(l, 1.f / accum).backward();
+    }
+    if (world > 1) {  // one rank's fault stops every rank; gradients and loss are summed
+      double shared[2] = {loss, fault.empty() ? 0.0 : 1.0};
+      dist::allreduce_sum(shared, 2);
+      loss = shared[0];
+      if (shared[1] > 0 && fault.empty()) fault = "non-finite loss" + at_step + " on another process";
+      if (fault.empty()) dist::allreduce_sum(ps.grads(), ps.flat_size());
     }
     const float gnorm = fault.empty() ? clip_grad_norm(ps, clip) : NAN;
     if (fault.empty() && !std::isfinite(gnorm)) {
@@ -255,7 +280,8 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       double tps = tokens_since / std::max(dt, 1e-9);
       log_scalar("train/tokens_per_s", step, (float)tps);
       double eta = elapsed / std::max<int64_t>(1, step - timed_from) * (steps - step);
-      std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive ? "\r" : "",
+      if (root)
+        std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive ? "\r" : "",
                   (long long)step, (long long)steps, loss,
                   std::isnan(last_val) ? "  -  " : (std::to_string(last_val).substr(0, 5)).c_str(), lr, tps / 1000,
                   format_duration(eta).c_str(), interactive && step != steps ? "   " : "\n");
@@ -265,18 +291,26 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       t_last = now;
     }
     bool stopping = g_stop_signal != 0 || (stop_after > 0 && step - start >= stop_after && step < steps);
+    if (world > 1) {  // every rank stops at the same step, or the next all-reduce would hang
+      double any = stopping;
+      dist::allreduce_sum(&any, 1);
+      stopping = any > 0;
+    }
     bool save = is_checkpoint_step(step, cfg) || stopping;
     if (save || step % flush_every == 0) flush_log(step);  // first: the log covers every checkpoint
     if (save) checkpoint(step);
     sum.steps = step;
     if (stopping) {
-      std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
+      if (root)
+        std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
                   (long long)step, g_stop_signal ? (" by signal " + std::to_string(g_stop_signal)).c_str() : "",
                   dir.path.c_str());
       break;
     }
   }
   sum.val_loss = last_val;  // the last step (train.steps, or where it stopped) flushed the log
+  log_file.reset();
+  if (!root) std::remove(scratch.c_str());
   return sum;
 }
 

@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""Data-parallel training: `mpirun -np 2 sinklab train` gives the loss curve of one process with
+the same global batch and micro-batch (within 1e-5 relative), only rank 0 writes the run, and a
+data-parallel run resumes. Run by CTest as: /usr/bin/python3 test_mpi.py PATH/TO/sinklab_tests."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "configs", "tiny.yaml")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+       "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
+    passed += ok
+    failed += not ok
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def losses(run_dir):
+    with h5py.File(os.path.join(run_dir, "log.h5"), "r", locking=False) as f:
+        return np.asarray(f["train/loss"]), np.asarray(f["train/grad_norm"])
+
+
+if shutil.which("mpirun") is None:
+    print("SKIP: mpirun not installed (scripts/setup.sh installs openmpi-bin)")
+    print("0 passed, 0 failed")
+    sys.exit(0)
+
+with tempfile.TemporaryDirectory() as tmp:
+    common = [TINY, f"run.dir={tmp}", "train.steps=16", "train.batch_size=8", "train.micro_batch=2",
+              "train.checkpoint_every=8", "train.eval_every=8"]
+    run([BIN, "train", *common, "run.name=single"])
+    mpi = ["mpirun", "-np", "2", BIN]
+    run([*mpi, "train", *common, "run.name=mpi"])
+    (l1, g1), (l2, g2) = losses(f"{tmp}/single"), losses(f"{tmp}/mpi")
+    rel = np.max(np.abs(l1 - l2) / np.abs(l1))
+    check("mpirun -np 2 loss curve equals one process within 1e-5", l1.shape == l2.shape and rel < 1e-5, f"{rel}")
+    check("gradient norms agree too", np.max(np.abs(g1 - g2) / np.abs(g1)) < 1e-4)
+    check("only rank 0 wrote the run", sorted(os.listdir(f"{tmp}/mpi")) == sorted(os.listdir(f"{tmp}/single")),
+          str(os.listdir(f"{tmp}/mpi")))
+
+    run([*mpi, "train", *common, "run.name=split", "--stop-after", "8"])
+    run([*mpi, "train", "--resume", f"{tmp}/split"])
+    l3, _ = losses(f"{tmp}/split")
+    check("a data-parallel run resumes onto the same curve", np.array_equal(l2, l3),
+          f"{np.max(np.abs(l2 - l3)) if l2.shape == l3.shape else (l2.shape, l3.shape)}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
