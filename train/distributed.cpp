@@ -10,16 +10,24 @@
 namespace sl::train::dist {
 
 #ifdef SINKLAB_MPI
-void init(int* argc, char*** argv) { MPI_Init(argc, argv); }
-void finalize() { MPI_Finalize(); }
+// MPI starts only under a launcher (mpirun, srun): a plain run pays nothing for it.
+static bool g_mpi = false;
+void init(int* argc, char*** argv) {
+  if (!std::getenv("OMPI_COMM_WORLD_SIZE") && !std::getenv("PMI_SIZE") && !std::getenv("PMIX_RANK")) return;
+  MPI_Init(argc, argv);
+  g_mpi = true;
+}
+void finalize() {
+  if (g_mpi) MPI_Finalize();
+}
 int rank() {
   int r = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  if (g_mpi) MPI_Comm_rank(MPI_COMM_WORLD, &r);
   return r;
 }
 int size() {
   int s = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &s);
+  if (g_mpi) MPI_Comm_size(MPI_COMM_WORLD, &s);
   return s;
 }
 // MPI counts are int: large buffers go in chunks.
@@ -39,7 +47,7 @@ void barrier() {
   if (size() > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 void abort(int code) {
-  MPI_Abort(MPI_COMM_WORLD, code);
+  if (g_mpi) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);
 }
 #else

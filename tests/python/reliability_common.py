@@ -35,6 +35,8 @@ def sinklab(*args, expect=0, timeout=120):
 
 def checkpoint_steps(run):
     d = os.path.join(run, "checkpoints")
+    if not os.path.isdir(d):  # killed before the run directory was made
+        return []
     return sorted(int(n[5:13]) for n in os.listdir(d) if n.startswith("step_") and n.endswith(".h5"))
 
 

@@ -53,8 +53,9 @@ with tempfile.TemporaryDirectory() as tmp:
         p.send_signal(signal.SIGKILL)
         p.wait()
         kills += 1
-        leftovers = [n for n in os.listdir(f"{run}/checkpoints") if n.endswith(".tmp")] + \
-                    [n for n in os.listdir(run) if n.endswith(".tmp")]
+        # A kill during start-up can come before the run directory (or its checkpoints/) exists.
+        leftovers = [n for d in (f"{run}/checkpoints", run) if os.path.isdir(d)
+                     for n in os.listdir(d) if n.endswith(".tmp")]
         mid_write += bool(leftovers)
         steps = checkpoint_steps(run)
         if not steps and not os.path.exists(f"{run}/log.h5"):
@@ -95,7 +96,10 @@ with tempfile.TemporaryDirectory() as tmp:
         p = subprocess.Popen([BIN, "train", TINY, f"run.name={name}", *common, "train.checkpoint_every=0",
                               "train.checkpoint_log_spaced=false", "stats.flush_every=1000"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-        time.sleep(1.0)
+        # Signal once training is under way (its first progress line), however fast the machine.
+        first = p.stdout.readline()
+        while first and not first.startswith("step "):
+            first = p.stdout.readline()
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
         m = re.search(r"stopped at step (\d+) by signal", out)
