@@ -91,6 +91,12 @@ Tensor Tensor::reshape(const Shape& new_shape_in) const {
   Tensor x = is_contiguous() ? *this : contiguous();
   Tensor out = make_view(x, s, contiguous_strides(s), x.impl()->offset);
   return record(out, "reshape", {x}, [x](const Tensor&, const Tensor& g) {
+    // The first gradient to reach x can be g itself, seen in x's shape: nothing else reads g
+    // after this node (the graph frees it), so sharing its storage saves a pass.
+    if (!x.impl()->grad) {
+      x.impl()->grad = make_view(g, x.shape(), contiguous_strides(x.shape()), g.impl()->offset).impl_ptr();
+      return;
+    }
     float* gx = grad_of(x).data();
     const float* gg = g.data();
     for (int64_t i = 0, n = g.numel(); i < n; ++i) gx[i] += gg[i];
