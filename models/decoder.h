@@ -26,7 +26,7 @@ struct DecoderConfig {
   bool sink_token = false;  // a learnable token prepended to every sequence
   float init_std = 0.02f, norm_eps = 1e-5f;
   AttentionConfig attn;     // kernel, masks and additions; dimensions are taken from above
-  MoEConfig moe;            // moe.experts == 0: dense FFNs; expert.kind/bias/init follow the above
+  MoEConfig moe{FFNConfig{}, /*experts=*/0};  // 0 experts: dense FFNs; expert kind/bias/init follow the above
   int64_t moe_every = 1;
   float moe_aux_weight = 0.01f, moe_z_weight = 0.001f;
 };

@@ -43,24 +43,30 @@ MoEOutput MoE::forward(const Tensor& x_in, MoECapture* cap) const {
     }
   }
 
-  Tensor gates = g.reshape({N * k, 1});
+  // oneDNN primitives are cached per shape, and an expert's row count changes every step; it
+  // is rounded up to a multiple of kRowBucket with padding rows (token 0 with a zero gate, the
+  // extra last entry of `gates`) that add nothing to y and receive no gradient.
+  constexpr size_t kRowBucket = 32;
+  Tensor gates = concat({g.reshape({N * k, 1}), Tensor::zeros({1, 1})}, 0);
   std::vector<Tensor> outs;
   std::vector<int32_t> dest;  // the token each row of concat(outs) belongs to
   std::vector<float> norm_max(E, 0.f);
   for (int64_t e = 0; e < E; ++e) {
     if (assigned[e].empty()) continue;
-    std::vector<int32_t> tokens(assigned[e].size());
-    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = assigned[e][i] / (int32_t)k;
+    const size_t real = assigned[e].size(), padded = (real + kRowBucket - 1) / kRowBucket * kRowBucket;
+    std::vector<int32_t> slots = assigned[e], tokens(padded, 0);
+    slots.resize(padded, (int32_t)(N * k));
+    for (size_t i = 0; i < real; ++i) tokens[i] = slots[i] / (int32_t)k;
     Tensor ye = experts_[e].forward(gather_rows(x, tokens));      // FFN_e on its tokens only
     if (cap) {
       const float* d = ye.data();
-      for (size_t i = 0; i < tokens.size(); ++i) {
+      for (size_t i = 0; i < real; ++i) {
         double s = 0;
         for (int64_t j = 0; j < D; ++j) s += (double)d[i * D + j] * d[i * D + j];
         norm_max[e] = std::max(norm_max[e], (float)std::sqrt(s));
       }
     }
-    outs.push_back(mul(ye, gather_rows(gates, assigned[e])));     // g_j FFN_{e_j}(x)
+    outs.push_back(mul(ye, gather_rows(gates, slots)));           // g_j FFN_{e_j}(x)
     dest.insert(dest.end(), tokens.begin(), tokens.end());
   }
   Tensor y = outs.empty() ? Tensor::zeros({N, D}) : scatter_add_rows(concat(outs, 0), dest, N);
