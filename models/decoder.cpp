@@ -34,13 +34,30 @@ Decoder::Decoder(const DecoderConfig& c, ParamStore& ps) : cfg_(c) {
   ac.out_init_std = out_std;
   ac.norm_eps = c.norm_eps;
   FFNConfig fc{D, c.d_ff, c.ffn, c.bias, c.init_std, out_std};
+  MoEConfig mc = c.moe;
+  mc.expert = FFNConfig{D, mc.expert.d_ff > 0 ? mc.expert.d_ff : c.d_ff, c.ffn, c.bias, c.init_std, out_std};
   for (int64_t l = 0; l < c.n_layers; ++l) {
     std::string name = "blocks." + std::to_string(l);
-    blocks_.push_back(Block{Norm(c.norm, D, c.norm_eps, ps, name + ".norm1"), Norm(c.norm, D, c.norm_eps, ps, name + ".norm2"),
-                            Attention(ac, ps, name + ".attn"), FFN(fc, ps, name + ".ffn")});
+    Block b{Norm(c.norm, D, c.norm_eps, ps, name + ".norm1"), Norm(c.norm, D, c.norm_eps, ps, name + ".norm2"),
+            Attention(ac, ps, name + ".attn"), std::nullopt, std::nullopt};
+    if (is_moe_block(l)) b.moe.emplace(mc, ps, name + ".moe");
+    else b.ffn.emplace(fc, ps, name + ".ffn");
+    blocks_.push_back(std::move(b));
   }
   if (c.norm_placement == "pre") final_norm_ = Norm(c.norm, D, c.norm_eps, ps, "final_norm");
   if (!c.tie_embeddings) lm_head_ = ps.add("lm_head", {c.vocab_size, D}, Init::normal(c.init_std), true);
+}
+
+bool Decoder::is_moe_block(int64_t layer) const {
+  return cfg_.moe.experts > 0 && layer % cfg_.moe_every == cfg_.moe_every - 1;
+}
+
+Tensor Decoder::feed_forward(const Block& b, const Tensor& x, MoECapture* capture) const {
+  if (b.ffn) return b.ffn->forward(x);
+  MoEOutput o = b.moe->forward(x, capture);
+  Tensor loss = add(scale(o.aux_loss, cfg_.moe_aux_weight), scale(o.z_loss, cfg_.moe_z_weight));
+  router_loss_ = router_loss_.defined() ? add(router_loss_, loss) : loss;
+  return o.y;
 }
 
 Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const {
@@ -58,17 +75,20 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T
 
   if (capture) {
     capture->attn.assign(c.n_layers, {});
+    capture->moe.assign(c.n_layers, {});
     capture->hidden.clear();
   }
+  router_loss_ = Tensor();
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const Block& b = blocks_[l];
     AttentionCapture* ac = capture ? &capture->attn[l] : nullptr;
+    MoECapture* mc = capture ? &capture->moe[l] : nullptr;
     if (c.norm_placement == "pre") {
       h = add(h, b.attn.forward(b.norm1.forward(h), ac));
-      h = add(h, b.ffn.forward(b.norm2.forward(h)));
+      h = add(h, feed_forward(b, b.norm2.forward(h), mc));
     } else {
       h = b.norm1.forward(add(h, b.attn.forward(h, ac)));
-      h = b.norm2.forward(add(h, b.ffn.forward(h)));
+      h = b.norm2.forward(add(h, feed_forward(b, h, mc)));
     }
     if (capture) capture->hidden.push_back(h.detach());
   }

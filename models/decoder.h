@@ -3,12 +3,18 @@
 // are only different values of DecoderConfig.
 //   h_0 = E[x] (+ P)           pre-norm:  h = h + Attn(N1(h));  h = h + FFN(N2(h))
 //   logits = N_f(h_L) W_out    post-norm: h = N1(h + Attn(h));  h = N2(h + FFN(h))
+// With moe.experts > 0, every moe_every-th block (the last of each group: blocks every-1,
+// 2*every-1, ...) has a sparse MoE layer as its FFN; the router losses of a forward pass,
+//   router_loss = sum over MoE blocks of (aux_weight * aux + z_weight * z),
+// are then available from router_loss() for the task to add to its loss.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/attention.h"
 #include "models/ffn.h"
+#include "models/moe.h"
 #include "models/norm.h"
 
 namespace sl::models {
@@ -20,12 +26,16 @@ struct DecoderConfig {
   bool sink_token = false;  // a learnable token prepended to every sequence
   float init_std = 0.02f, norm_eps = 1e-5f;
   AttentionConfig attn;     // kernel, masks and additions; dimensions are taken from above
+  MoEConfig moe{FFNConfig{}, /*experts=*/0};  // 0 experts: dense FFNs; expert kind/bias/init follow the above
+  int64_t moe_every = 1;
+  float moe_aux_weight = 0.01f, moe_z_weight = 0.001f;
 };
 
 // Detached activations the sink statistics read, filled when passed to forward().
 struct DecoderCapture {
   std::vector<AttentionCapture> attn;  // per layer
   std::vector<Tensor> hidden;          // per layer, the residual stream [B, T', D] after the block
+  std::vector<MoECapture> moe;         // per layer; tokens == 0 for dense blocks
 };
 
 class Decoder {
@@ -34,18 +44,25 @@ class Decoder {
   // tokens: B*T ids, row-major. Returns logits [B*T, vocab] for the T real positions.
   Tensor forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture = nullptr) const;
   const DecoderConfig& config() const { return cfg_; }
+  bool is_moe_block(int64_t layer) const;
+  // The weighted router losses of the last forward pass (a scalar in its graph); undefined
+  // when the model has no MoE block.
+  const Tensor& router_loss() const { return router_loss_; }
 
  private:
   struct Block {
     Norm norm1, norm2;
     Attention attn;
-    FFN ffn;
+    std::optional<FFN> ffn;  // dense blocks
+    std::optional<MoE> moe;  // MoE blocks
   };
+  Tensor feed_forward(const Block& b, const Tensor& x, MoECapture* capture) const;
   DecoderConfig cfg_;
   Tensor wte_, wpe_, lm_head_, sink_;
   Tensor sinusoidal_;  // fixed [context (+1), D] table when pos == sinusoidal
   std::vector<Block> blocks_;
   Norm final_norm_;
+  mutable Tensor router_loss_;
 };
 
 // The fixed sinusoidal table of Vaswani et al.: P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(.).

@@ -8,6 +8,10 @@ Writes PNG files:
   alpha1_heatmap.png layer x head heatmap of alpha_1 at chosen steps (first run; default: last step)
   hidden_norms.png   hidden-state L2 norm by position after each block (last logged step)
   attention_maps.png attention weights saved by `sinklab replay --save-maps` (if replay.h5 has any)
+  vit_sinks.png      ViT runs: per-token importance alpha (all queries) by layer, where the sink
+                     patches are in the image, token norms by position (last logged step)
+  vit_overlays.png   ViT runs with replay maps: each probe image with the attention its patches
+                     receive (mean over queries) and the CLS query's attention overlaid
 into --out (default: the first run's directory).
 """
 import argparse
@@ -112,6 +116,85 @@ def plot_maps(run, out):
     plt.close(fig)
 
 
+def vit_layout(f):
+    """(grid, first_patch) of a ViT run from the config attribute of a log/replay file, or None."""
+    text = f.attrs.get("config", "")
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    section, values = "", {}
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.rstrip().endswith(":"):
+            section = line.strip()[:-1]
+        elif section == "vit" and ":" in line:
+            key, _, rest = line.strip().partition(":")
+            values[key] = rest.split("#")[0].strip()
+    try:
+        grid = int(values["image_size"]) // int(values["patch"])
+        return grid, 1 + int(values["registers"])
+    except (KeyError, ValueError):
+        return None
+
+
+def plot_vit(run, eps_index, out):
+    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
+        alpha, rate, norms = series(f, "vit/alpha"), series(f, "vit/sink_rate"), series(f, "vit/token_norm")
+        layout = vit_layout(f)
+    if alpha is None or rate is None or layout is None:
+        return
+    grid, first = layout
+    step = int(alpha[0][-1])
+    a = alpha[1][-1].mean(axis=1)  # [L, N], mean over heads
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4))
+    for layer in range(a.shape[0]):
+        ax1.plot(a[layer], "o-", markersize=3, label=f"layer {layer}")
+    ax1.axvspan(-0.5, first - 0.5, color="grey", alpha=0.2, label="CLS + registers")
+    ax1.set(xlabel="token", ylabel="alpha (mean over queries and heads)", title=f"importance at step {step}")
+    ax1.legend(fontsize=7)
+    im = ax2.imshow(rate[1][-1][eps_index][first:].reshape(grid, grid), cmap="viridis", vmin=0)
+    ax2.set(title=f"patch sink rate (%), CLS+reg: {np.round(rate[1][-1][eps_index][:first], 1)}")
+    fig.colorbar(im, ax=ax2)
+    if norms is not None:
+        for layer in range(norms[1].shape[1]):
+            ax3.plot(norms[1][-1, layer], "o-", markersize=3, label=f"after block {layer}")
+        ax3.axvspan(-0.5, first - 0.5, color="grey", alpha=0.2)
+        ax3.set(xlabel="token", ylabel="||h||", title="token norms")
+        ax3.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "vit_sinks.png"), dpi=110)
+    plt.close(fig)
+
+
+def plot_vit_overlays(run, out, max_images=4):
+    path = os.path.join(run, "replay.h5")
+    if not os.path.exists(path):
+        return
+    with h5py.File(path, "r", locking=False) as f:
+        if "maps" not in f or "vit/probe_images" not in f:
+            return
+        layout = vit_layout(f)
+        images = np.asarray(f["vit/probe_images"])[-1]
+        maps = {n: np.asarray(f["maps"][n])[-1] for n in f["maps"] if not n.endswith("_step")}
+    if layout is None or not maps:
+        return
+    grid, first = layout
+    n_img = min(max_images, images.shape[0])
+    fig, axes = plt.subplots(2 * len(maps), n_img, figsize=(2.5 * n_img, 5 * len(maps)), squeeze=False)
+    side = images.shape[-1]
+    for m, (name, w) in enumerate(maps.items()):  # w [B, T, S]
+        patches = slice(w.shape[2] - grid * grid, w.shape[2])  # the last grid^2 keys are patches
+        for b in range(n_img):
+            for row, (weights, what) in enumerate(((w[b].mean(axis=0), "mean over queries"), (w[b][0], "CLS query"))):
+                heat = np.kron(weights[patches].reshape(grid, grid), np.ones((side // grid, side // grid)))
+                ax = axes[2 * m + row][b]
+                ax.imshow(images[b], cmap="gray")
+                ax.imshow(heat, cmap="inferno", alpha=0.55)
+                specials = weights[: w.shape[2] - grid * grid].sum()
+                ax.set_title(f"{name}\n{what}; CLS/reg/slot {specials:.2f}", fontsize=7)
+                ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "vit_overlays.png"), dpi=110)
+    plt.close(fig)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+")
@@ -128,6 +211,8 @@ def main():
     plot_alpha_heatmap(a.runs[0], a.steps, out)
     plot_hidden_norms(a.runs[0], out)
     plot_maps(a.runs[0], out)
+    plot_vit(a.runs[0], a.eps_index, out)
+    plot_vit_overlays(a.runs[0], out)
     print("wrote plots to", out)
 
 

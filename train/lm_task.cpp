@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/moe_stats.h"
 #include "models/sink_stats.h"
 #include "train/model_builder.h"
 #include "train/stats_rows.h"
@@ -37,7 +38,8 @@ Tensor LMTask::train_loss(int64_t batch) {
   SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
                                                     std::to_string(data_.train->shape().batch));
   last_batch_ = data_.train->next_batch();
-  return loss_on(last_batch_, batch);
+  Tensor loss = loss_on(last_batch_, batch);
+  return model_->router_loss().defined() ? add(loss, model_->router_loss()) : loss;
 }
 
 static bool all_finite(const Tensor& t) {
@@ -80,13 +82,31 @@ models::DecoderCapture LMTask::probe_forward() {
 
 std::vector<LogRow> LMTask::probe_stats() {
   models::DecoderCapture cap = probe_forward();
-  return sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
+  std::vector<LogRow> rows = sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
+  const models::MoEStats m = models::compute_moe_stats(cap.moe, cap.attn, (float)stats_opt_.eps.at(0));
+  if (m.layers == 0) return rows;
+  const int64_t M = m.layers, E = m.experts;
+  std::vector<LogRow> moe = {
+      {"moe/block", {M}, m.block},
+      {"moe/tokens_per_expert", {M, E}, m.tokens_per_expert},
+      {"moe/dropped", {M}, m.dropped},
+      {"moe/router_entropy", {M}, m.router_entropy},
+      {"moe/first_token_experts", {M, E}, m.first_token_experts},
+      {"moe/sink_token_experts", {M, E}, m.sink_token_experts},
+      {"moe/sink_tokens", {M}, m.sink_tokens},
+      {"moe/expert_norm_max", {M, E}, m.expert_norm_max},
+      {"moe/aux_loss", {M}, m.aux_loss},
+      {"moe/z_loss", {M}, m.z_loss},
+  };
+  rows.insert(rows.end(), moe.begin(), moe.end());
+  return rows;
 }
 
-LogRow LMTask::attention_map(int64_t layer, int64_t head) {
-  models::DecoderCapture cap = probe_forward();
-  SL_CHECK(layer >= 0 && layer < (int64_t)cap.attn.size(), "no layer " + std::to_string(layer));
-  Tensor A = cap.attn[layer].probs.contiguous();
+LogRow LMTask::attention_map(int64_t layer, int64_t head) { return attention_map_row(probe_forward().attn, layer, head); }
+
+LogRow attention_map_row(const std::vector<models::AttentionCapture>& attn, int64_t layer, int64_t head) {
+  SL_CHECK(layer >= 0 && layer < (int64_t)attn.size(), "no layer " + std::to_string(layer));
+  Tensor A = attn[layer].probs.contiguous();
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
   SL_CHECK(head >= 0 && head < H, "no head " + std::to_string(head));
   LogRow row{"maps/layer" + std::to_string(layer) + "_head" + std::to_string(head), {B, T, S}, {}};

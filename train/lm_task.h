@@ -1,5 +1,6 @@
 // Next-token prediction with the decoder on a token source (corpus shards or a synthetic
-// generator). Loss: cross-entropy on every position, or only after the prefix (prefix-LM).
+// generator). Loss: cross-entropy on every position, or only after the prefix (prefix-LM);
+// training adds the MoE router losses (val/loss is the cross-entropy alone).
 #pragma once
 #include <memory>
 
@@ -14,7 +15,7 @@ class LMTask : public Task {
  public:
   LMTask(const Config& cfg, ParamStore& ps);
   Tensor train_loss(int64_t batch) override;
-  void skip_train_batch() override { data_.train->next_batch(); }
+  void skip_train_batch(int64_t) override { data_.train->next_batch(); }
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;
@@ -38,5 +39,8 @@ class LMTask : public Task {
   int64_t probe_B_, probe_T_;
   models::SinkStatsOptions stats_opt_;
 };
+
+// The weights [B, T, S] of one layer and head of a probe pass, as the replay's maps/ row.
+LogRow attention_map_row(const std::vector<models::AttentionCapture>& attn, int64_t layer, int64_t head);
 
 }  // namespace sl::train

@@ -45,7 +45,45 @@ models::DecoderConfig decoder_config(const Config& cfg, int64_t vocab_size) {
   a.rope_theta = (float)cfg.f("model.rope_theta");
   a.relative_buckets = cfg.i("model.relative_buckets");
   a.relative_max_distance = cfg.i("model.relative_max_distance");
+
+  models::MoEConfig& m = d.moe;
+  m.experts = cfg.i("moe.experts");
+  m.top_k = cfg.i("moe.top_k");
+  m.shared_experts = cfg.i("moe.shared_experts");
+  m.router = cfg.s("moe.router");
+  m.renormalize = cfg.b("moe.renormalize");
+  m.capacity_factor = (float)cfg.f("moe.capacity_factor");
+  m.expert.d_ff = cfg.i("moe.d_ff");  // 0 = model.d_ff; the rest of the expert shape is the decoder's
+  d.moe_every = cfg.i("moe.every");
+  d.moe_aux_weight = (float)cfg.f("moe.aux_loss");
+  d.moe_z_weight = (float)cfg.f("moe.z_loss");
   return d;
+}
+
+models::ViTConfig vit_config(const Config& cfg) {
+  // The transformer trunk is the decoder's (norms, FFN, attention variants) with a
+  // bidirectional mask and positions added to the patch embeddings.
+  models::DecoderConfig d = decoder_config(cfg, 1);
+  models::ViTConfig v;
+  v.image_size = cfg.i("vit.image_size");
+  v.patch = cfg.i("vit.patch");
+  v.channels = cfg.i("vit.channels");
+  v.classes = cfg.i("vit.classes");
+  v.registers = cfg.i("vit.registers");
+  v.pos = cfg.s("vit.pos");
+  v.pool = cfg.s("vit.pool");
+  v.d_model = d.d_model;
+  v.n_layers = d.n_layers;
+  v.n_heads = d.n_heads;
+  v.d_ff = d.d_ff;
+  v.norm = d.norm;
+  v.norm_placement = d.norm_placement;
+  v.ffn = d.ffn;
+  v.bias = d.bias;
+  v.init_std = d.init_std;
+  v.norm_eps = d.norm_eps;
+  v.attn = d.attn;
+  return v;
 }
 
 }  // namespace sl::train

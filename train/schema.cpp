@@ -83,6 +83,7 @@ std::vector<KeySpec> build_schema() {
       I("moe.every", 1, 1, 1024, "MoE FFN in every n-th block"),
       S("moe.router", {"softmax", "sigmoid"}, "router scores"),
       I("moe.shared_experts", 0, 0, 64, "always-active experts"),
+      B("moe.renormalize", true, "divide the top-k gates by their sum (top_k = 1 then trains the router only via the aux losses)"),
       F("moe.capacity_factor", 0, 0, 100, "0 = no token dropping"),
       F("moe.aux_loss", 0.01, 0, 100, "load-balancing loss weight"),
       F("moe.z_loss", 0.001, 0, 100, "router z-loss weight"),
@@ -96,6 +97,8 @@ std::vector<KeySpec> build_schema() {
       S("vit.pos", {"learned", "sinusoidal"}, "patch position embedding"),
       S("vit.pool", {"cls", "mean"}, "classifier input"),
       B("vit.augment", false, "random crop augmentation"),
+      B("vit.flip", false, "random horizontal flips (with vit.augment)"),
+      B("vit.normalize", true, "standardise pixels with the training set's mean and std"),
 
       S("data.source", {"corpus", "random", "repeat", "markov", "backcopy", "fashion_mnist", "synthetic_images"},
         "where tokens or images come from"),

@@ -1,6 +1,7 @@
 #include "train/task.h"
 
 #include "train/lm_task.h"
+#include "train/vit_task.h"
 
 namespace sl::train {
 
@@ -13,6 +14,7 @@ void Task::set_probe_text(const std::string&) { throw Error("--data needs a lang
 std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
   const std::string type = cfg.s("model.type");
   if (type == "decoder") return std::make_unique<LMTask>(cfg, ps);
+  if (type == "vit") return std::make_unique<ViTTask>(cfg, ps);
   throw Error("model.type '" + type + "' has no task yet");
 }
 

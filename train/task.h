@@ -23,7 +23,7 @@ class Task {
   // Loss of the next training micro-batch of `batch` sequences (draws it from the data).
   virtual Tensor train_loss(int64_t batch) = 0;
   // Draws the next training micro-batch and drops it (another data-parallel rank trains on it).
-  virtual void skip_train_batch() = 0;
+  virtual void skip_train_batch(int64_t batch) = 0;
   // Validation metrics over `batches` fixed batches, without gradients; the first is the
   // validation loss ("val/loss"), others may follow ("val/accuracy", ...).
   virtual std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) = 0;

@@ -195,7 +195,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     };
     for (int64_t m = 0; m < accum && fault.empty(); ++m) {
       if (m % world != rank) {
-        task->skip_train_batch();
+        task->skip_train_batch(micro);
         continue;
       }
       Tensor l = task->train_loss(micro);
