@@ -47,7 +47,10 @@ LMData open_lm_data(const Config& cfg, int64_t batch, int64_t seq_len, int64_t p
     };
     d.decode = [](const std::vector<int32_t>& ids) {
       std::string s;
-      for (auto t : ids) s += " " + std::to_string(t);
+      for (auto t : ids) {
+        s += ' ';
+        s += std::to_string(t);
+      }
       return s;
     };
   };
