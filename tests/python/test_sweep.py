@@ -91,7 +91,7 @@ grid:
 
     # 2. Stop the sweep while a run is in progress, then continue it.
     res = write(f"{tmp}/resume.yaml", f"""base: {TINY}
-overrides: [train.steps=300, train.checkpoint_every=50, train.eval_every=100, train.log_every=100, stats.every=5]
+overrides: [train.steps=200, train.checkpoint_every=40, train.eval_every=100, train.log_every=100, stats.every=5]
 variants:
   first: {{}}
   second: {{train.seed: 1}}
@@ -110,16 +110,16 @@ variants:
     out, _ = p.communicate(timeout=30)
     check("stopped sweep exits 130 and says how to continue", p.returncode == 130 and "rerun" in out, (p.returncode, out))
     first_mtime = os.path.getmtime(f"{d}/first/log.h5")
-    interrupted = not os.path.exists(f"{d}/second/checkpoints/step_00000300.h5")
+    interrupted = not os.path.exists(f"{d}/second/checkpoints/step_00000200.h5")
     check("after the stop: first finished, second interrupted, third not started",
-          os.path.exists(f"{d}/first/checkpoints/step_00000300.h5") and interrupted and not os.path.exists(f"{d}/third"),
+          os.path.exists(f"{d}/first/checkpoints/step_00000200.h5") and interrupted and not os.path.exists(f"{d}/third"),
           os.listdir(d))
     out = sweep(res, f"run.dir={tmp}/runs")
     check("continue: first skipped, second resumed, third started",
           "start first" not in out and "resume second" in out and "start third" in out, out)
     check("continue: the finished run is untouched", os.path.getmtime(f"{d}/first/log.h5") == first_mtime)
     steps, _ = read(f"{d}/second", "train/loss")
-    check("continue: the resumed run logged every step once", np.array_equal(steps, np.arange(1, 301)), steps[:5])
+    check("continue: the resumed run logged every step once", np.array_equal(steps, np.arange(1, 201)), steps[:5])
     log = open(f"{d}/logs/second.log").read()
     check("continue: train --resume was used", "resuming at step" in log, log[-300:])
 
