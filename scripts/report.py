@@ -125,11 +125,13 @@ def v_backcopy(rows):
         return "incomplete", "missing runs"
     dormant = num(soft, "bos_dormant") > num(soft, "bos_active")
     ok = sink(soft) > sink(relu) or (sink(soft) == sink(relu) == 0 and alpha(soft) > alpha(relu))
-    return ("agrees" if ok and dormant else "partly" if ok or dormant else "disagrees"), (
+    strong = sink(soft) >= 25  # the probe's 50 %, within a factor of two
+    verdict = "agrees" if ok and dormant and strong else "partly" if ok or dormant else "disagrees"
+    return verdict, (
         f"rule: 1-layer softmax sinks more than ReLU (Sink {sink(soft):.1f} % vs {sink(relu):.1f} %, alpha_1 "
         f"{alpha(soft):.3f} vs {alpha(relu):.3f}) and its head parks non-trigger queries on BOS "
         f"({num(soft, 'bos_dormant'):.2f}) but not trigger queries ({num(soft, 'bos_active'):.2f}); "
-        f"paper: Sink 50 %, 64 % of non-trigger attention on BOS")
+        f"paper: Sink 50 %, 64 % of non-trigger attention on BOS, which 'agrees' needs within a factor of two")
 
 
 def v_calibration(rows):

@@ -98,7 +98,7 @@ variants:
   third: {{train.seed: 2}}
 """)
     d = f"{tmp}/runs/resume"
-    p = subprocess.Popen([BIN, "sweep", res, f"run.dir={tmp}/runs"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    p = subprocess.Popen([BIN, "sweep", res, "--threads", "1", f"run.dir={tmp}/runs"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, cwd=ROOT)
     deadline = time.time() + 50
     while time.time() < deadline:  # until the first run is done and the second has a checkpoint past step 0
@@ -114,7 +114,7 @@ variants:
     check("after the stop: first finished, second interrupted, third not started",
           os.path.exists(f"{d}/first/checkpoints/step_00000200.h5") and interrupted and not os.path.exists(f"{d}/third"),
           os.listdir(d))
-    out = sweep(res, f"run.dir={tmp}/runs")
+    out = sweep(res, "--threads", "1", f"run.dir={tmp}/runs")
     check("continue: first skipped, second resumed, third started",
           "start first" not in out and "resume second" in out and "start third" in out, out)
     check("continue: the finished run is untouched", os.path.getmtime(f"{d}/first/log.h5") == first_mtime)
