@@ -20,9 +20,9 @@ namespace {
 std::string value_text(const YAML::Node& n) {
   if (n.IsScalar()) return n.Scalar();
   SL_CHECK(n.IsSequence(), "sweep values must be scalars or lists, got a map");
-  std::string s = "[";
-  for (size_t i = 0; i < n.size(); ++i) s += (i ? ", " : "") + value_text(n[i]);
-  return s + "]";
+  std::vector<std::string> items;
+  for (auto item : n) items.push_back(value_text(item));
+  return std::string("[").append(join(items, ", ")).append("]");
 }
 
 std::string safe_name(const std::string& s) {
@@ -56,9 +56,7 @@ std::vector<std::string> run_names(const std::vector<std::pair<const Variant*, s
       if (short_keys) key = key.substr(key.rfind('.') + 1);
       parts.push_back(safe_name(key) + "-" + safe_name(grid[a].values[pick[a]]));
     }
-    std::string name;
-    for (auto& p : parts) name += (name.empty() ? "" : "_") + p;
-    if (name.empty()) name = "base";
+    std::string name = parts.empty() ? "base" : join(parts, "_");
     if (!seen.insert(name).second) return {};
     names.push_back(name);
   }
@@ -66,6 +64,15 @@ std::vector<std::string> run_names(const std::vector<std::pair<const Variant*, s
 }
 
 }  // namespace
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) s += sep;
+    s += parts[i];
+  }
+  return s;
+}
 
 std::vector<std::string> Sweep::overrides_of(const SweepRun& r) const {
   std::vector<std::string> o = common;

@@ -20,6 +20,9 @@
 
 namespace sl::train {
 
+// The strings joined with `sep` between them.
+std::string join(const std::vector<std::string>& parts, const std::string& sep);
+
 struct SweepRun {
   std::string name;                    // a file-system-safe folder name
   std::vector<std::string> overrides;  // this run's own "key=value": the variant's, then the grid's

@@ -36,9 +36,9 @@ std::string shell_quote(const std::string& s) {
 }
 
 std::string join_command(const std::vector<std::string>& cmd) {
-  std::string s;
-  for (auto& a : cmd) s += (s.empty() ? "" : " ") + shell_quote(a);
-  return s;
+  std::vector<std::string> quoted;
+  for (auto& a : cmd) quoted.push_back(shell_quote(a));
+  return join(quoted, " ");
 }
 
 std::string duration(double s) {

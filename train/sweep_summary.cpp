@@ -102,9 +102,7 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     std::string status = state_name(state);
     if (state != RunState::Finished && !exit_code.empty() && exit_code != "0") status = "failed (" + exit_code + ")";
     row.push_back(status);
-    std::string ov;
-    for (auto& o : r.overrides) ov += (ov.empty() ? "" : " ") + o;
-    row.push_back(ov);
+    row.push_back(join(r.overrides, " "));
     RunDir dir{r.dir};
     if (!fs::exists(dir.log())) {
       rows.push_back(row);
@@ -156,11 +154,14 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
                                   [](auto& a, auto& b) { return a.bos_dormant < b.bos_dormant; });
       row.push_back(heads.empty() ? "" : num(top->bos_dormant, "%.3f"));
       row.push_back(heads.empty() ? "" : num(top->bos_active, "%.3f"));
-      std::string per;
-      for (auto& h : heads)
-        per += (per.empty() ? "" : " ") + ("L" + std::to_string(h.layer) + "H" + std::to_string(h.head) + ":") +
-               num(h.bos_dormant, "%.2f") + "/" + num(h.bos_active, "%.2f");
-      row.push_back(per);
+      std::vector<std::string> per;
+      for (auto& h : heads) {
+        char cell[64];
+        std::snprintf(cell, sizeof cell, "L%lldH%lld:%.2f/%.2f", (long long)h.layer, (long long)h.head, h.bos_dormant,
+                      h.bos_active);
+        per.push_back(cell);
+      }
+      row.push_back(join(per, " "));
     }
     row.resize(header.size());
     rows.push_back(row);
@@ -197,13 +198,13 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
     return q + "\"";
   };
-  std::string csv;
-  for (size_t i = 0; i < header.size(); ++i) csv += (i ? "," : "") + csv_cell(header[i]);
-  csv += "\n";
-  for (auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) csv += (i ? "," : "") + csv_cell(row[i]);
-    csv += "\n";
-  }
+  auto csv_line = [&](const std::vector<std::string>& cells) {
+    std::vector<std::string> quoted;
+    for (auto& c : cells) quoted.push_back(csv_cell(c));
+    return join(quoted, ",") + "\n";
+  };
+  std::string csv = csv_line(header);
+  for (auto& row : rows) csv += csv_line(row);
 
   fs::create_directories(sw.logs());
   const std::string script = find_plot_script(exe);
