@@ -1,9 +1,93 @@
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
 #include "cli/commands.h"
+#include "train/sweep.h"
 
 namespace sl::cli {
 
-const char* const kSweepHelp = "usage: sinklab sweep (not yet available)\n";
+const char* const kSweepHelp =
+    "usage: sinklab sweep SWEEP.yaml [--jobs N] [--threads T] [--summary] [--dry-run]\n"
+    "                    [--hostfile FILE] [--slurm] [--only I] [key.sub=value ...]\n\n"
+    "Runs every run of a sweep file (a base config, a grid and/or named variants of overrides; see\n"
+    "experiments/README.md) as its own `sinklab train` process into runs/<sweep>/<run>, then writes\n"
+    "runs/<sweep>/summary.md, summary.csv and the comparison plots. Finished runs are skipped and\n"
+    "interrupted ones resumed, so rerunning the same command continues a sweep; a failed run is\n"
+    "reported with its stderr tail (runs/<sweep>/logs/) and the others go on.\n"
+    "  --jobs N       runs at a time (default 1); each gets OMP_NUM_THREADS = cores / N\n"
+    "  --threads T    OMP_NUM_THREADS per run instead\n"
+    "  --summary      only write the summary of what has run so far\n"
+    "  --dry-run      print each run's state and command; run nothing\n"
+    "  --hostfile F   place runs on the hosts of an MPI hostfile (`host slots=N` lines) through\n"
+    "                 `mpirun --host H -np 1`; needs a shared file system\n"
+    "  --slurm        write runs/<sweep>/sweep.slurm, a Slurm array script with one task per run\n"
+    "  --only I       run only the run with index I (what each Slurm task does)\n"
+    "Overrides after the file apply to every run (e.g. run.dir=/scratch/runs train.steps=100).\n";
 
-int cmd_sweep(const Args&) { throw Error("sinklab sweep is not yet available"); }
+static std::string self_exe() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  SL_CHECK(n > 0, "cannot find the sinklab binary (/proc/self/exe)");
+  return std::string(buf, (size_t)n);
+}
+
+int cmd_sweep(const Args& args) {
+  std::string file, hostfile;
+  std::vector<std::string> extra;
+  train::SweepOptions opt;
+  bool summary_only = false, slurm = false;
+  auto number = [&](size_t& i) {
+    SL_CHECK(i + 1 < args.size(), args[i] + " needs a number");
+    try {
+      return std::stoi(args[++i]);
+    } catch (const std::exception&) {
+      throw Error(args[i - 1] + " needs a number, got '" + args[i] + "'");
+    }
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--jobs") opt.jobs = number(i);
+    else if (a == "--threads") opt.threads = number(i);
+    else if (a == "--only") opt.only = number(i);
+    else if (a == "--summary") summary_only = true;
+    else if (a == "--dry-run") opt.dry_run = true;
+    else if (a == "--slurm") slurm = true;
+    else if (a == "--hostfile") {
+      SL_CHECK(i + 1 < args.size(), "--hostfile needs a file");
+      hostfile = args[++i];
+    } else if (a.find('=') != std::string::npos) extra.push_back(a);
+    else if (a.rfind("--", 0) == 0) throw Error("unknown option '" + a + "' (see sinklab sweep --help)");
+    else if (file.empty()) file = a;
+    else throw Error("unexpected argument '" + a + "': overrides look like key.sub=value");
+  }
+  SL_CHECK(!file.empty(), "missing SWEEP.yaml (see sinklab sweep --help)");
+  SL_CHECK(opt.jobs >= 1, "--jobs must be >= 1");
+  if (!hostfile.empty()) opt.hosts = train::read_hostfile(hostfile);
+  const train::Sweep sw = train::load_sweep(file, extra);
+  const std::string exe = self_exe();
+
+  if (slurm) {
+    const int threads = opt.threads > 0 ? opt.threads : 1;
+    std::filesystem::create_directories(sw.logs());
+    std::ofstream(sw.dir + "/sweep.slurm") << train::slurm_script(sw, exe, threads, extra);
+    std::printf("wrote %s/sweep.slurm (%zu tasks); submit with: sbatch %s/sweep.slurm\n", sw.dir.c_str(),
+                sw.runs.size(), sw.dir.c_str());
+    return 0;
+  }
+  int failed = 0;
+  if (!summary_only) {
+    failed = train::run_sweep(sw, opt, exe);
+    if (opt.dry_run) return 0;
+    if (failed < 0) return 130;  // stopped by a signal: no summary of a half-run sweep
+    if (opt.only >= 0) return failed ? 1 : 0;
+  }
+  std::fputs(train::write_summary(sw, exe).c_str(), stdout);
+  std::printf("\nwrote %s/summary.md and summary.csv\n", sw.dir.c_str());
+  return failed ? 1 : 0;
+}
 
 }  // namespace sl::cli

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""End-to-end checks of `sinklab sweep` on the tiny synthetic config:
+- a 2x2 grid with --jobs 2 runs all four runs; the summary table matches each run's log.h5;
+- a second invocation skips finished runs;
+- stopping the sweep mid-way (SIGTERM) leaves finished runs alone and resumes the interrupted one;
+- a run that fails is reported with its stderr tail while the others finish;
+- --dry-run prints the commands (local and on MPI hosts) and runs nothing; --slurm writes an array script.
+Run by CTest as: /usr/bin/python3 test_sweep.py PATH/TO/sinklab_tests (sinklab is beside it)."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py
+import numpy as np
+
+BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = os.path.join(ROOT, "configs", "tiny.yaml")
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)))
+    passed += ok
+    failed += not ok
+
+
+def sweep(*args, expect=0):
+    r = subprocess.run([BIN, "sweep", *args], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != expect:
+        raise SystemExit(f"sinklab sweep {' '.join(args)} exited {r.returncode} (wanted {expect}):\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def read(run, name):
+    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
+        return np.asarray(f[name + "_step"]), np.asarray(f[name])
+
+
+def summary(sweep_dir):
+    with open(os.path.join(sweep_dir, "summary.csv")) as f:
+        return {row["run"]: row for row in csv.DictReader(f)}
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    # 1. A 2x2 grid, two runs at a time.
+    grid = write(f"{tmp}/grid.yaml", f"""base: {TINY}
+claim: "test claim"
+overrides: [train.steps=20, train.eval_every=10]
+grid:
+  attention.kernel: [softmax, sigmoid]
+  train.seed: [0, 1]
+""")
+    out = sweep(grid, "--jobs", "2", f"run.dir={tmp}/runs")
+    names = ["kernel-softmax_seed-0", "kernel-softmax_seed-1", "kernel-sigmoid_seed-0", "kernel-sigmoid_seed-1"]
+    runs = {n: f"{tmp}/runs/grid/{n}" for n in names}
+    check("grid: every run finished",
+          all(os.path.exists(f"{d}/checkpoints/step_00000020.h5") for d in runs.values()), os.listdir(f"{tmp}/runs/grid"))
+    check("grid: 2 at a time, 1 thread each on 2 cores", "2 at a time" in out, out[:300])
+    check("grid: progress line counts the runs", "4/4 done, 0 failed, 0 running, 0 pending" in out, out[-500:])
+    table = summary(f"{tmp}/runs/grid")
+    check("summary: one row per run", sorted(table) == sorted(names), list(table))
+    for n, d in runs.items():
+        row = table[n]
+        (_, loss), (_, val), (_, sink) = read(d, "train/loss"), read(d, "val/loss"), read(d, "attn/sink_rate")
+        _, alpha = read(d, "attn/alpha")
+        ok = (row["status"] == "finished" and row["steps"] == "20"
+              and abs(float(row["train_loss"]) - loss[-1]) < 1e-3 * abs(loss[-1])
+              and abs(float(row["val_loss"]) - val[-1]) < 1e-3 * abs(val[-1])
+              and abs(float(row["sink@0.3"]) - sink[-1, 0]) < 0.051
+              and abs(float(row["sink@0.3_max"]) - sink[:, 0].max()) < 0.051
+              and abs(float(row["alpha1"]) - alpha[-1, :, :, 0].mean()) < 1e-3
+              and row["overrides"].startswith("attention.kernel="))
+        check(f"summary: {n} matches its log.h5", ok, (row, loss[-1], val[-1], sink[-1], alpha[-1, :, :, 0].mean()))
+    md = open(f"{tmp}/runs/grid/summary.md").read()
+    check("summary.md: claim and table", "test claim" in md and "| kernel-sigmoid_seed-1 | finished |" in md, md[:600])
+    check("plots written", os.path.exists(f"{tmp}/runs/grid/sink_rate.png"))
+    out = sweep(grid, "--jobs", "2", f"run.dir={tmp}/runs")
+    check("rerun skips finished runs", "(4 finished, 0 to run)" in out and "start" not in out, out[:300])
+
+    # 2. Stop the sweep while a run is in progress, then continue it.
+    res = write(f"{tmp}/resume.yaml", f"""base: {TINY}
+overrides: [train.steps=200, train.checkpoint_every=40, train.eval_every=100, train.log_every=100, stats.every=5]
+variants:
+  first: {{}}
+  second: {{train.seed: 1}}
+  third: {{train.seed: 2}}
+""")
+    d = f"{tmp}/runs/resume"
+    p = subprocess.Popen([BIN, "sweep", res, "--threads", "1", f"run.dir={tmp}/runs"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, cwd=ROOT)
+    deadline = time.time() + 50
+    while time.time() < deadline:  # until the first run is done and the second has a checkpoint past step 0
+        ck = f"{d}/second/checkpoints"
+        if os.path.isdir(ck) and any(f.endswith(".h5") and f != "step_00000000.h5" for f in os.listdir(ck)):
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=30)
+    check("stopped sweep exits 130 and says how to continue", p.returncode == 130 and "rerun" in out, (p.returncode, out))
+    first_mtime = os.path.getmtime(f"{d}/first/log.h5")
+    interrupted = not os.path.exists(f"{d}/second/checkpoints/step_00000200.h5")
+    check("after the stop: first finished, second interrupted, third not started",
+          os.path.exists(f"{d}/first/checkpoints/step_00000200.h5") and interrupted and not os.path.exists(f"{d}/third"),
+          os.listdir(d))
+    out = sweep(res, "--threads", "1", f"run.dir={tmp}/runs")
+    check("continue: first skipped, second resumed, third started",
+          "start first" not in out and "resume second" in out and "start third" in out, out)
+    check("continue: the finished run is untouched", os.path.getmtime(f"{d}/first/log.h5") == first_mtime)
+    steps, _ = read(f"{d}/second", "train/loss")
+    check("continue: the resumed run logged every step once", np.array_equal(steps, np.arange(1, 201)), steps[:5])
+    log = open(f"{d}/logs/second.log").read()
+    check("continue: train --resume was used", "resuming at step" in log, log[-300:])
+
+    # 3. A failing run is reported; the others finish.
+    bad = write(f"{tmp}/bad.yaml", f"""base: {TINY}
+overrides: [train.steps=10]
+variants:
+  good: {{}}
+  broken: {{data.source: corpus, data.dir: {tmp}/no_such_corpus}}
+  also_good: {{train.seed: 3}}
+""")
+    out = sweep(bad, "--jobs", "2", f"run.dir={tmp}/runs", expect=1)
+    check("failure reported with its stderr tail", "FAILED broken (exit 1)" in out and "no prepared corpus" in out, out)
+    check("the other runs finished", all(os.path.exists(f"{tmp}/runs/bad/{n}/checkpoints/step_00000010.h5")
+                                         for n in ["good", "also_good"]))
+    table = summary(f"{tmp}/runs/bad")
+    check("summary marks the failed run", table["broken"]["status"] == "failed (1)" and
+          table["good"]["status"] == "finished", table["broken"])
+
+    # 4. --dry-run and --slurm run nothing.
+    out = sweep(grid, "--dry-run", "--jobs", "2", f"run.dir={tmp}/dry")
+    lines = [l for l in out.splitlines() if l.startswith("[pending]")]
+    check("dry-run: one command per run", len(lines) == 4, out)
+    check("dry-run: the train command", lines[0] == f"[pending] kernel-softmax_seed-0: OMP_NUM_THREADS=1 {BIN} train "
+          f"{TINY} train.steps=20 train.eval_every=10 run.dir={tmp}/dry attention.kernel=softmax train.seed=0 "
+          f"run.dir={tmp}/dry/grid run.name=kernel-softmax_seed-0", lines[0])
+    check("dry-run: nothing written", not os.path.exists(f"{tmp}/dry"))
+    hosts = write(f"{tmp}/hosts", "# two nodes\nnodeA slots=1\nnodeB slots=1\n")
+    out = sweep(grid, "--dry-run", "--hostfile", hosts, f"run.dir={tmp}/dry")
+    lines = [l for l in out.splitlines() if l.startswith("[pending]")]
+    check("dry-run hostfile: mpirun on alternating hosts",
+          len(lines) == 4 and all(f"mpirun --host {h} -np 1 -x OMP_NUM_THREADS=1 {BIN} train" in l
+                                  for l, h in zip(lines, ["nodeA", "nodeB", "nodeA", "nodeB"])), out)
+    out = sweep(grid, "--slurm", f"run.dir={tmp}/dry")
+    script = open(f"{tmp}/dry/grid/sweep.slurm").read()
+    check("slurm: one array task per run, each a sweep --only",
+          "#SBATCH --array=0-3" in script and '--only "$SLURM_ARRAY_TASK_ID"' in script, script)
+    out = sweep(grid, "--only", "2", f"run.dir={tmp}/dry")
+    check("--only runs just that run", os.listdir(f"{tmp}/dry/grid").count("kernel-sigmoid_seed-0") == 1 and
+          not os.path.exists(f"{tmp}/dry/grid/kernel-softmax_seed-0"), os.listdir(f"{tmp}/dry/grid"))
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
