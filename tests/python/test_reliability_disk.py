@@ -22,7 +22,7 @@ from reliability_common import BIN, ENV, TINY, check, checkpoint_steps, finish, 
 def fill(mnt, leave):
     """Fills the file system with a filler file, then gives back `leave` bytes."""
     path = os.path.join(mnt, "filler")
-    with open(path, "wb") as f:
+    with open(path, "wb", buffering=0) as f:  # unbuffered: nothing left to flush when the disk is full
         try:
             while True:
                 f.write(b"\0" * 65536)
