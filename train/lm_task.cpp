@@ -20,6 +20,9 @@ LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   z_loss_ = (float)cfg.f("train.z_loss");
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
+  on_train_batch_ = cfg.b("stats.on_train_batch");
+  save_maps_ = cfg.b("stats.maps");
+  map_layers_ = cfg.il("stats.map_layers");
 }
 
 // windows: B rows of T+1 tokens; inputs are the first T, targets the last T.
@@ -48,12 +51,8 @@ static bool all_finite(const Tensor& t) {
 }
 
 std::string LMTask::diagnose_nonfinite() {
-  NoGrad ng;
-  const int64_t B = (int64_t)last_batch_.size() / (T_ + 1);
-  std::vector<int32_t> inputs(B * T_);
-  for (int64_t b = 0; b < B; ++b) std::copy_n(last_batch_.begin() + b * (T_ + 1), T_, inputs.begin() + b * T_);
-  models::DecoderCapture cap;
-  Tensor logits = model_->forward(inputs, B, T_, &cap);
+  Tensor logits;
+  models::DecoderCapture cap = capture_forward(last_batch_, T_, &logits);
   for (size_t l = 0; l < cap.hidden.size(); ++l) {
     if (l < cap.attn.size() && cap.attn[l].probs.defined() && !all_finite(cap.attn[l].probs))
       return "block " + std::to_string(l) + " attention weights";
@@ -70,19 +69,33 @@ std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, in
   return {{"val/loss", total / std::max<int64_t>(batches, 1)}};
 }
 
-models::DecoderCapture LMTask::probe_forward() {
+models::DecoderCapture LMTask::capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits) {
   NoGrad ng;
+  const int64_t B = (int64_t)windows.size() / (T + 1);
+  std::vector<int32_t> inputs(B * T);
+  for (int64_t b = 0; b < B; ++b) std::copy_n(windows.begin() + b * (T + 1), T, inputs.begin() + b * T);
   models::DecoderCapture cap;
-  std::vector<int32_t> inputs(probe_B_ * probe_T_);
-  for (int64_t b = 0; b < probe_B_; ++b)
-    std::copy_n(data_.probe.begin() + b * (probe_T_ + 1), probe_T_, inputs.begin() + b * probe_T_);
-  model_->forward(inputs, probe_B_, probe_T_, &cap);
+  Tensor out = model_->forward(inputs, B, T, &cap);
+  if (logits) *logits = out;
   return cap;
 }
+
+models::DecoderCapture LMTask::probe_forward() { return capture_forward(data_.probe, probe_T_); }
 
 std::vector<LogRow> LMTask::probe_stats() {
   models::DecoderCapture cap = probe_forward();
   std::vector<LogRow> rows = sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
+  // Full maps of the probe batch (stats.maps), for the layers asked for, every head.
+  for (int64_t l = 0; save_maps_ && l < (int64_t)cap.attn.size(); ++l) {
+    if (!map_layers_.empty() && std::find(map_layers_.begin(), map_layers_.end(), l) == map_layers_.end()) continue;
+    for (int64_t h = 0; h < cap.attn[l].probs.size(1); ++h) rows.push_back(attention_map_row(cap.attn, l, h));
+  }
+  // The same statistics on the last training batch (stats.on_train_batch), as train_batch/...
+  if (on_train_batch_ && !last_batch_.empty()) {
+    models::DecoderCapture tc = capture_forward(last_batch_, T_);
+    for (LogRow& r : sink_stats_rows(models::compute_sink_stats(tc.attn, tc.hidden, stats_opt_)))
+      rows.push_back({"train_batch/" + r.name, r.shape, std::move(r.values)});
+  }
   const models::MoEStats m = models::compute_moe_stats(cap.moe, cap.attn, (float)stats_opt_.eps.at(0));
   if (m.layers == 0) return rows;
   const int64_t M = m.layers, E = m.experts;

@@ -28,6 +28,8 @@ class LMTask : public Task {
 
  private:
   Tensor loss_on(const std::vector<int32_t>& windows, int64_t B);
+  // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T).
+  models::DecoderCapture capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits = nullptr);
   models::DecoderCapture probe_forward();
 
   LMData data_;
@@ -38,6 +40,8 @@ class LMTask : public Task {
   float z_loss_;
   int64_t probe_B_, probe_T_;
   models::SinkStatsOptions stats_opt_;
+  bool on_train_batch_ = false, save_maps_ = false;
+  std::vector<int64_t> map_layers_;
 };
 
 // The weights [B, T, S] of one layer and head of a probe pass, as the replay's maps/ row.

@@ -71,6 +71,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check("replay maps are causal attention rows", np.allclose(maps[-1].sum(-1), 1, atol=1e-5)
           and np.all(np.triu(maps[-1][0], 1) == 0))
 
+    sinklab("train", TINY, "run.name=extras", *common, "stats.on_train_batch=true", "stats.maps=true",
+            "stats.map_layers=[1]")
+    with h5py.File(f"{tmp}/extras/log.h5", "r", locking=False) as f:
+        names = set(f["maps"].keys())
+        check("stats.maps keeps every head of the chosen layers only",
+              names == {"layer1_head0", "layer1_head0_step", "layer1_head1", "layer1_head1_step"}, str(names))
+        m = np.asarray(f["maps/layer1_head0"])
+        check("probe maps are causal rows summing to one", m.shape[1:] == (2, 32, 32)
+              and np.allclose(m[-1].sum(-1), 1, atol=1e-5) and np.all(np.triu(m[-1][0], 1) == 0), str(m.shape))
+        ta = np.asarray(f["train_batch/attn/alpha_step"])
+        check("stats.on_train_batch logs train_batch/ statistics from step 1", ta[0] == 1 and ta[-1] == 24, str(ta[:3]))
+
     r = sinklab("train", TINY, "run.name=full", *common, expect=1)
     check("an existing run is not overwritten", "already exists" in r.stderr, r.stderr)
     r = sinklab("train", TINY, "model.d_modle=64", expect=1)
