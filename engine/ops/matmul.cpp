@@ -58,7 +58,8 @@ static std::string layout_key(const Tensor& t) { return shape_str(t.shape()) + s
 static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, bool bias,
                                       bool accumulate, float alpha) {
   std::string key = "matmul" + layout_key(a) + layout_key(b) + layout_key(c) + (bias ? "+bias" : "") +
-                    (accumulate ? "+=" : "=") + (alpha != 1.f ? "*" + std::to_string(alpha) : "");
+                    (accumulate ? "+=" : "=");
+  if (alpha != 1.f) key += std::string(1, '*') + std::to_string(alpha);
   return dnnl_ctx::cached(key, [&]() -> dnnl::primitive {
     auto md = [](const Tensor& t) { return memory::desc(t.shape(), memory::data_type::f32, t.strides()); };
     memory::desc bias_md;
