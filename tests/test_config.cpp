@@ -325,7 +325,8 @@ TEST_CASE("garbage input is rejected with sl::Error, never a crash", "[config]")
   REQUIRE_THAT(error_of("model:\n  d_model: [[[1]]]\n"), Contains("model.d_model: expected an integer, got a list"));
   std::string deep_map;
   for (int k = 0; k < 1000; ++k) deep_map += "{model: ";
-  deep_map += "1" + std::string(1000, '}');
+  deep_map += '1';
+  deep_map.append(1000, '}');
   REQUIRE_THAT(error_of(deep_map), Contains("YAML nested too deeply"));
   auto indented = [](int depth) {
     std::string text = "model:\n";
