@@ -29,6 +29,8 @@ const char* const kBenchHelp =
     "default /usr/bin/python3, Debian's interpreter that has torch).\n"
     "  small: d=256, 4 layers, 4 heads, SwiGLU 688, vocab 256, sequence 256, batch 16\n"
     "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
+    "--scaling 1,2,4,8,16 prints sinklab's tokens/s on the first shape and attention at each thread\n"
+    "count with the parallel efficiency tps(n) / (n * tps(first)), instead of the table.\n"
     "--stats also times a step that logs the attention statistics of a probe batch to HDF5\n"
     "(the cost of stats.every=1). --profile prints where a step's time goes, op by op.\n"
     "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
@@ -177,6 +179,7 @@ int cmd_bench(const Args& args) {
   int steps = 5, threads = num_threads();
   std::string ref = "../shared/bench/torch_ref.py", python = "/usr/bin/python3";
   bool torch = true, stats = false, prof = false;
+  std::vector<std::string> scaling;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--no-torch") torch = false;
@@ -191,6 +194,7 @@ int cmd_bench(const Args& args) {
       else if (a == "--threads") threads = std::stoi(v);
       else if (a == "--torch-ref") ref = v;
       else if (a == "--python") python = v;
+      else if (a == "--scaling") scaling = split_list(v);
       else throw Error("unknown option '" + a + "' (see sinklab bench --help)");
     }
   }
@@ -203,6 +207,24 @@ int cmd_bench(const Args& args) {
   std::printf("threads %d, oneDNN fp32 matmul peak (2048^3) %.0f GFLOP/s\n", threads, peak);
 
   std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
+  if (!scaling.empty()) {
+    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == shapes.at(0); });
+    SL_CHECK(it != all.end(), "unknown shape '" + shapes.at(0) + "' (valid: small, large)");
+    std::printf("\nthread scaling, %s shape, %s attention:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
+                "|---|---|---|---|---|\n", it->name.c_str(), attns.at(0).c_str());
+    double base = 0;
+    int base_threads = 0;
+    for (auto& t : scaling) {
+      const int n = std::stoi(t);
+      Result r = bench_sinklab(*it, attns.at(0), n, steps, false, false);
+      if (base == 0) base = r.tokens_per_s, base_threads = n;
+      const double speedup = r.tokens_per_s / base;
+      std::printf("| %d | %.0f | %.1f | %.2fx | %.0f%% |\n", n, r.tokens_per_s, r.gflops, speedup,
+                  100 * speedup * base_threads / n);
+      std::fflush(stdout);
+    }
+    return 0;
+  }
   std::printf("\n| shape | attention | sinklab tok/s | GFLOP/s | %% of peak | PyTorch tok/s | ratio |%s\n",
               stats ? " stats cost |" : "");
   std::printf("|---|---|---|---|---|---|---|%s\n", stats ? "---|" : "");
