@@ -1,5 +1,7 @@
 #include "engine/dnnl_context.h"
 
+#include <omp.h>
+
 #include <mutex>
 #include <unordered_map>
 
@@ -18,9 +20,11 @@ dnnl::stream& stream() {
 dnnl::primitive& cached(const std::string& key, const std::function<dnnl::primitive()>& make) {
   static std::unordered_map<std::string, dnnl::primitive> cache;
   static std::mutex mu;
+  // oneDNN fixes a primitive's work split at creation for the thread count of that moment.
+  const std::string k = key + "@" + std::to_string(omp_get_max_threads());
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make()).first;
+  auto it = cache.find(k);
+  if (it == cache.end()) it = cache.emplace(k, make()).first;
   return it->second;
 }
 

@@ -11,7 +11,7 @@ namespace sl::dnnl_ctx {
 dnnl::engine& engine();
 dnnl::stream& stream();
 
-// The primitive cached under `key`, created by `make` on first use.
+// The primitive cached under `key` (and the current thread count), created by `make` on first use.
 dnnl::primitive& cached(const std::string& key, const std::function<dnnl::primitive()>& make);
 
 }  // namespace sl::dnnl_ctx
