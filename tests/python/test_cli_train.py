@@ -6,36 +6,16 @@
 - bad configs, overrides and an existing run directory are refused with clear messages.
 Run by CTest as: /usr/bin/python3 test_cli_train.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import os
-import subprocess
-import sys
 import tempfile
 
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = os.path.join(ROOT, "configs", "tiny.yaml")
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
-    passed += ok
-    failed += not ok
-
-
-def sinklab(*args, expect=0):
-    r = subprocess.run([BIN, *args], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
-    if r.returncode != expect:
-        raise SystemExit(f"sinklab {' '.join(args)} exited {r.returncode} (wanted {expect}):\n{r.stdout}\n{r.stderr}")
-    return r
+from harness import TINY, check, finish, read_log, sinklab
 
 
 def read(run, name):
-    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
-        return np.asarray(f[name + "_step"]), np.asarray(f[name])
+    return read_log(run)[name]
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -97,5 +77,4 @@ with tempfile.TemporaryDirectory() as tmp:
     r = sinklab("sample", f"{tmp}/full", "--tokens", "5", "--count", "1")
     check("sample prints text", "--- 1" in r.stdout, r.stdout)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

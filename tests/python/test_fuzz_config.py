@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 
-from reliability_common import BIN, ENV, ROOT, check, finish
+from harness import BIN, ENV, ROOT, check, finish
 
 N_FILES, N_OVERRIDES = 1000, 1000
 GUARD_DIR = "/proc/sinklab-fuzz-no-runs-here"

@@ -17,7 +17,7 @@ import time
 import h5py
 import numpy as np
 
-from reliability_common import ENV, check, finish
+from harness import ENV, check, finish
 
 TRIALS = 25
 rng = random.Random(25)

@@ -21,7 +21,7 @@ import time
 import h5py
 import numpy as np
 
-from reliability_common import BIN, ENV, TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
+from harness import BIN, ENV, TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
 
 KILL_TRIALS = 24
 STEPS = 800

@@ -11,21 +11,10 @@ import tempfile
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = os.path.join(ROOT, "configs", "tiny.yaml")
+from harness import BIN, TINY, check, finish
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
        "OMPI_MCA_rmaps_base_oversubscribe": "1"}
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
-    passed += ok
-    failed += not ok
-
-
 def run(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=300)
     if r.returncode != 0:
@@ -40,8 +29,7 @@ def losses(run_dir):
 
 if shutil.which("mpirun") is None:
     print("SKIP: mpirun not installed (scripts/setup.sh installs openmpi-bin)")
-    print("0 passed, 0 failed")
-    sys.exit(0)
+    finish()
 
 with tempfile.TemporaryDirectory() as tmp:
     common = [TINY, f"run.dir={tmp}", "train.steps=16", "train.batch_size=8", "train.micro_batch=2",
@@ -62,5 +50,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check("a data-parallel run resumes onto the same curve", np.array_equal(l2, l3),
           f"{np.max(np.abs(l2 - l3)) if l2.shape == l3.shape else (l2.shape, l3.shape)}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -10,7 +10,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from reliability_common import TINY, check, checkpoint_steps, finish, read_log, sinklab
+from harness import TINY, check, checkpoint_steps, finish, read_log, sinklab
 
 
 def same_runs(a, b):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from reliability_common import BIN, ENV, TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
+from harness import BIN, ENV, TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
 
 
 def fill(mnt, leave):

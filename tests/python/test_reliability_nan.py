@@ -18,7 +18,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from reliability_common import TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
+from harness import TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
 
 DIVERGE = ["train.lr=10", "train.warmup=0", "train.optimizer=sgd", "train.grad_clip=0", "model.init_std=10",
            "train.steps=20", "train.checkpoint_every=4", "train.eval_every=5", "train.log_every=5"]

@@ -17,17 +17,7 @@ import time
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = os.path.join(ROOT, "configs", "tiny.yaml")
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)))
-    passed += ok
-    failed += not ok
+from harness import BIN, ROOT, TINY, check, finish
 
 
 def sweep(*args, expect=0):
@@ -161,5 +151,4 @@ variants:
     check("--only runs just that run", os.listdir(f"{tmp}/dry/grid").count("kernel-sigmoid_seed-0") == 1 and
           not os.path.exists(f"{tmp}/dry/grid/kernel-softmax_seed-0"), os.listdir(f"{tmp}/dry/grid"))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

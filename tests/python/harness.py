@@ -1,6 +1,7 @@
-"""Shared pieces of the reliability tests (test_kill_*.py, test_reliability_*.py, test_fuzz_*.py):
-the sinklab binary beside the test binary, pass/fail bookkeeping, and independent readers of a
-run's checkpoints and log written with h5py and zlib only (they do not trust the C++ loader)."""
+"""Shared pieces of the Python tests run by CTest (`/usr/bin/python3 test_X.py PATH/sinklab_tests`):
+the sinklab binary beside the test binary, pass/fail bookkeeping ending in 'N passed, M failed',
+and independent readers of a run's checkpoints and log written with h5py and zlib only (they do
+not trust the C++ loader)."""
 import os
 import subprocess
 import sys
