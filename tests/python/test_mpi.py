@@ -5,7 +5,6 @@ data-parallel run resumes. Run by CTest as: /usr/bin/python3 test_mpi.py PATH/TO
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import h5py
