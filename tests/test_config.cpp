@@ -5,6 +5,7 @@
 #include <functional>
 #include <unistd.h>
 
+#include "tests/temp_dir.h"
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "train/config.h"
@@ -32,16 +33,7 @@ std::string error_of(const std::string& yaml, const std::vector<std::string>& ov
 }
 
 // A scratch directory for config files, removed at the end of the test.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("sinklab_config_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path / name).parent_path());
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
+using sl::testing::TempDir;
 
 }  // namespace
 
@@ -117,7 +109,7 @@ TEST_CASE("the shipped configs load; gpt2.yaml inherits default.yaml", "[config]
 }
 
 TEST_CASE("base chains resolve relative to each file; cycles and missing bases are errors", "[config]") {
-  TempDir dir;
+  TempDir dir("config");
   dir.write("root.yaml", "model:\n  d_model: 64\n  n_layers: 3\ntrain:\n  lr: 1.0e-3\n");
   dir.write("sub/mid.yaml", "base: ../root.yaml\nmodel:\n  n_layers: 5\n  preset: gpt2\n");
   const std::string leaf = dir.write("sub/leaf.yaml", "base: mid.yaml\nmodel:\n  pos: rope\n");
@@ -261,7 +253,7 @@ TEST_CASE("YAML syntax errors name the line", "[config]") {
   REQUIRE_THAT(error_of("model:\n  d_model: 64\n  n_heads: [4\ntrain:\n  lr: 1\n"), Contains("YAML syntax error at line"));
   REQUIRE_THAT(error_of("model:\n  d_model: 64\n n_heads: 4\n"), Contains("<config>: YAML syntax error at line 3"));
   REQUIRE_THAT(error_of("model: {d_model: 64\n"), Contains("YAML syntax error"));
-  TempDir dir;
+  TempDir dir("config");
   const std::string path = dir.write("broken.yaml", "train:\n  steps: 10\n lr: 1\n");
   REQUIRE_THAT(error_of([&] { Config::load(path); }), Contains("broken.yaml: YAML syntax error at line 3"));
 }

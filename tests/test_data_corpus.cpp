@@ -3,6 +3,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "tests/temp_dir.h"
 #include "data/clean.h"
 #include "data/corpus_file.h"
 #include "data/files.h"
@@ -19,16 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("sl_corpus_" + std::to_string(getpid()) + "_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& f) const { return (path / f).string(); }
-};
+using sl::testing::TempDir;
 
 // A fake Brown corpus: `n` files of POS-tagged sentences.
 void write_brown(const TempDir& dir, int n) {

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <unistd.h>
 
+#include "tests/temp_dir.h"
 #include "data/files.h"
 #include "data/manifest.h"
 #include "data/token_stream.h"
@@ -13,16 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("sl_shards_" + std::to_string(getpid()) + "_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string str() const { return path.string(); }
-};
+using sl::testing::TempDir;
 
 // Two train shards and one val shard; BOS = 999; documents start with BOS.
 Manifest write_small_set(const std::string& dir, int token_bytes, int vocab = 1000) {
