@@ -1,7 +1,6 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "tests/temp_dir.h"
 #include "data/files.h"

@@ -17,13 +17,6 @@ Tensor heads(const Tensor& x) {
   return make_view(x, {B, H, T, D}, {T * H * D, D, H * D, 1}, x.impl()->offset);
 }
 
-Tensor transposed(const Tensor& x) {  // last two dims swapped
-  Shape s = x.shape(), st = x.strides();
-  std::swap(s[s.size() - 1], s[s.size() - 2]);
-  std::swap(st[st.size() - 1], st[st.size() - 2]);
-  return make_view(x, s, st, x.impl()->offset);
-}
-
 }  // namespace
 
 Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const std::vector<uint8_t>& mask,
@@ -40,7 +33,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
 
   // S = scale * q k^T, then P = kernel(S) row by row; W keeps the unnormalised weights.
   Tensor P = Tensor::empty({B, H, T, T});
-  gemm(heads(q.detach()), transposed(heads(k.detach())), P, nullptr, false, scale);
+  gemm(heads(q.detach()), mT(heads(k.detach())), P, nullptr, false, scale);
   Tensor W = renorm ? Tensor::empty({B, H, T, T}) : P;
   Tensor row_sum = renorm ? Tensor::empty({rows}) : Tensor();
   float* p = P.data();
@@ -82,10 +75,10 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                 [q, k, v, P, W, row_sum, mask, kernel, scale, renorm, T](const Tensor&, const Tensor& g) {
                   const int64_t rows = P.numel() / T;
                   Tensor gO = heads(g);
-                  if (needs_grad(v)) gemm(transposed(P), gO, heads(grad_of(v)), nullptr, true);  // dV = P^T dO
+                  if (needs_grad(v)) gemm(mT(P), gO, heads(grad_of(v)), nullptr, true);  // dV = P^T dO
                   // dP = dO V^T, turned in place into dS = dP * dP/dS, row by row.
                   Tensor dS = Tensor::empty(P.shape());
-                  gemm(gO, transposed(heads(v.detach())), dS, nullptr, false);
+                  gemm(gO, mT(heads(v.detach())), dS, nullptr, false);
                   float* d = dS.data();
                   const float *p = P.data(), *w = W.data();
 #pragma omp parallel for if (rows * T > 32768)
@@ -111,7 +104,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                   }
                   // S = scale * q k^T:  dq = scale * dS k,  dk = scale * dS^T q
                   if (needs_grad(q)) gemm(dS, heads(k.detach()), heads(grad_of(q)), nullptr, true, scale);
-                  if (needs_grad(k)) gemm(transposed(dS), heads(q.detach()), heads(grad_of(k)), nullptr, true, scale);
+                  if (needs_grad(k)) gemm(mT(dS), heads(q.detach()), heads(grad_of(k)), nullptr, true, scale);
                 });
 }
 

@@ -21,7 +21,7 @@ static Tensor view(const Tensor& t, const Shape& shape, const Shape& strides) {
 static Tensor raw(const Tensor& t) { return t.detach(); }
 
 // t with its last two dimensions swapped (a strided view, no copy).
-static Tensor mT(const Tensor& t) {
+Tensor mT(const Tensor& t) {
   Shape s = t.shape(), st = t.strides();
   int64_t n = t.dim();
   std::swap(s[n - 1], s[n - 2]);

@@ -11,6 +11,10 @@ namespace sl {
 // or has a's batch dims. (ops/matmul.cpp)
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f);
 
+// t with its last two dimensions swapped: a strided view without autograd history, for the
+// transposed operands of gemm. (ops/matmul.cpp)
+Tensor mT(const Tensor& t);
+
 // y = softmax (or log-softmax, by `alg`) of each of `rows` rows of length D; y may be x.
 // (ops/softmax.cpp)
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
