@@ -101,8 +101,6 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
   set_num_threads(threads);
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
-  Rng rng(0);
-  ps.finalize(rng);
   AdamW opt(ps, AdamWConfig{});
   std::string log_path = "/tmp/sinklab_bench_" + std::to_string(::getpid()) + ".h5";
   std::remove(log_path.c_str());

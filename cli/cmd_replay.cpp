@@ -51,8 +51,6 @@ int cmd_replay(const Args& args) {
   Config cfg = Config::load(dir.config());
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
-  Rng rng(0);
-  ps.finalize(rng);
   if (!data_file.empty()) task->set_probe_text(data::read_text_file(data_file));
 
   // A fresh file each time, moved into place only when complete.

@@ -38,8 +38,6 @@ int cmd_sample(const Args& args) {
   Config cfg = Config::load(dir.config());
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
-  Rng rng(0);
-  ps.finalize(rng);
   train::load_params(load_checkpoint(dir.checkpoint(step)), ps, dir.checkpoint(step));
   std::printf("samples from %s at step %lld:\n", dir.path.c_str(), (long long)step);
   for (int64_t n = 0; n < count; ++n)

@@ -13,9 +13,13 @@ void Task::set_probe_text(const std::string&) { throw Error("--data needs a lang
 
 std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
   const std::string type = cfg.s("model.type");
-  if (type == "decoder") return std::make_unique<LMTask>(cfg, ps);
-  if (type == "vit") return std::make_unique<ViTTask>(cfg, ps);
-  throw Error("model.type '" + type + "' has no task yet");
+  std::unique_ptr<Task> task;
+  if (type == "decoder") task = std::make_unique<LMTask>(cfg, ps);
+  else if (type == "vit") task = std::make_unique<ViTTask>(cfg, ps);
+  else throw Error("model.type '" + type + "' has no task yet");
+  Rng init((uint64_t)cfg.i("train.seed"));
+  ps.finalize(init);
+  return task;
 }
 
 }  // namespace sl::train

@@ -111,10 +111,8 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   set_num_threads((int)cfg.i("train.threads"));
-  Rng init_rng((uint64_t)cfg.i("train.seed"));
   ParamStore ps;
   std::unique_ptr<Task> task = make_task(cfg, ps);
-  ps.finalize(init_rng);
   assign_weight_decay(ps, cfg);
   std::unique_ptr<Optimizer> opt = make_optimizer(ps, cfg);
   const LrSchedule sched = make_schedule(cfg);
