@@ -148,8 +148,9 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     if (backcopy) {
       std::vector<HeadDomains> heads;
       const Config cfg = Config::load(dir.config());
-      if (state == RunState::Finished && cfg.s("data.source") == "backcopy")
-        heads = backcopy_head_domains(cfg, dir.checkpoint(r.steps));
+      const std::vector<int64_t> saved = dir.checkpoint_steps();  // an interrupted run: its newest
+      if (!saved.empty() && cfg.s("data.source") == "backcopy")
+        heads = backcopy_head_domains(cfg, dir.checkpoint(saved.back()));
       auto top = std::max_element(heads.begin(), heads.end(),
                                   [](auto& a, auto& b) { return a.bos_dormant < b.bos_dormant; });
       row.push_back(heads.empty() ? "" : num(top->bos_dormant, "%.3f"));
