@@ -6,12 +6,14 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "engine/dnnl_context.h"
 #include "engine/h5log.h"
 #include "engine/optim.h"
+#include "engine/precision.h"
 #include "engine/profile.h"
 #include "engine/threads.h"
 #include "train/config.h"
@@ -20,13 +22,17 @@
 namespace sl::cli {
 
 const char* const kBenchHelp =
-    "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--steps N] [--threads N]\n"
-    "                     [--torch-ref PATH | --no-torch] [--python PATH] [--stats] [--profile]\n\n"
+    "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--precision f32,bf16]\n"
+    "                     [--steps N] [--threads N] [--torch-ref PATH | --no-torch] [--python PATH]\n"
+    "                     [--stats] [--profile]\n\n"
     "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
     "GFLOP/s (6 * params + attention FLOPs per token, as the reference counts), % of oneDNN's matmul\n"
     "peak measured in the same run, and the ratio to PyTorch eager running the same shapes on the\n"
     "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with --python,\n"
     "default /usr/bin/python3, Debian's interpreter that has torch).\n"
+    "--precision lists sinklab's matmul precisions to time (train.dtype; default f32): bf16 rounds\n"
+    "matmul operands to bfloat16 with fp32 accumulation and master weights; its % of peak is of\n"
+    "oneDNN's bf16 matmul peak. The PyTorch reference always runs in fp32.\n"
     "  small: d=256, 4 layers, 4 heads, SwiGLU 688, vocab 256, sequence 256, batch 16\n"
     "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
     "--scaling 1,2,4,8,16 prints sinklab's tokens/s on the first shape and attention at each thread\n"
@@ -48,15 +54,20 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// oneDNN's own fp32 matmul rate on a large square product: the ceiling for our kernels.
-double matmul_peak_gflops() {
+// oneDNN's own matmul rate on a large square product with operands of this precision (the
+// result is fp32, as in gemm): the ceiling for our kernels.
+double matmul_peak_gflops(MatmulPrecision precision) {
   const int64_t n = 2048;
   using namespace dnnl;
-  auto md = memory::desc({n, n}, memory::data_type::f32, memory::format_tag::ab);
-  matmul::primitive_desc pd(matmul::desc(md, md, md), dnnl_ctx::engine());
+  const auto in = precision == MatmulPrecision::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  auto in_md = memory::desc({n, n}, in, memory::format_tag::ab);
+  auto out_md = memory::desc({n, n}, memory::data_type::f32, memory::format_tag::ab);
+  matmul::primitive_desc pd(matmul::desc(in_md, in_md, out_md), dnnl_ctx::engine());
   matmul mm(pd);
+  // fp32 buffers are large enough for bf16 operands too (0.5f reads as bf16 0 and 0.5).
   Tensor a = Tensor::full({n, n}, 0.5f), b = Tensor::full({n, n}, 0.25f), c = Tensor::zeros({n, n});
-  memory ma(md, dnnl_ctx::engine(), a.data()), mb(md, dnnl_ctx::engine(), b.data()), mc(md, dnnl_ctx::engine(), c.data());
+  memory ma(in_md, dnnl_ctx::engine(), a.data()), mb(in_md, dnnl_ctx::engine(), b.data()),
+      mc(out_md, dnnl_ctx::engine(), c.data());
   std::vector<double> t;
   for (int i = 0; i < 6; ++i) {
     auto t0 = std::chrono::steady_clock::now();
@@ -74,7 +85,7 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
-Config bench_config(const Shape_& s, const std::string& attn, int threads) {
+Config bench_config(const Shape_& s, const std::string& attn, const std::string& dtype, int threads) {
   Config c;
   for (std::string kv : {"model.preset=llama", "data.source=random", "train.optimizer=adamw", "train.grad_clip=0",
                          "stats.probe_batch=8", "stats.probe_len=64"})
@@ -88,6 +99,7 @@ Config bench_config(const Shape_& s, const std::string& attn, int threads) {
   c.set("train.batch_size", std::to_string(s.batch));
   c.set("train.threads", std::to_string(threads));
   c.set("attention.kernel", attn);
+  c.set("train.dtype", dtype);  // make_task sets the matmul precision from it
   return c;
 }
 
@@ -96,8 +108,9 @@ struct Result {
   int64_t params = 0, state_bytes = 0, activation_bytes = 0;
 };
 
-Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int steps, bool with_stats, bool prof) {
-  Config cfg = bench_config(s, attn, threads);
+Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string& dtype, int threads, int steps,
+                     bool with_stats, bool prof) {
+  Config cfg = bench_config(s, attn, dtype, threads);
   set_num_threads(threads);
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
@@ -131,7 +144,9 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
   double step = run_steps(false, steps);
   r.activation_bytes -= before;
   profile::enable(false);
-  if (prof) std::printf("\nwhere a step goes (%s, %s attention):\n%s", s.name.c_str(), attn.c_str(), profile::report().c_str());
+  if (prof)
+    std::printf("\nwhere a step goes (%s, %s attention, %s):\n%s", s.name.c_str(), attn.c_str(), dtype.c_str(),
+                profile::report().c_str());
   const double tokens = (double)s.batch * s.seq;
   const double flop = (6.0 * r.params + 12.0 * s.layers * s.d * s.seq) * tokens;
   r.tokens_per_s = tokens / step;
@@ -173,7 +188,7 @@ std::vector<std::string> split_list(const std::string& s) {
 }  // namespace
 
 int cmd_bench(const Args& args) {
-  std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"};
+  std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"}, dtypes{"f32"};
   int steps = 5, threads = num_threads();
   std::string ref = "../shared/bench/torch_ref.py", python = "/usr/bin/python3";
   bool torch = true, stats = false, prof = false;
@@ -188,6 +203,7 @@ int cmd_bench(const Args& args) {
       const std::string& v = args[++i];
       if (a == "--shapes") shapes = split_list(v);
       else if (a == "--attn") attns = split_list(v);
+      else if (a == "--precision") dtypes = split_list(v);
       else if (a == "--steps") steps = std::stoi(v);
       else if (a == "--threads") threads = std::stoi(v);
       else if (a == "--torch-ref") ref = v;
@@ -201,20 +217,25 @@ int cmd_bench(const Args& args) {
     torch = false;
   }
   set_num_threads(threads);
-  const double peak = matmul_peak_gflops();
-  std::printf("threads %d, oneDNN fp32 matmul peak (2048^3) %.0f GFLOP/s\n", threads, peak);
+  std::map<std::string, double> peak;  // GFLOP/s by precision
+  std::printf("threads %d, oneDNN matmul peak (2048^3, fp32 result):", threads);
+  for (auto& d : dtypes) {
+    peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
+    std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
+  }
+  std::printf("\n");
 
   std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
   if (!scaling.empty()) {
     auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == shapes.at(0); });
     SL_CHECK(it != all.end(), "unknown shape '" + shapes.at(0) + "' (valid: small, large)");
-    std::printf("\nthread scaling, %s shape, %s attention:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
-                "|---|---|---|---|---|\n", it->name.c_str(), attns.at(0).c_str());
+    std::printf("\nthread scaling, %s shape, %s attention, %s:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
+                "|---|---|---|---|---|\n", it->name.c_str(), attns.at(0).c_str(), dtypes.at(0).c_str());
     double base = 0;
     int base_threads = 0;
     for (auto& t : scaling) {
       const int n = std::stoi(t);
-      Result r = bench_sinklab(*it, attns.at(0), n, steps, false, false);
+      Result r = bench_sinklab(*it, attns.at(0), dtypes.at(0), n, steps, false, false);
       if (base == 0) base = r.tokens_per_s, base_threads = n;
       const double speedup = r.tokens_per_s / base;
       std::printf("| %d | %.0f | %.1f | %.2fx | %.0f%% |\n", n, r.tokens_per_s, r.gflops, speedup,
@@ -223,29 +244,32 @@ int cmd_bench(const Args& args) {
     }
     return 0;
   }
-  std::printf("\n| shape | attention | sinklab tok/s | GFLOP/s | %% of peak | PyTorch tok/s | ratio |%s\n",
+  std::printf("\n| shape | attention | precision | sinklab tok/s | GFLOP/s | %% of peak | PyTorch fp32 tok/s | ratio |%s\n",
               stats ? " stats cost |" : "");
-  std::printf("|---|---|---|---|---|---|---|%s\n", stats ? "---|" : "");
+  std::printf("|---|---|---|---|---|---|---|---|%s\n", stats ? "---|" : "");
   std::vector<std::string> memory_lines;
   double most_needed = 0;
   for (auto& name : shapes) {
     auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
     SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
     for (auto& attn : attns) {
-      Result r = bench_sinklab(*it, attn, threads, steps, stats, prof);
       double t = torch ? bench_torch(python, ref, *it, attn, threads, steps) : -1;
-      std::printf("| %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), r.tokens_per_s, r.gflops,
-                  100 * r.gflops / peak, t > 0 ? std::to_string((int)t).c_str() : "-",
-                  t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");
-      if (stats) std::printf(" %+.1f%% |", 100 * r.stats_overhead);
-      std::printf("\n");
-      std::fflush(stdout);
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "%s/%s: %.1fM params; params+grads+AdamW %.0f MB, activations held for backward %.0f MB",
-                    name.c_str(), attn.c_str(), r.params / 1e6, r.state_bytes / 1e6, r.activation_bytes / 1e6);
-      memory_lines.push_back(line);
-      most_needed = std::max(most_needed, (double)(r.state_bytes + r.activation_bytes));
+      for (auto& dtype : dtypes) {
+        Result r = bench_sinklab(*it, attn, dtype, threads, steps, stats, prof);
+        std::printf("| %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), dtype.c_str(),
+                    r.tokens_per_s, r.gflops, 100 * r.gflops / peak[dtype], t > 0 ? std::to_string((int)t).c_str() : "-",
+                    t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");
+        if (stats) std::printf(" %+.1f%% |", 100 * r.stats_overhead);
+        std::printf("\n");
+        std::fflush(stdout);
+        char line[256];
+        std::snprintf(line, sizeof line,
+                      "%s/%s/%s: %.1fM params; params+grads+AdamW %.0f MB, activations held for backward %.0f MB",
+                      name.c_str(), attn.c_str(), dtype.c_str(), r.params / 1e6, r.state_bytes / 1e6,
+                      r.activation_bytes / 1e6);
+        memory_lines.push_back(line);
+        most_needed = std::max(most_needed, (double)(r.state_bytes + r.activation_bytes));
+      }
     }
   }
   std::printf("\nmemory:\n");

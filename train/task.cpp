@@ -1,5 +1,6 @@
 #include "train/task.h"
 
+#include "engine/precision.h"
 #include "train/lm_task.h"
 #include "train/vit_task.h"
 
@@ -12,6 +13,7 @@ std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
 void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
 
 std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {
+  set_matmul_precision(parse_matmul_precision(cfg.s("train.dtype")));
   const std::string type = cfg.s("model.type");
   std::unique_ptr<Task> task;
   if (type == "decoder") task = std::make_unique<LMTask>(cfg, ps);

@@ -44,8 +44,9 @@ class Task {
   virtual void set_data_state(const std::vector<int64_t>& s) = 0;
 };
 
-// Declares the model's parameters in `ps`, allocates and initialises them from train.seed, and
-// opens the data. (Replay and sampling then overwrite the weights from a checkpoint.)
+// Declares the model's parameters in `ps`, allocates and initialises them from train.seed, sets
+// the engine's matmul precision from train.dtype, and opens the data. (Replay and sampling
+// then overwrite the weights from a checkpoint.)
 std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps);
 
 }  // namespace sl::train

@@ -1,12 +1,17 @@
 // Matrix products on oneDNN's matmul primitive. Operands are passed with their own strides,
-// so transposed views (B^T, A^T in the backward pass) cost no copy.
+// so transposed views (B^T, A^T in the backward pass) cost no copy. In bf16 precision
+// (engine/precision.h) the operands are rounded to bf16 in those same layouts.
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
+#include "engine/precision.h"
 
 namespace sl {
 
@@ -53,15 +58,18 @@ static Tensor with_rank(const Tensor& t, int64_t n) {
 
 static std::string layout_key(const Tensor& t) { return shape_str(t.shape()) + shape_str(t.strides()); }
 
-// The oneDNN primitive for c (+)= a @ b (+ bias[1, N]) in exactly these layouts; an empty
-// primitive when oneDNN offers only its slow reference kernel for them.
-static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, bool bias,
-                                      bool accumulate, float alpha) {
+// The oneDNN description of t's layout with elements of type dt.
+static memory::desc desc(const Tensor& t, memory::data_type dt) { return memory::desc(t.shape(), dt, t.strides()); }
+
+// The oneDNN primitive for c (+)= a @ b (+ bias[1, N]) in exactly these layouts, with a and b of
+// type `in` (c and bias are always f32); an empty primitive when oneDNN offers only its slow
+// reference kernel for them.
+static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, memory::data_type in,
+                                      bool bias, bool accumulate, float alpha) {
   std::string key = "matmul" + layout_key(a) + layout_key(b) + layout_key(c) + (bias ? "+bias" : "") +
-                    (accumulate ? "+=" : "=");
+                    (accumulate ? "+=" : "=") + (in == memory::data_type::bf16 ? "bf16" : "f32");
   if (alpha != 1.f) key += std::string(1, '*') + std::to_string(alpha);
   return dnnl_ctx::cached(key, [&]() -> dnnl::primitive {
-    auto md = [](const Tensor& t) { return memory::desc(t.shape(), memory::data_type::f32, t.strides()); };
     memory::desc bias_md;
     if (bias) {
       Shape s(c.dim(), 1);
@@ -75,11 +83,32 @@ static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Te
       po.append_sum(1.f);  // dst = 1 * dst + a @ b: gradients accumulate without a temporary
       attr.set_post_ops(po);
     }
-    dnnl::matmul::desc d(md(a), md(b), bias_md, md(c));
+    dnnl::matmul::desc d(desc(a, in), desc(b, in), bias_md, desc(c, memory::data_type::f32));
     dnnl::matmul::primitive_desc pd(d, attr, dnnl_ctx::engine(), /*allow_empty=*/true);
     if (!pd || std::string(pd.impl_info_str()).find("ref") != std::string::npos) return {};
     return dnnl::matmul(pd);
   });
+}
+
+// x rounded to the nearest bfloat16, ties to even (the upper half of the rounded float).
+static uint16_t to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if (std::isnan(x)) return uint16_t((u >> 16) | 0x40);  // stays a NaN (rounding could make it inf)
+  return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+// t rounded to bf16 in a pooled buffer that mirrors the stretch of storage t's view spans, so
+// the copy keeps t's strides (a transposed or batched view converts as it lies, no gather).
+static std::shared_ptr<Storage> bf16_copy(const Tensor& t) {
+  int64_t span = 1;  // elements from t's first to its last, gaps included
+  for (int64_t d = 0; d < t.dim(); ++d) span += (t.size(d) - 1) * t.strides()[d];
+  auto buf = Storage::allocate((span + 1) / 2);  // two bf16 per float slot
+  const float* x = t.data();
+  uint16_t* y = reinterpret_cast<uint16_t*>(buf->data);
+#pragma omp parallel for simd if (span > 32768)
+  for (int64_t i = 0; i < span; ++i) y[i] = to_bf16(x[i]);
+  return buf;
 }
 
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha) {
@@ -99,20 +128,25 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
       b = with_rank(b, a.dim());
     }
   }
-  dnnl::primitive* p = &primitive_for(a, b, cc, bias, accumulate, alpha);
+  const bool bf16 = matmul_precision() == MatmulPrecision::bf16;
+  const memory::data_type in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  dnnl::primitive* p = &primitive_for(a, b, cc, in, bias, accumulate, alpha);
   if (!*p) {
     // A layout oneDNN has no fast kernel for: pack both operands densely.
     a = a.contiguous();
     b = b.contiguous();
-    p = &primitive_for(a, b, cc, bias, accumulate, alpha);
+    p = &primitive_for(a, b, cc, in, bias, accumulate, alpha);
   }
   SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
-  auto mem = [](const Tensor& t) {
-    return memory(memory::desc(t.shape(), memory::data_type::f32, t.strides()), dnnl_ctx::engine(),
-                  const_cast<float*>(t.data()));
+  // a and b as oneDNN reads them: themselves, or their bf16 copies in the same layouts.
+  std::shared_ptr<Storage> a16 = bf16 ? bf16_copy(a) : nullptr, b16 = bf16 ? bf16_copy(b) : nullptr;
+  auto operand = [](const Tensor& t, const std::shared_ptr<Storage>& t16) {
+    if (t16) return memory(desc(t, memory::data_type::bf16), dnnl_ctx::engine(), t16->data);
+    return memory(desc(t, memory::data_type::f32), dnnl_ctx::engine(), const_cast<float*>(t.data()));
   };
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, mem(a)}, {DNNL_ARG_WEIGHTS, mem(b)}, {DNNL_ARG_DST, mem(cc)}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(a, a16)},
+                                       {DNNL_ARG_WEIGHTS, operand(b, b16)},
+                                       {DNNL_ARG_DST, memory(desc(cc, memory::data_type::f32), dnnl_ctx::engine(), cc.data())}};
   if (bias) {
     Shape s(cc.dim(), 1);
     s.back() = cc.size(-1);

@@ -8,7 +8,8 @@ namespace sl {
 
 // c[..., M, N] = alpha * a[..., M, K] @ b[..., K, N] (+ bias[N])   (+ c if accumulate), on views
 // outside the autograd graph. a, b and c may be strided (c's strides are honoured); b is 2-D
-// or has a's batch dims. (ops/matmul.cpp)
+// or has a's batch dims. a and b are read in the matmul precision (engine/precision.h); c and
+// bias are fp32. (ops/matmul.cpp)
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f);
 
 // t with its last two dimensions swapped: a strided view without autograd history, for the

@@ -1,0 +1,121 @@
+// gemm in bf16 precision: known answers against an fp32 product of bf16-rounded operands.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "engine/ops/raw.h"
+#include "engine/precision.h"
+#include "tests/gradcheck.h"
+
+using namespace sl;
+
+namespace {
+
+// Sets a matmul precision for one scope: the setting is process-wide and other tests expect f32.
+struct PrecisionScope {
+  explicit PrecisionScope(MatmulPrecision p) { set_matmul_precision(p); }
+  ~PrecisionScope() { set_matmul_precision(MatmulPrecision::f32); }
+};
+
+// x rounded to 8 significant bits, ties to even (nearbyint's default mode): bf16, computed
+// arithmetically rather than by the bit trick the engine uses.
+float bf16_round(float x) {
+  int e;
+  double m = std::frexp((double)x, &e);  // x = m * 2^e, 0.5 <= |m| < 1
+  return (float)std::ldexp(std::nearbyint(std::ldexp(m, 8)), e - 8);
+}
+
+struct Expected {
+  std::vector<float> value;  // c0 + alpha * round(a) @ round(b) + bias, accumulated in double
+  std::vector<float> scale;  // sum over k of |alpha * a_ik * b_kj|: the size of each dot product
+};
+
+// a[..., M, K] @ b[..., K, N] (b 2-D or batched like a) on bf16-rounded values.
+Expected reference(const Tensor& a, const Tensor& b, const std::vector<float>& c0, const std::vector<float>& bias,
+                   float alpha) {
+  std::vector<float> av = a.to_vector(), bv = b.to_vector();
+  for (float& x : av) x = bf16_round(x);
+  for (float& x : bv) x = bf16_round(x);
+  int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1), batch = a.numel() / (m * k);
+  Expected e{c0, std::vector<float>(c0.size())};
+  for (int64_t p = 0; p < batch; ++p) {
+    const float* bp = bv.data() + (b.dim() == 2 ? 0 : p * k * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0, mag = 0;
+        for (int64_t l = 0; l < k; ++l) {
+          double t = (double)av[(p * m + i) * k + l] * bp[l * n + j];
+          s += t;
+          mag += std::abs(t);
+        }
+        const int64_t o = (p * m + i) * n + j;
+        e.value[o] += (float)(alpha * s) + (bias.empty() ? 0.f : bias[j]);
+        e.scale[o] = (float)(std::abs(alpha) * mag);
+      }
+  }
+  return e;
+}
+
+// The worst |c - expected| relative to the size of its dot product.
+double worst_error(const Tensor& c, const Expected& e) {
+  std::vector<float> cv = c.to_vector();
+  REQUIRE(cv.size() == e.value.size());
+  double worst = 0;
+  for (size_t i = 0; i < cv.size(); ++i) worst = std::max(worst, std::abs((double)cv[i] - e.value[i]) / e.scale[i]);
+  return worst;
+}
+
+// gemm(a, b, c = c0) in the current precision; returns its worst error against the bf16 reference.
+double gemm_error(const Tensor& a, const Tensor& b, bool accumulate, bool with_bias, float alpha = 1.f) {
+  Shape out(a.shape().begin(), a.shape().end() - 1);
+  out.push_back(b.size(-1));
+  Tensor c = accumulate ? testing::randn(out, 99) : Tensor::full(out, 7.f);  // non-accumulating overwrites
+  std::vector<float> c0 = accumulate ? c.to_vector() : std::vector<float>(c.numel(), 0.f);
+  Tensor bias = testing::randn({b.size(-1)}, 98);
+  std::vector<float> bv = with_bias ? bias.to_vector() : std::vector<float>{};
+  gemm(a, b, c, with_bias ? bias.data() : nullptr, accumulate, alpha);
+  return worst_error(c, reference(a, b, c0, bv, alpha));
+}
+
+}  // namespace
+
+TEST_CASE("bf16 gemm rounds its operands to nearest even", "[matmul][bf16]") {
+  PrecisionScope bf16(MatmulPrecision::bf16);
+  const float u = std::ldexp(1.f, -8);  // half a bf16 step at 1
+  // 1 + u ties between 1 and 1 + 2u: even is 1. 1 + 3u ties between 1 + 2u and 1 + 4u: even is 1 + 4u.
+  // Just above a tie rounds up; -x rounds like x.
+  std::vector<float> in{1 + u, 1 + 3 * u, 1 + u + std::ldexp(1.f, -20), -(1 + 3 * u), 3.14159265f};
+  std::vector<float> want{1, 1 + 4 * u, 1 + 2 * u, -(1 + 4 * u), 3.140625f};
+  Tensor a = Tensor::from({5, 1}, in), one = Tensor::ones({1, 1}), c = Tensor::zeros({5, 1});
+  gemm(a, one, c, nullptr, false);
+  CHECK(c.to_vector() == want);
+  for (size_t i = 0; i < in.size(); ++i) CHECK(bf16_round(in[i]) == want[i]);  // the test's own rounding agrees
+}
+
+TEST_CASE("bf16 gemm equals an fp32 product of bf16-rounded operands", "[matmul][bf16]") {
+  // fp32 accumulation of exact bf16 products: within 1e-5 of each dot product's size, while
+  // fp32 operands differ from the rounded ones by about 4e-3 (2^-8) of it.
+  const double tol = 1e-5;
+  Tensor a = testing::randn({3, 5, 7}, 1), b = testing::randn({7, 9}, 2);
+  Tensor a4 = testing::randn({2, 3, 5, 7}, 3), b4 = testing::randn({2, 3, 7, 9}, 4);
+  Tensor at = mT(testing::randn({3, 7, 5}, 5)), bt = mT(testing::randn({9, 7}, 6));
+  Tensor g = testing::randn({11, 5}, 10), x = testing::randn({11, 7}, 11);
+  Tensor ap = testing::randn({5, 3, 7}, 7).transpose(0, 1).detach();  // rows not one run
+  // The fused attention's layout: [B, T, H, Dh] seen as [B, H, T, Dh], and its keys transposed.
+  Tensor q = testing::randn({2, 5, 3, 7}, 8), k = testing::randn({2, 5, 3, 7}, 9);
+  Tensor qh = make_view(q, {2, 3, 5, 7}, {105, 7, 21, 1}, 0), kh = make_view(k, {2, 3, 5, 7}, {105, 7, 21, 1}, 0);
+  {
+    PrecisionScope bf16(MatmulPrecision::bf16);
+    CHECK(gemm_error(a, b, false, false) < tol);
+    CHECK(gemm_error(a, b, true, true) < tol);  // accumulate into c, plus bias
+    CHECK(gemm_error(a4, b4, true, false, 0.37f) < tol);
+    CHECK(gemm_error(at, bt, false, true) < tol);
+    CHECK(gemm_error(mT(g), x, true, false) < tol);  // dW = dY^T X accumulating into a gradient
+    CHECK(gemm_error(ap, b, true, false) < tol);
+    CHECK(gemm_error(qh, mT(kh), false, false, 0.5f) < tol);
+    CHECK(gemm_error(mT(qh), kh, true, false) < tol);
+  }
+  // The same products in f32 miss the bf16 reference by far more: the check above can fail.
+  CHECK(gemm_error(a, b, true, true) > 1e-4);
+  CHECK(gemm_error(qh, mT(kh), false, false, 0.5f) > 1e-4);
+}
