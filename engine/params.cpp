@@ -1,6 +1,5 @@
 #include "engine/params.h"
 
-#include <cstring>
 
 #include "engine/autograd.h"
 
@@ -65,6 +64,6 @@ int64_t ParamStore::count() const {
   return n;
 }
 
-void ParamStore::zero_grad() { std::memset(grads_.data(), 0, flat_size_ * sizeof(float)); }
+void ParamStore::zero_grad() { fill(grads_.data(), flat_size_, 0.f); }
 
 }  // namespace sl

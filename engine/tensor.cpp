@@ -97,15 +97,14 @@ Tensor Tensor::empty(const Shape& shape) { return allocate(shape); }
 Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.f); }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.f); }
 
+void fill(float* p, int64_t n, float value) {
+#pragma omp parallel for simd if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) p[i] = value;
+}
+
 Tensor Tensor::full(const Shape& shape, float value) {
   Tensor t = allocate(shape);
-  float* p = t.data();
-  int64_t n = t.numel();
-  if (value == 0.f) {
-    std::memset(p, 0, n * sizeof(float));
-  } else {
-    for (int64_t i = 0; i < n; ++i) p[i] = value;
-  }
+  fill(t.data(), t.numel(), value);
   return t;
 }
 
@@ -165,7 +164,7 @@ Tensor& Tensor::set_requires_grad(bool on) {
 void Tensor::zero_grad() {
   if (impl_->grad) {
     Tensor g(impl_->grad);
-    std::memset(g.data(), 0, g.numel() * sizeof(float));
+    fill(g.data(), g.numel(), 0.f);
   }
 }
 

@@ -93,6 +93,10 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// p[0..n) = value, on all threads for large n: with 16 threads a one-thread memset of a gradient
+// buffer costs as much as the op that fills it.
+void fill(float* p, int64_t n, float value);
+
 // A view of `base` with the given shape/strides/offset (no autograd; see shape.cpp for that).
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset);
 

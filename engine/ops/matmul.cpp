@@ -114,7 +114,7 @@ static std::shared_ptr<Storage> bf16_copy(const Tensor& t) {
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha) {
   if (c.numel() == 0) return;
   if (a.size(-1) == 0) {  // an empty sum
-    if (!accumulate) std::fill(c.data(), c.data() + c.numel(), 0.f);
+    if (!accumulate) fill(c.data(), c.numel(), 0.f);
     return;
   }
   Tensor cc = c;
