@@ -31,8 +31,9 @@ const char* const kBenchHelp =
     "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
     "--scaling 1,2,4,8,16 prints sinklab's tokens/s on the first shape and attention at each thread\n"
     "count with the parallel efficiency tps(n) / (n * tps(first)), instead of the table.\n"
-    "--stats also times a step that logs the attention statistics of a probe batch to HDF5\n"
-    "(the cost of stats.every=1). --profile prints where a step's time goes, op by op.\n"
+    "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
+    "from each stats.source: probe (a separate forward of the probe batch) and train (read from the\n"
+    "training forward itself). --profile prints where a step's time goes, op by op.\n"
     "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
     "activations held for backward.\n";
 
@@ -92,7 +93,7 @@ Config bench_config(const Shape_& s, const std::string& attn, int threads) {
 }
 
 struct Result {
-  double tokens_per_s = 0, gflops = 0, stats_overhead = -1;
+  double tokens_per_s = 0, gflops = 0, stats_probe_cost = -1, stats_train_cost = -1;
   int64_t params = 0, state_bytes = 0, activation_bytes = 0;
 };
 
@@ -108,19 +109,22 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
 
   Result r;
   r.params = ps.count();
-  auto run_steps = [&](bool stats, int n) {
+  enum class Stats { None, Probe, Train };
+  auto run_steps = [&](Stats stats, int n) {
     std::vector<double> t;
     for (int i = 0; i < n + 2; ++i) {  // 2 warm-up steps create every primitive and pooled buffer
       if (prof && i == 2) profile::reset();
       profile::mark();
       auto t0 = std::chrono::steady_clock::now();
       ps.zero_grad();
+      if (stats == Stats::Train) task->capture_train_stats();
       Tensor loss = task->train_loss(s.batch);
       if (i == 1) r.activation_bytes = Storage::live_bytes();
       loss.backward();
       opt.step(1e-3f);
-      if (stats)
-        for (auto& row : task->probe_stats()) log.append(row.name, i, row.values.data(), row.shape);
+      if (stats != Stats::None)
+        for (auto& row : stats == Stats::Probe ? task->probe_stats() : task->train_stats())
+          log.append(row.name, i, row.values.data(), row.shape);
       if (i >= 2) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     return median(t);
@@ -128,7 +132,7 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
   profile::enable(prof);
   Storage::reset_peak();
   int64_t before = Storage::live_bytes();
-  double step = run_steps(false, steps);
+  double step = run_steps(Stats::None, steps);
   r.activation_bytes -= before;
   profile::enable(false);
   if (prof) std::printf("\nwhere a step goes (%s, %s attention):\n%s", s.name.c_str(), attn.c_str(), profile::report().c_str());
@@ -137,7 +141,10 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, int threads, int 
   r.tokens_per_s = tokens / step;
   r.gflops = flop / step / 1e9;
   r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
-  if (with_stats) r.stats_overhead = run_steps(true, steps) / step - 1;
+  if (with_stats) {
+    r.stats_probe_cost = run_steps(Stats::Probe, steps) / step - 1;
+    r.stats_train_cost = run_steps(Stats::Train, steps) / step - 1;
+  }
   std::remove(log_path.c_str());
   return r;
 }
@@ -224,8 +231,8 @@ int cmd_bench(const Args& args) {
     return 0;
   }
   std::printf("\n| shape | attention | sinklab tok/s | GFLOP/s | %% of peak | PyTorch tok/s | ratio |%s\n",
-              stats ? " stats cost |" : "");
-  std::printf("|---|---|---|---|---|---|---|%s\n", stats ? "---|" : "");
+              stats ? " stats cost, probe | stats cost, train |" : "");
+  std::printf("|---|---|---|---|---|---|---|%s\n", stats ? "---|---|" : "");
   std::vector<std::string> memory_lines;
   double most_needed = 0;
   for (auto& name : shapes) {
@@ -237,7 +244,7 @@ int cmd_bench(const Args& args) {
       std::printf("| %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), r.tokens_per_s, r.gflops,
                   100 * r.gflops / peak, t > 0 ? std::to_string((int)t).c_str() : "-",
                   t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");
-      if (stats) std::printf(" %+.1f%% |", 100 * r.stats_overhead);
+      if (stats) std::printf(" %+.1f%% | %+.1f%% |", 100 * r.stats_probe_cost, 100 * r.stats_train_cost);
       std::printf("\n");
       std::fflush(stdout);
       char line[256];

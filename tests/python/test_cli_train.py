@@ -51,7 +51,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("replay maps are causal attention rows", np.allclose(maps[-1].sum(-1), 1, atol=1e-5)
           and np.all(np.triu(maps[-1][0], 1) == 0))
 
-    sinklab("train", TINY, "run.name=extras", *common, "stats.on_train_batch=true", "stats.maps=true",
+    sinklab("train", TINY, "run.name=extras", *common, "stats.source=both", "stats.maps=true",
             "stats.map_layers=[1]")
     with h5py.File(f"{tmp}/extras/log.h5", "r", locking=False) as f:
         names = set(f["maps"].keys())
@@ -61,7 +61,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check("probe maps are causal rows summing to one", m.shape[1:] == (2, 32, 32)
               and np.allclose(m[-1].sum(-1), 1, atol=1e-5) and np.all(np.triu(m[-1][0], 1) == 0), str(m.shape))
         ta = np.asarray(f["train_batch/attn/alpha_step"])
-        check("stats.on_train_batch logs train_batch/ statistics from step 1", ta[0] == 1 and ta[-1] == 24, str(ta[:3]))
+        check("stats.source=both logs train_batch/ statistics from step 1", ta[0] == 1 and ta[-1] == 24, str(ta[:3]))
 
     r = sinklab("train", TINY, "run.name=full", *common, expect=1)
     check("an existing run is not overwritten", "already exists" in r.stderr, r.stderr)
