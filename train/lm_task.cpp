@@ -40,19 +40,18 @@ Tensor LMTask::train_loss(int64_t batch) {
   SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
                                                     std::to_string(data_.train->shape().batch));
   last_batch_ = data_.train->next_batch();
-  if (!capture_next_) {
-    Tensor loss = loss_on(last_batch_, batch);
-    return model_->router_loss().defined() ? add(loss, model_->router_loss()) : loss;
-  }
   // stats.source = train: this forward's first probe_B rows and probe_T positions are the probe.
+  const bool capture = capture_next_;
   capture_next_ = false;
-  SL_CHECK(batch >= probe_B_, "stats.source = train: the micro-batch of " + std::to_string(batch) +
-                                  " sequences is smaller than stats.probe_batch (" + std::to_string(probe_B_) + ")");
   models::DecoderCapture cap;
-  cap.rows = probe_B_;
-  cap.positions = probe_T_;
-  Tensor loss = loss_on(last_batch_, batch, &cap);
-  train_rows_ = stats_rows(cap);
+  if (capture) {
+    SL_CHECK(batch >= probe_B_, "stats.source = train: the micro-batch of " + std::to_string(batch) +
+                                    " sequences is smaller than stats.probe_batch (" + std::to_string(probe_B_) + ")");
+    cap.rows = probe_B_;
+    cap.positions = probe_T_;
+  }
+  Tensor loss = loss_on(last_batch_, batch, capture ? &cap : nullptr);
+  if (capture) train_rows_ = stats_rows(cap);
   return model_->router_loss().defined() ? add(loss, model_->router_loss()) : loss;
 }
 
