@@ -160,6 +160,23 @@ Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots)
   return w;
 }
 
+Tensor leading_block(const Tensor& x, const std::vector<int64_t>& extents) {
+  Tensor y = x.detach();
+  bool cut = false;
+  for (size_t d = 0; d < extents.size(); ++d)
+    if (extents[d] >= 0 && extents[d] < y.size((int64_t)d)) y = slice(y, (int64_t)d, 0, extents[d]), cut = true;
+  return cut ? y.clone() : y;
+}
+
+// probs [B, H, T, S], keys and values [B, H, S, d_h] into the capture, cut to its block.
+static void keep(AttentionCapture& c, const Tensor& probs, const Tensor& keys, const Tensor& values, int64_t slots) {
+  const int64_t n = c.positions < 0 ? probs.size(2) : c.positions;
+  c.probs = leading_block(probs, {c.rows, -1, n, slots + n});
+  c.keys = leading_block(keys, {c.rows, -1, slots + n});
+  c.values = leading_block(values, {c.rows, -1, slots + n});
+  c.slot_offset = slots;
+}
+
 // The attention core composed from primitive ops, every variant written as its formula.
 Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* capture) const {
   const auto& c = cfg_;
@@ -183,12 +200,7 @@ Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* 
   if (c.pos == "alibi" || c.pos == "relative") s = add(s, positional_bias(T, slots));
   Tensor A = weights_from_scores(s, T, slots);
 
-  if (capture) {
-    capture->probs = A.detach();
-    capture->keys = k.detach();
-    capture->values = v.detach();
-    capture->slot_offset = slots;
-  }
+  if (capture) keep(*capture, A, k, v, slots);
   return matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 }
 
@@ -219,12 +231,7 @@ Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
     o = attention(q, k, v, make_mask(c, T, 0), kernel, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
                   capture ? &probs : nullptr)
             .reshape({B, T, D});
-    if (capture) {
-      capture->probs = probs;
-      capture->keys = k.permute({0, 2, 1, 3}).detach();
-      capture->values = v.permute({0, 2, 1, 3}).detach();
-      capture->slot_offset = 0;
-    }
+    if (capture) keep(*capture, probs, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0);
   } else {
     o = composed_core(q, k, v, capture);
   }

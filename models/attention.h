@@ -37,11 +37,20 @@ struct AttentionConfig {
 };
 
 // What the statistics need from one forward pass, kept only when asked for.
+// rows / positions (set by the caller, -1 = all) keep only the first `rows` sequences and the
+// first `positions` queries with their keys (and the bias slots): under a causal mask that block
+// is exactly what a forward of those rows' first `positions` tokens computes. It is copied, so a
+// training forward does not keep its whole T x T weights alive for the statistics.
 struct AttentionCapture {
+  int64_t rows = -1, positions = -1;
   Tensor probs;           // [B, H, T, S] attention weights, detached
   Tensor keys, values;    // [B, H, S, d_h], detached
   int64_t slot_offset = 0;  // columns before the first real key (the kv-bias slot)
 };
+
+// x cut to its first extents[d] entries along each dimension d (-1: all), detached; a copy when
+// anything is cut, so that the statistics do not hold the whole tensor.
+Tensor leading_block(const Tensor& x, const std::vector<int64_t>& extents);
 
 class Attention {
  public:

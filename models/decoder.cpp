@@ -1,6 +1,8 @@
 #include "models/decoder.h"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace sl::models {
 
@@ -60,6 +62,21 @@ Tensor Decoder::feed_forward(const Block& b, const Tensor& x, MoECapture* captur
   return o.y;
 }
 
+// The routing of the first `rows` sequences' first `n` tokens, of a capture over rows of T tokens.
+static void keep_leading(MoECapture& m, int64_t T, int64_t rows, int64_t n) {
+  if (m.tokens == 0 || (rows * T == m.tokens && n == T)) return;
+  auto cut = [&](auto& v, int64_t per_token) {
+    std::remove_reference_t<decltype(v)> out;
+    for (int64_t b = 0; b < rows; ++b) out.insert(out.end(), v.begin() + b * T * per_token, v.begin() + (b * T + n) * per_token);
+    v = std::move(out);
+  };
+  cut(m.choice, m.top_k);
+  cut(m.kept, m.top_k);
+  cut(m.output_norm, m.top_k);
+  cut(m.scores, m.experts);
+  m.tokens = rows * n;
+}
+
 Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const {
   const auto& c = cfg_;
   const int64_t D = c.d_model;
@@ -73,8 +90,14 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T
   if (wpe_.defined()) h = add(h, slice(wpe_, 0, 0, Tp));
   if (sinusoidal_.defined()) h = add(h, slice(sinusoidal_, 0, 0, Tp));
 
+  // The captured block: rows x n positions of the Tp (the sink token is one more position).
+  const int64_t rows = capture && capture->rows >= 0 ? std::min(capture->rows, B) : B;
+  const int64_t n = capture && capture->positions >= 0 ? std::min(capture->positions + Tp - T, Tp) : Tp;
   if (capture) {
-    capture->attn.assign(c.n_layers, {});
+    AttentionCapture block;
+    block.rows = rows;
+    block.positions = n;
+    capture->attn.assign(c.n_layers, block);
     capture->moe.assign(c.n_layers, {});
     capture->hidden.clear();
   }
@@ -90,7 +113,10 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T
       h = b.norm1.forward(add(h, b.attn.forward(h, ac)));
       h = b.norm2.forward(add(h, feed_forward(b, h, mc)));
     }
-    if (capture) capture->hidden.push_back(h.detach());
+    if (capture) {
+      capture->hidden.push_back(leading_block(h, {rows, n}));
+      keep_leading(capture->moe[l], Tp, rows, n);
+    }
   }
   if (c.norm_placement == "pre") h = final_norm_.forward(h);
   if (sink_.defined()) h = slice(h, 1, 1, Tp);

@@ -31,8 +31,12 @@ struct DecoderConfig {
   float moe_aux_weight = 0.01f, moe_z_weight = 0.001f;
 };
 
-// Detached activations the sink statistics read, filled when passed to forward().
+// Detached activations the sink statistics read, filled when passed to forward(). rows / positions
+// (set by the caller, -1 = all) keep only the first `rows` sequences and their first `positions`
+// tokens (plus the sink token, when the model has one, and the attention's bias slots): with a
+// causal mask, what a forward of just those tokens would capture.
 struct DecoderCapture {
+  int64_t rows = -1, positions = -1;
   std::vector<AttentionCapture> attn;  // per layer
   std::vector<Tensor> hidden;          // per layer, the residual stream [B, T', D] after the block
   std::vector<MoECapture> moe;         // per layer; tokens == 0 for dense blocks

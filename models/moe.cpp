@@ -50,7 +50,7 @@ MoEOutput MoE::forward(const Tensor& x_in, MoECapture* cap) const {
   Tensor gates = concat({g.reshape({N * k, 1}), Tensor::zeros({1, 1})}, 0);
   std::vector<Tensor> outs;
   std::vector<int32_t> dest;  // the token each row of concat(outs) belongs to
-  std::vector<float> norm_max(E, 0.f);
+  std::vector<float> output_norm(cap ? N * k : 0, 0.f);
   for (int64_t e = 0; e < E; ++e) {
     if (assigned[e].empty()) continue;
     const size_t real = assigned[e].size(), padded = (real + kRowBucket - 1) / kRowBucket * kRowBucket;
@@ -63,7 +63,7 @@ MoEOutput MoE::forward(const Tensor& x_in, MoECapture* cap) const {
       for (size_t i = 0; i < real; ++i) {
         double s = 0;
         for (int64_t j = 0; j < D; ++j) s += (double)d[i * D + j] * d[i * D + j];
-        norm_max[e] = std::max(norm_max[e], (float)std::sqrt(s));
+        output_norm[slots[i]] = (float)std::sqrt(s);
       }
     }
     outs.push_back(mul(ye, gather_rows(gates, slots)));           // g_j FFN_{e_j}(x)
@@ -82,7 +82,7 @@ MoEOutput MoE::forward(const Tensor& x_in, MoECapture* cap) const {
     cap->choice = top.indices;
     cap->kept = kept;
     cap->scores = q.contiguous().to_vector();
-    cap->expert_norm_max = norm_max;
+    cap->output_norm = output_norm;
     cap->aux_loss = aux.item();
     cap->z_loss = zl.item();
   }

@@ -35,7 +35,7 @@ struct MoECapture {
   std::vector<int32_t> choice;          // [N, k] chosen experts, best first
   std::vector<uint8_t> kept;            // [N, k] 0 where the capacity dropped the assignment
   std::vector<float> scores;            // [N, E] router scores p, normalised to sum 1 per token
-  std::vector<float> expert_norm_max;   // [E] largest ||FFN_e(x)|| over the tokens e received
+  std::vector<float> output_norm;       // [N, k] ||FFN_e(x)|| of each kept assignment, 0 if dropped
   float aux_loss = 0, z_loss = 0;
 };
 

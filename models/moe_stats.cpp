@@ -1,5 +1,6 @@
 #include "models/moe_stats.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "models/sink_stats.h"
@@ -20,7 +21,7 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
     st.experts = E;
     st.block.push_back((float)l);
     std::vector<float> alpha = importance(A, attn[l].slot_offset, T);  // [B, H, T]
-    std::vector<float> load(E, 0.f), first(E, 0.f), sink(E, 0.f);
+    std::vector<float> load(E, 0.f), first(E, 0.f), sink(E, 0.f), norm_max(E, 0.f);
     double entropy = 0, dropped = 0, sink_count = 0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t b = n / T, t = n % T;
@@ -29,6 +30,7 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
       sink_count += is_sink;
       for (int64_t j = 0; j < k; ++j) {
         const int32_t e = m.choice[n * k + j];
+        norm_max[e] = std::max(norm_max[e], m.output_norm[n * k + j]);
         if (m.kept[n * k + j]) load[e] += 1;
         else dropped += 1;
         if (t == 0) first[e] += 1.f / (B * k);
@@ -43,7 +45,7 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
     st.tokens_per_expert.insert(st.tokens_per_expert.end(), load.begin(), load.end());
     st.first_token_experts.insert(st.first_token_experts.end(), first.begin(), first.end());
     st.sink_token_experts.insert(st.sink_token_experts.end(), sink.begin(), sink.end());
-    st.expert_norm_max.insert(st.expert_norm_max.end(), m.expert_norm_max.begin(), m.expert_norm_max.end());
+    st.expert_norm_max.insert(st.expert_norm_max.end(), norm_max.begin(), norm_max.end());
     st.dropped.push_back((float)(100.0 * dropped / (N * k)));
     st.router_entropy.push_back((float)(entropy / N));
     st.sink_tokens.push_back((float)(100.0 * sink_count / N));

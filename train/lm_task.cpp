@@ -20,13 +20,12 @@ LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   z_loss_ = (float)cfg.f("train.z_loss");
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
-  on_train_batch_ = cfg.b("stats.on_train_batch");
   save_maps_ = cfg.b("stats.maps");
   map_layers_ = cfg.il("stats.map_layers");
 }
 
 // windows: B rows of T+1 tokens; inputs are the first T, targets the last T.
-Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B) {
+Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B, models::DecoderCapture* capture) {
   const int64_t T = (int64_t)windows.size() / B - 1;
   std::vector<int32_t> inputs(B * T), targets(B * T);
   for (int64_t b = 0; b < B; ++b)
@@ -34,14 +33,25 @@ Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B) {
       inputs[b * T + t] = windows[b * (T + 1) + t];
       targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
     }
-  return cross_entropy(model_->forward(inputs, B, T), targets, -1, z_loss_);
+  return cross_entropy(model_->forward(inputs, B, T, capture), targets, -1, z_loss_);
 }
 
 Tensor LMTask::train_loss(int64_t batch) {
   SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
                                                     std::to_string(data_.train->shape().batch));
   last_batch_ = data_.train->next_batch();
-  Tensor loss = loss_on(last_batch_, batch);
+  // stats.source = train: this forward's first probe_B rows and probe_T positions are the probe.
+  const bool capture = capture_next_;
+  capture_next_ = false;
+  models::DecoderCapture cap;
+  if (capture) {
+    SL_CHECK(batch >= probe_B_, "stats.source = train: the micro-batch of " + std::to_string(batch) +
+                                    " sequences is smaller than stats.probe_batch (" + std::to_string(probe_B_) + ")");
+    cap.rows = probe_B_;
+    cap.positions = probe_T_;
+  }
+  Tensor loss = loss_on(last_batch_, batch, capture ? &cap : nullptr);
+  if (capture) train_rows_ = stats_rows(cap);
   return model_->router_loss().defined() ? add(loss, model_->router_loss()) : loss;
 }
 
@@ -82,19 +92,21 @@ models::DecoderCapture LMTask::capture_forward(const std::vector<int32_t>& windo
 
 models::DecoderCapture LMTask::probe_forward() { return capture_forward(data_.probe, probe_T_); }
 
-std::vector<LogRow> LMTask::probe_stats() {
-  models::DecoderCapture cap = probe_forward();
+std::vector<LogRow> LMTask::probe_stats() { return stats_rows(probe_forward()); }
+
+void LMTask::capture_train_stats() {
+  capture_next_ = true;
+  train_rows_.clear();
+}
+
+std::vector<LogRow> LMTask::train_stats() { return std::move(train_rows_); }
+
+std::vector<LogRow> LMTask::stats_rows(const models::DecoderCapture& cap) const {
   std::vector<LogRow> rows = sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
-  // Full maps of the probe batch (stats.maps), for the layers asked for, every head.
+  // Full maps (stats.maps), for the layers asked for, every head.
   for (int64_t l = 0; save_maps_ && l < (int64_t)cap.attn.size(); ++l) {
     if (!map_layers_.empty() && std::find(map_layers_.begin(), map_layers_.end(), l) == map_layers_.end()) continue;
     for (int64_t h = 0; h < cap.attn[l].probs.size(1); ++h) rows.push_back(attention_map_row(cap.attn, l, h));
-  }
-  // The same statistics on the last training batch (stats.on_train_batch), as train_batch/...
-  if (on_train_batch_ && !last_batch_.empty()) {
-    models::DecoderCapture tc = capture_forward(last_batch_, T_);
-    for (LogRow& r : sink_stats_rows(models::compute_sink_stats(tc.attn, tc.hidden, stats_opt_)))
-      rows.push_back({"train_batch/" + r.name, r.shape, std::move(r.values)});
   }
   const models::MoEStats m = models::compute_moe_stats(cap.moe, cap.attn, (float)stats_opt_.eps.at(0));
   if (m.layers == 0) return rows;

@@ -18,6 +18,8 @@ class LMTask : public Task {
   void skip_train_batch(int64_t) override { data_.train->next_batch(); }
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
+  void capture_train_stats() override;
+  std::vector<LogRow> train_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;
   std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;
   void set_probe_text(const std::string& text) override;
@@ -27,7 +29,9 @@ class LMTask : public Task {
   void set_data_state(const std::vector<int64_t>& s) override { data_.train->set_state(s); }
 
  private:
-  Tensor loss_on(const std::vector<int32_t>& windows, int64_t B);
+  Tensor loss_on(const std::vector<int32_t>& windows, int64_t B, models::DecoderCapture* capture = nullptr);
+  // The logged rows of a capture: sink statistics, maps (stats.maps), MoE routing.
+  std::vector<LogRow> stats_rows(const models::DecoderCapture& cap) const;
   // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T).
   models::DecoderCapture capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits = nullptr);
   models::DecoderCapture probe_forward();
@@ -40,7 +44,9 @@ class LMTask : public Task {
   float z_loss_;
   int64_t probe_B_, probe_T_;
   models::SinkStatsOptions stats_opt_;
-  bool on_train_batch_ = false, save_maps_ = false;
+  bool save_maps_ = false;
+  bool capture_next_ = false;        // capture_train_stats() was called; the next train_loss() captures
+  std::vector<LogRow> train_rows_;  // what it captured, until train_stats()
   std::vector<int64_t> map_layers_;
 };
 

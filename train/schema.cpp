@@ -151,7 +151,14 @@ std::vector<KeySpec> build_schema() {
       I("stats.probe_len", 64, 1, 1 << 20, "probe sequence length; at most model.context"),
       I("stats.first_k", 8, 0, 4096, "leading positions whose attention is tracked"),
       FL("stats.eps", {0.3}, 0, 1, "sink-score thresholds (a head sinks if mean attention to token 0 > eps)"),
-      B("stats.on_train_batch", false, "also measure on the training batch"),
+      S("stats.source", {"probe", "train", "both"},
+        "where the statistics are measured. probe: a separate no-grad forward of the fixed probe batch after "
+        "the step's update. train: no extra forward; the step's own training forward (its first micro-batch), "
+        "restricted to its first probe_batch sequences and first probe_len positions, which under a causal, "
+        "sliding or prefix (prefix_len <= probe_len) mask is exactly a probe_len-token forward of those "
+        "sequences: the same rows, on fresh training windows, with the weights before the step's update "
+        "(a row at step s measures the weights after s - 1 updates; no row at step 0). both: the probe rows "
+        "and the train ones under train_batch/"),
       I("stats.flush_every", 10, 1, 1 << 20, "statistics rows buffered before writing"),
       B("stats.maps", false, "save full attention maps of the probe batch"),
       IL("stats.map_layers", {}, 0, 1024, "layers whose maps are saved; empty = all"),
@@ -223,6 +230,21 @@ void check_dependencies(const Config& c) {
   const int64_t image = c.i("vit.image_size"), patch = c.i("vit.patch");
   SL_CHECK(image % patch == 0,
            "vit.image_size (" + num(image) + ") must be divisible by vit.patch (" + num(patch) + ")");
+  const std::string source = c.s("stats.source");
+  if (source != "probe") {
+    SL_CHECK(c.s("model.type") == "decoder", "stats.source = " + source + " needs model.type = decoder");
+    // Queries before probe_len must see no key at or after it, or the block is not a shorter forward.
+    SL_CHECK(mask != "bidirectional" && (mask != "prefix" || c.i("attention.prefix_len") <= c.i("stats.probe_len")),
+             "stats.source = " + source + " reads the first stats.probe_len (" + num(c.i("stats.probe_len")) +
+                 ") positions of the training forward, which equal a shorter forward only when no query there "
+                 "sees a later key; attention.mask = " + mask +
+                 (mask == "prefix" ? " with prefix_len " + num(c.i("attention.prefix_len")) : "") +
+                 " breaks that: use stats.source = probe, or a prefix_len <= probe_len");
+    const int64_t rows = micro > 0 ? micro : batch;
+    SL_CHECK(rows >= c.i("stats.probe_batch"), "stats.source = " + source + " measures stats.probe_batch (" +
+                                                    num(c.i("stats.probe_batch")) + ") sequences of a micro-batch of " +
+                                                    num(rows) + "; lower stats.probe_batch");
+  }
   SL_CHECK(c.s("model.type") != "decoder" || c.i("stats.probe_len") <= context,
            "stats.probe_len (" + num(c.i("stats.probe_len")) + ") must be <= model.context (" + num(context) +
                ")");

@@ -29,6 +29,11 @@ class Task {
   virtual std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) = 0;
   // Statistics on the fixed probe batch, without gradients.
   virtual std::vector<LogRow> probe_stats() = 0;
+  // stats.source = train: the next train_loss() also measures, in its own forward, the statistics
+  // of its first stats.probe_batch sequences and stats.probe_len positions; train_stats() then
+  // returns them (once), in the rows probe_stats() logs. Tasks that cannot throw.
+  virtual void capture_train_stats();
+  virtual std::vector<LogRow> train_stats();
   // The full attention weights [B, S_q, S_k] of one layer and head on the probe batch (replay).
   virtual LogRow attention_map(int64_t layer, int64_t head) = 0;
   // Text generated from a prompt, for language models (others throw).

@@ -178,12 +178,18 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
   int64_t timed_from = start;
   auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
-  if (start == 0 && stats_every > 0)
+  // stats.source: the fixed probe's forward after the update, and/or the training forward's own.
+  const std::string stats_source = cfg.s("stats.source");
+  const bool probe_rows = stats_source != "train", train_rows = stats_source != "probe";
+  const std::string train_prefix = stats_source == "both" ? "train_batch/" : "";
+  if (start == 0 && stats_every > 0 && probe_rows)
     for (const LogRow& r : task->probe_stats()) log.append(r.name, 0, r.values.data(), r.shape);
 
   for (int64_t step = start + 1; step <= steps; ++step) {
     const float lr = sched.at(step - 1) * (float)std::pow(rollback_factor, (double)rollbacks);
     ps.zero_grad();
+    const bool stats_due = stats_every > 0 && step % stats_every == 0;
+    if (stats_due && train_rows) task->capture_train_stats();  // by the first micro-batch this rank trains
     double loss = 0;
     std::string fault;  // what went non-finite, named by step, layer and tensor; nothing is logged then
     const std::string at_step = " at step " + std::to_string(step);
@@ -223,12 +229,16 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     }
     // Statistics and validation see the updated weights first: check them before logging.
     std::vector<LogRow> stats;
-    if (fault.empty() && stats_every > 0 && step % stats_every == 0) {
-      stats = task->probe_stats();
+    if (fault.empty() && stats_due) {
+      if (train_rows)
+        for (LogRow& r : task->train_stats()) stats.push_back({train_prefix + r.name, r.shape, std::move(r.values)});
+      if (probe_rows)
+        for (LogRow& r : task->probe_stats()) stats.push_back(std::move(r));
       for (const LogRow& r : stats) {
         auto bad = std::find_if(r.values.begin(), r.values.end(), [](float v) { return !std::isfinite(v); });
         if (bad == r.values.end()) continue;
-        fault = "non-finite activations" + at_step + " on the probe batch: statistic '" + r.name + "' at " +
+        fault = "non-finite activations" + at_step + " in the statistics (stats.source = " + stats_source +
+                "): statistic '" + r.name + "' at " +
                 index_str(bad - r.values.begin(), r.shape) + " of " + shape_str(r.shape) + in_forward();
         break;
       }

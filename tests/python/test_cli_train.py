@@ -3,6 +3,7 @@
 - 2N steps in one go equal N steps + --resume + N steps exactly (loss curve, statistics, weights);
 - the same config and seed give bit-identical curves;
 - replay reproduces the statistics training logged at the checkpoint step;
+- stats.source=train logs the same rows from the training forward without changing training;
 - bad configs, overrides and an existing run directory are refused with clear messages.
 Run by CTest as: /usr/bin/python3 test_cli_train.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import os
@@ -51,7 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check("replay maps are causal attention rows", np.allclose(maps[-1].sum(-1), 1, atol=1e-5)
           and np.all(np.triu(maps[-1][0], 1) == 0))
 
-    sinklab("train", TINY, "run.name=extras", *common, "stats.on_train_batch=true", "stats.maps=true",
+    sinklab("train", TINY, "run.name=extras", *common, "stats.source=both", "stats.maps=true",
             "stats.map_layers=[1]")
     with h5py.File(f"{tmp}/extras/log.h5", "r", locking=False) as f:
         names = set(f["maps"].keys())
@@ -61,7 +62,18 @@ with tempfile.TemporaryDirectory() as tmp:
         check("probe maps are causal rows summing to one", m.shape[1:] == (2, 32, 32)
               and np.allclose(m[-1].sum(-1), 1, atol=1e-5) and np.all(np.triu(m[-1][0], 1) == 0), str(m.shape))
         ta = np.asarray(f["train_batch/attn/alpha_step"])
-        check("stats.on_train_batch logs train_batch/ statistics from step 1", ta[0] == 1 and ta[-1] == 24, str(ta[:3]))
+        check("stats.source=both logs train_batch/ statistics from step 1", ta[0] == 1 and ta[-1] == 24, str(ta[:3]))
+
+    sinklab("train", TINY, "run.name=from_train", *common, "stats.source=train")
+    (fl, fv), (tl, tv) = read(f"{tmp}/full", "train/loss"), read(f"{tmp}/from_train", "train/loss")
+    check("stats.source=train leaves training bit-identical", np.array_equal(fv, tv))
+    (ps, pa), (ts, ta) = read(f"{tmp}/full", "attn/alpha"), read(f"{tmp}/from_train", "attn/alpha")
+    check("stats.source=train logs the probe's rows from step 1 (the weights before its update)",
+          ts[0] == 1 and ts[-1] == 24 and pa.shape[1:] == ta.shape[1:] and np.all(np.isfinite(ta)),
+          f"steps {ts[:3]}, shapes {pa.shape} {ta.shape}")
+    r = sinklab("train", TINY, "run.name=bidir", *common, "stats.source=train", "attention.mask=bidirectional",
+                expect=1)
+    check("stats.source=train refuses a bidirectional mask", "use stats.source = probe" in r.stderr, r.stderr)
 
     r = sinklab("train", TINY, "run.name=full", *common, expect=1)
     check("an existing run is not overwritten", "already exists" in r.stderr, r.stderr)

@@ -1,0 +1,185 @@
+// stats.source = train: the statistics read from the leading block of a training forward equal
+// those of a separate forward of just that block (the probe), and configs where that equivalence
+// fails are refused.
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "models/decoder.h"
+#include "models/moe_stats.h"
+#include "models/sink_stats.h"
+#include "train/config.h"
+#include "train/task.h"
+
+using namespace sl;
+using namespace sl::models;
+
+namespace {
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  std::vector<float> x = a.to_vector(), y = b.to_vector();
+  double d = 0;
+  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, (double)std::abs(x[i] - y[i]));
+  return d;
+}
+
+double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
+  REQUIRE(x.size() == y.size());
+  double d = 0;
+  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, (double)std::abs(x[i] - y[i]));
+  return d;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("the leading block of a training forward is the probe forward of those tokens", "[stats-source]") {
+  DecoderConfig c;
+  c.vocab_size = 37, c.d_model = 12, c.n_layers = 3, c.n_heads = 2, c.d_ff = 10, c.context = 13;
+  c.init_std = 0.3f;  // far from uniform attention, so that the comparison means something
+  std::string variant = GENERATE("fused softmax", "kv-bias sigmoid + sink token + learned positions",
+                                 "moe + relative positions", "sliding + alibi", "prefix within the block");
+  if (variant == "kv-bias sigmoid + sink token + learned positions") {
+    c.attn.kernel = "sigmoid", c.attn.sigmoid_bias = -1.5f, c.attn.kv_bias = true;
+    c.sink_token = true, c.pos = "learned";
+  }
+  if (variant == "moe + relative positions") {
+    c.moe.experts = 3, c.moe.top_k = 2, c.moe_every = 2;
+    c.pos = "relative";
+    c.attn.relative_buckets = 8, c.attn.relative_max_distance = 16;
+  }
+  if (variant == "sliding + alibi") c.attn.mask = "sliding", c.attn.window = 3, c.pos = "alibi";
+  if (variant == "prefix within the block") c.attn.mask = "prefix", c.attn.prefix_len = 4;
+  ParamStore ps;
+  Decoder dec(c, ps);
+  Rng rng(5);
+  ps.finalize(rng);
+  for (auto& p : ps.params())  // zero-initialised parameters (biases, slots, tables) get values too
+    for (int64_t i = 0; i < p.value.numel(); ++i) p.value.data()[i] += 0.2f * rng.normal();
+
+  const int64_t B = 3, T = 13, R = 2, P = 7;  // the training batch, and its leading R x P block
+  std::vector<int32_t> tokens(B * T), probe(R * P);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 11 + 3) % 37);
+  for (int64_t b = 0; b < R; ++b) std::copy_n(tokens.begin() + b * T, P, probe.begin() + b * P);
+
+  DecoderCapture train;  // a training forward (gradients on), capturing only the block
+  train.rows = R, train.positions = P;
+  Tensor logits = dec.forward(tokens, B, T, &train);
+  REQUIRE(logits.requires_grad());
+  DecoderCapture ref;  // the probe: a forward of the block's tokens alone
+  {
+    NoGrad ng;
+    dec.forward(probe, R, P, &ref);
+  }
+
+  const double tol = 1e-6;
+  const int64_t extra = c.sink_token ? 1 : 0, slots = c.attn.kv_bias ? 1 : 0;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    INFO(variant << ", layer " << l);
+    const AttentionCapture &a = train.attn[l], &r = ref.attn[l];
+    CHECK(a.probs.shape() == Shape{R, c.n_heads, P + extra, slots + P + extra});
+    CHECK(a.slot_offset == r.slot_offset);
+    CHECK(max_abs_diff(a.probs, r.probs) < tol);
+    CHECK(max_abs_diff(a.keys, r.keys) < tol);
+    CHECK(max_abs_diff(a.values, r.values) < tol);
+    CHECK(max_abs_diff(train.hidden[l], ref.hidden[l]) < tol * 10);  // norms of order 1-10
+  }
+  SinkStatsOptions opt;
+  opt.first_k = 5, opt.eps = {0.1, 0.3};
+  SinkStats s = compute_sink_stats(train.attn, train.hidden, opt), sr = compute_sink_stats(ref.attn, ref.hidden, opt);
+  CHECK(max_abs_diff(s.alpha, sr.alpha) < tol);
+  CHECK(s.sink_rate == sr.sink_rate);
+  CHECK(s.sink_rate_k == sr.sink_rate_k);
+  CHECK(max_abs_diff(s.entropy, sr.entropy) < tol);
+  CHECK(max_abs_diff(s.row_sum, sr.row_sum) < tol);
+  CHECK(max_abs_diff(s.slot_alpha, sr.slot_alpha) < tol);
+  CHECK(max_abs_diff(s.key_norm, sr.key_norm) < tol);
+  CHECK(max_abs_diff(s.value_norm, sr.value_norm) < tol);
+  CHECK(max_abs_diff(s.hidden_norm, sr.hidden_norm) < tol * 10);
+  CHECK(max_abs_diff(s.massive_ratio, sr.massive_ratio) < tol * 10);
+  if (c.moe.experts > 0) {
+    // Routing is per token (no capacity): the block's tokens route as in the probe. The router
+    // losses are of the whole batch, so they are not compared.
+    MoEStats m = compute_moe_stats(train.moe, train.attn, 0.3f), mr = compute_moe_stats(ref.moe, ref.attn, 0.3f);
+    REQUIRE(m.layers == 1);
+    CHECK(train.moe[1].tokens == R * P);
+    CHECK(m.tokens_per_expert == mr.tokens_per_expert);
+    CHECK(m.first_token_experts == mr.first_token_experts);
+    CHECK(m.sink_token_experts == mr.sink_token_experts);
+    CHECK(max_abs_diff(m.router_entropy, mr.router_entropy) < tol);
+    CHECK(max_abs_diff(m.expert_norm_max, mr.expert_norm_max) < tol * 10);
+  }
+}
+
+TEST_CASE("a capture of the whole batch is the plain capture", "[stats-source]") {
+  DecoderConfig c;
+  c.vocab_size = 11, c.d_model = 8, c.n_layers = 2, c.n_heads = 2, c.d_ff = 10, c.context = 9;
+  ParamStore ps;
+  Decoder dec(c, ps);
+  Rng rng(1);
+  ps.finalize(rng);
+  std::vector<int32_t> tokens(2 * 9);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)(i * 5 % 11);
+  DecoderCapture all, bounded;
+  bounded.rows = 5, bounded.positions = 20;  // beyond the batch: everything
+  dec.forward(tokens, 2, 9, &all);
+  dec.forward(tokens, 2, 9, &bounded);
+  CHECK(bounded.attn[1].probs.shape() == Shape{2, 2, 9, 9});
+  CHECK(max_abs_diff(all.attn[1].probs, bounded.attn[1].probs) == 0);
+  CHECK(max_abs_diff(all.hidden[1], bounded.hidden[1]) == 0);
+}
+
+TEST_CASE("the LM task logs the training forward's statistics in the probe's rows", "[stats-source]") {
+  const std::string yaml =
+      "model: {d_model: 16, n_layers: 2, n_heads: 2, context: 21}\n"
+      "data: {source: random, vocab: 29}\n"
+      "train: {batch_size: 3}\n"
+      "stats: {probe_batch: 2, probe_len: 9, first_k: 4, source: train, maps: true}\n";
+  Config cfg = Config::from_string(yaml);
+  ParamStore ps;
+  auto task = train::make_task(cfg, ps);
+  task->capture_train_stats();
+  Tensor loss = task->train_loss(3);
+  std::vector<train::LogRow> rows = task->train_stats(), probe = task->probe_stats();
+  REQUIRE(rows.size() == probe.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    INFO(probe[i].name);
+    CHECK(rows[i].name == probe[i].name);
+    CHECK(rows[i].shape == probe[i].shape);
+    CHECK(rows[i].values.size() == probe[i].values.size());
+  }
+  auto map = std::find_if(rows.begin(), rows.end(), [](auto& r) { return r.name == "maps/layer0_head0"; });
+  REQUIRE(map != rows.end());
+  CHECK(map->shape == Shape{2, 9, 9});
+  CHECK(task->train_stats().empty());  // taken once
+  task->train_loss(3);                 // not armed: captures nothing
+  CHECK(task->train_stats().empty());
+}
+
+TEST_CASE("stats.source = train is refused where a leading block is not a shorter forward", "[stats-source][config]") {
+  auto error = [](std::vector<std::string> overrides) {
+    overrides.push_back("stats.source=train");
+    return error_of([&] { Config::from_string("", overrides); });
+  };
+  using Catch::Matchers::Contains;
+  CHECK_THAT(error({"attention.mask=bidirectional"}), Contains("attention.mask = bidirectional breaks that"));
+  CHECK_THAT(error({"attention.mask=prefix", "attention.prefix_len=65"}),
+             Contains("attention.mask = prefix with prefix_len 65") && Contains("stats.source = probe"));
+  CHECK(error({"attention.mask=prefix", "attention.prefix_len=64"}) == "no error");
+  CHECK(error({"attention.mask=sliding", "attention.window=5"}) == "no error");
+  CHECK_THAT(error({"train.batch_size=8", "train.micro_batch=4"}),
+             Contains("stats.probe_batch (8) sequences of a micro-batch of 4"));
+  CHECK_THAT(error({"model.type=vit"}), Contains("needs model.type = decoder"));
+  CHECK(error_of([] { Config::from_string("", {"stats.source=both", "attention.mask=bidirectional"}); }) != "no error");
+  CHECK(error_of([] { Config::from_string("", {"attention.mask=bidirectional"}); }) == "no error");  // probe: fine
+}
