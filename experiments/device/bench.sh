@@ -8,9 +8,8 @@ cmake -S . -B /tmp/b >/dev/null && make -C /tmp/b -j16 sinklab >/tmp/build.log 2
 S=/tmp/b/sinklab
 REF=(--python python3 --torch-ref "$PWD/.bench/torch_ref.py")
 lscpu | grep -E "Model name|^CPU\(s\)"; python3 -c "import torch; print('torch', torch.__version__)"
-for t in 16 2; do
-  echo "== $t threads"; $S bench --threads $t --precision f32,bf16 --steps ${STEPS:-10} "${REF[@]}"
-done
+echo "== 16 threads"; $S bench --threads 16 --precision f32,bf16 --stats --steps ${STEPS:-10} "${REF[@]}"
+echo "== 2 threads"; $S bench --threads 2 --precision f32,bf16 --steps ${STEPS:-10} "${REF[@]}"
 echo "== scaling"
 for p in f32 bf16; do $S bench --scaling 1,2,4,8,16 --precision $p --no-torch --steps ${STEPS:-10}; done
 echo "== oneDNN kernels of a bf16 step (count by implementation)"
