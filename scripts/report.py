@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Turns finished sweeps into experiments/REPORT.md: per sweep file of experiments/, the paper's
-claim, our numbers (from runs/<sweep>/summary.csv, written by `sinklab sweep`), whether they agree,
-and the comparison plot.
+claim, our numbers, whether they agree, and the comparison plot. The numbers come from
+experiments/results/<sweep>.csv, the committed copy of `sinklab sweep`'s runs/<sweep>/summary.csv
+(copy a sweep's summary there once it has run); plots link to runs/<sweep>/ where it ran here.
 
-  /usr/bin/python3 scripts/report.py [--runs runs] [--experiments experiments] [--out experiments/REPORT.md]
+  /usr/bin/python3 scripts/report.py [--results experiments/results] [--runs runs] [--experiments experiments]
+                                     [--out experiments/REPORT.md]
 
 A sweep without a summary is listed as not run. The verdicts are simple rules on Sink_1^0.3 (and
 alpha_1, the mean attention on the first token, where every run has Sink 0 %); each rule is
@@ -134,6 +136,18 @@ def v_backcopy(rows):
         f"paper: Sink 50 %, 64 % of non-trigger attention on BOS, which 'agrees' needs within a factor of two")
 
 
+def v_calibrated_core(rows):
+    ref = RESULTS.get("calibration_budget", {}).get("gpt2_d128_b64")
+    sig, kv = rows.get("sigmoid"), rows.get("kv_bias")
+    if ref is None or sig is None or kv is None:
+        return "incomplete", "missing runs (the softmax reference is calibration_budget's run)"
+    ok = sink(sig) < sink(ref) and sink(kv) < sink(ref) and alpha(kv) < alpha(ref)
+    return ("agrees" if ok else "disagrees"), (
+        f"rule: sigmoid without normalisation and the K/V bias both sink less than softmax at the same scale "
+        f"(Sink {sink(sig):.1f} % and {sink(kv):.1f} % vs {sink(ref):.1f} %; alpha_1 {alpha(sig):.3f} and "
+        f"{alpha(kv):.3f} vs {alpha(ref):.3f}; the bias slot takes {num(kv, 'slot_alpha'):.3f})")
+
+
 def v_calibration(rows):
     best = max(rows.items(), key=lambda kv: sink(kv[1]))
     return ("reached" if sink(best[1]) >= 20 else "not reached"), (
@@ -144,13 +158,16 @@ def v_calibration(rows):
 VERDICTS = {"kernels": v_kernels, "kv_bias": v_kv_bias, "lr_wd": v_lr_wd, "prefix_window": v_prefix_window,
             "architecture": v_architecture, "mitigations": v_mitigations, "data": v_data,
             "batch_steps": v_batch_steps, "backcopy": v_backcopy, "backcopy_long": v_backcopy,
-            "calibration": v_calibration}
+            "calibration": v_calibration, "calibration_gpt2": v_calibration, "calibration_budget": v_calibration,
+            "calibrated_core": v_calibrated_core}
+RESULTS = {}  # sweep name -> {run name -> summary row}, filled by main()
 COLUMNS = ["run", "status", "steps", "val_loss", "sink@0.1", "sink@0.3", "sink@0.3_max", "alpha1", "massive_ratio",
            "v0_ratio", "slot_alpha", "bos_dormant", "bos_active", "wall_s"]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", default="experiments/results")
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--experiments", default="experiments")
     ap.add_argument("--out", default=None)
@@ -158,30 +175,38 @@ def main():
     out = args.out or os.path.join(args.experiments, "REPORT.md")
     rel = os.path.relpath(args.runs, os.path.dirname(os.path.abspath(out)))
     overview, sections = [], []
-    for path in sorted(glob.glob(os.path.join(args.experiments, "*.yaml"))):
+    sweeps = sorted(glob.glob(os.path.join(args.experiments, "*.yaml")))
+    for path in sweeps:
+        name = os.path.splitext(os.path.basename(path))[0]
+        summary = os.path.join(args.results, name + ".csv")
+        if os.path.exists(summary):
+            RESULTS[name] = {r["run"]: r for r in csv.DictReader(open(summary))}
+    for path in sweeps:
         name = os.path.splitext(os.path.basename(path))[0]
         spec = yaml.safe_load(open(path)) or {}
         claim = spec.get("claim", "")
-        summary = os.path.join(args.runs, name, "summary.csv")
-        if not os.path.exists(summary):
+        summary = os.path.join(args.results, name + ".csv")
+        if name not in RESULTS:
             overview.append(f"| {name} | {claim} | not run | | |")
             continue
-        rows = {r["run"]: r for r in csv.DictReader(open(summary))}
+        rows = RESULTS[name]
         # Runs stopped short (a time limit) still count, at the step they reached (see the steps column).
         ran = {n: r for n, r in rows.items() if r.get("steps") not in ("", "0", None)}
         done = [n for n, r in rows.items() if r["status"] == "finished"]
         verdict, detail = VERDICTS.get(name, lambda r: ("-", "no rule"))(ran) if ran else ("not run", "")
         if len(done) < len(rows):
             verdict += f" ({len(done)}/{len(rows)} runs reached train.steps)"
-        plot = f"{rel}/{name}/sink_rate.png"
+        here = os.path.exists(os.path.join(args.runs, name, "sink_rate.png"))
+        plot = f"{rel}/{name}/sink_rate.png" if here else ""
         numbers = "; ".join(f"{n} {r.get('sink@0.3', '')} / {r.get('sink@0.1', '-')} / {r.get('alpha1', '')}"
                             for n, r in rows.items())
-        overview.append(f"| {name} | {claim} | {numbers} | {verdict} | [plot]({plot}) |")
+        overview.append(f"| {name} | {claim} | {numbers} | {verdict} | {f'[plot]({plot})' if plot else 'not here'} |")
         cols = [c for c in COLUMNS if any(r.get(c) for r in rows.values())]
         table = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         table += ["| " + " | ".join(r.get(c, "") for c in cols) + " |" for r in rows.values()]
         sections.append(f"## {name}\n\nClaim: {claim}\n\nVerdict: **{verdict}**. {detail}.\n\n" + "\n".join(table) +
-                        f"\n\nPlot: [{plot}]({plot}); full table: `{summary}`.\n")
+                        f"\n\nPlot: {f'[{plot}]({plot})' if plot else f'runs/{name}/sink_rate.png where it ran'}; "
+                        f"full table: `{summary}`.\n")
     text = ("# Reproduction report\n\nGenerated by `scripts/report.py` from the sweeps' `summary.csv`. "
             "Numbers per run: Sink_1^0.3 % / Sink_1^0.1 % at the last step / alpha_1 (mean attention on the "
             "first token; uniform causal attention over 64 tokens gives 0.074). "
