@@ -113,6 +113,7 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
                      bool with_stats, bool prof) {
   Config cfg = bench_config(s, attn, dtype, threads);
   set_num_threads(threads);
+  Storage::release_free();  // the previous configuration's buffers: they would count in the peak RSS
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
   AdamW opt(ps, AdamWConfig{});

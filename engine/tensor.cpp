@@ -53,6 +53,22 @@ int64_t Storage::live_bytes() { return pool().live.load(); }
 int64_t Storage::peak_bytes() { return pool().peak.load(); }
 void Storage::reset_peak() { pool().peak.store(pool().live.load()); }
 
+int64_t Storage::pooled_bytes() {
+  Pool& P = pool();
+  std::lock_guard<std::mutex> lock(P.mu);
+  int64_t total = 0;
+  for (auto& [bytes, buffers] : P.free) total += (int64_t)(bytes * buffers.size());
+  return total;
+}
+
+void Storage::release_free() {
+  Pool& P = pool();
+  std::lock_guard<std::mutex> lock(P.mu);
+  for (auto& [bytes, buffers] : P.free)
+    for (void* p : buffers) std::free(p);
+  P.free.clear();
+}
+
 std::shared_ptr<Storage> Storage::allocate(int64_t n) {
   auto st = std::make_shared<Storage>();
   size_t bytes = ((size_t)std::max<int64_t>(n, 1) * sizeof(float) + 63) / 64 * 64;

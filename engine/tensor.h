@@ -29,6 +29,10 @@ struct Storage {
   static int64_t live_bytes();
   static int64_t peak_bytes();
   static void reset_peak();
+  // Frees the pooled buffers waiting for reuse: a model of other shapes would never reuse them
+  // (the bench between its configurations).
+  static void release_free();
+  static int64_t pooled_bytes();  // bytes of the buffers waiting for reuse
 };
 
 class Tensor;

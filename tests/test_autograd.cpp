@@ -26,3 +26,21 @@ TEST_CASE("gradients accumulate across backward calls and stop under NoGrad", "[
   Tensor y = mul(x, x);
   REQUIRE_FALSE(y.requires_grad());
 }
+
+TEST_CASE("the buffer pool reuses a freed buffer of the same size and releases the idle ones", "[tensor]") {
+  const int64_t n = 123457;  // a size no other test allocates
+  const int64_t pooled = Storage::pooled_bytes();
+  float* first = nullptr;
+  {
+    Tensor t = Tensor::full({n}, 2.f);
+    first = t.data();
+    REQUIRE(t.data()[n - 1] == 2.f);
+  }
+  CHECK(Storage::pooled_bytes() > pooled);  // back in the pool, not freed
+  {
+    Tensor again = Tensor::empty({n});
+    CHECK(again.data() == first);  // the same buffer
+  }
+  Storage::release_free();
+  CHECK(Storage::pooled_bytes() == 0);
+}
