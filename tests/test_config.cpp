@@ -2,8 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 
+#include "tests/error_of.h"
 #include "tests/temp_dir.h"
 #include "engine/autograd.h"
 #include "engine/rng.h"
@@ -17,15 +17,7 @@ namespace {
 
 const std::string kConfigs = std::string(SINKLAB_SOURCE_DIR) + "/configs/";
 
-// The sl::Error message `f` throws ("no error" if it does not; other exceptions escape and fail).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using sl::testing::error_of;
 
 std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
   return error_of([&] { Config::from_string(yaml, overrides); });

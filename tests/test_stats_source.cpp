@@ -4,9 +4,9 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
-#include <functional>
 
 #include "models/decoder.h"
+#include "tests/error_of.h"
 #include "models/moe_stats.h"
 #include "models/sink_stats.h"
 #include "train/config.h"
@@ -32,14 +32,7 @@ double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
   return d;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using sl::testing::error_of;
 
 }  // namespace
 
