@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "train/config.h"
+#include "train/model_builder.h"
 
 using namespace sl;
 namespace fs = std::filesystem;
@@ -322,4 +323,13 @@ TEST_CASE("garbage input is rejected with sl::Error, never a crash", "[config]")
   REQUIRE_THAT(error_of("model:\n  d_model: 9999999999999999999999\n"), Contains("out of range"));
   REQUIRE_THAT(error_of("train:\n  lr: " + std::string(5000, '9') + "\n"), Contains("train.lr: '99999999") && Contains("...' is out of range"));
   REQUIRE_THAT(error_of(std::string("model:\n  norm: \xff\xfe\x01\n")), Contains("YAML syntax error") || Contains("\\xff\\xfe\\x01"));
+}
+
+TEST_CASE("sigmoid_bias auto is -log(model.context) for decoders and -log T for ViT", "[config]") {
+  Config dec = Config::from_string("", {"attention.kernel=sigmoid", "model.context=128"});
+  CHECK(train::decoder_config(dec, 10).attn.sigmoid_bias == Approx(-std::log(128.f)));
+  Config set = Config::from_string("", {"attention.kernel=sigmoid", "attention.sigmoid_bias=-2.5"});
+  CHECK(train::decoder_config(set, 10).attn.sigmoid_bias == -2.5f);
+  Config vit = Config::from_string("", {"model.type=vit", "attention.kernel=sigmoid", "attention.mask=bidirectional"});
+  CHECK(std::isnan(train::vit_config(vit).attn.sigmoid_bias));
 }

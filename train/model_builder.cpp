@@ -29,7 +29,10 @@ models::DecoderConfig decoder_config(const Config& cfg, int64_t vocab_size) {
   models::AttentionConfig& a = d.attn;
   a.kernel = cfg.s("attention.kernel");
   a.normalize = cfg.b("attention.normalize");
-  a.sigmoid_bias = cfg.is_auto("attention.sigmoid_bias") ? NAN : (float)cfg.f("attention.sigmoid_bias");
+  // auto: b = -log(context), a constant of the model, so that a shorter forward (the statistics'
+  // probe, sampling) runs the model that was trained rather than one with another bias.
+  a.sigmoid_bias = cfg.is_auto("attention.sigmoid_bias") ? -std::log((float)d.context)
+                                                         : (float)cfg.f("attention.sigmoid_bias");
   a.off_by_one = cfg.b("attention.off_by_one");
   a.sink_logit = cfg.b("attention.sink_logit");
   a.kv_bias = cfg.b("attention.kv_bias");
@@ -83,6 +86,7 @@ models::ViTConfig vit_config(const Config& cfg) {
   v.init_std = d.init_std;
   v.norm_eps = d.norm_eps;
   v.attn = d.attn;
+  if (cfg.is_auto("attention.sigmoid_bias")) v.attn.sigmoid_bias = NAN;  // -log T: every forward sees all patches
   return v;
 }
 
