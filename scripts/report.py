@@ -144,7 +144,7 @@ def v_calibrated_core(rows):
     verdict = "agrees" if all(less.values()) else "partly" if any(less.values()) else "disagrees"
     return verdict, (
         f"rule: every variant sinks less than softmax at the same scale (Sink {sink(ref):.1f} %, alpha_1 "
-        f"{alpha(ref):.3f} at step {ref.get('steps')}; 22.7 % at step 5000): " +
+        f"{alpha(ref):.3f} at step {ref.get('steps')}; 21.1 % at step 5000): " +
         ", ".join(f"{n} {sink(r):.1f} % / {alpha(r):.3f}" for n, r in rows.items()))
 
 
