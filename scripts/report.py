@@ -137,15 +137,17 @@ def v_backcopy(rows):
 
 
 def v_calibrated_core(rows):
-    ref = RESULTS.get("calibration_budget", {}).get("gpt2_d128_b64")
-    if ref is None or not rows:
-        return "incomplete", "missing runs (the softmax reference is calibration_budget's run)"
-    less = {n: sink(r) < sink(ref) and alpha(r) < alpha(ref) for n, r in rows.items()}
+    # The softmax reference at the same step: calibration_budget's run (its log.h5) at step 5000; its
+    # summary row holds only its last step (6462), where it has sunk further.
+    ref_sink, ref_alpha = 21.1, 0.148
+    if not rows:
+        return "incomplete", "missing runs"
+    less = {n: sink(r) < 0.9 * ref_sink and alpha(r) < 0.9 * ref_alpha for n, r in rows.items()}
     verdict = "agrees" if all(less.values()) else "partly" if any(less.values()) else "disagrees"
     return verdict, (
-        f"rule: every variant sinks less than softmax at the same scale (Sink {sink(ref):.1f} %, alpha_1 "
-        f"{alpha(ref):.3f} at step {ref.get('steps')}; 21.1 % at step 5000): " +
-        ", ".join(f"{n} {sink(r):.1f} % / {alpha(r):.3f}" for n, r in rows.items()))
+        f"rule: every variant sinks at least 10 % less than softmax at the same scale and step (calibration_budget "
+        f"at step 5000: Sink {ref_sink} %, alpha_1 {ref_alpha}): " +
+        ", ".join(f"{n} {sink(r):.1f} % / {alpha(r):.3f}{'' if less[n] else ' (not less)'}" for n, r in rows.items()))
 
 
 def v_calibration(rows):
