@@ -162,7 +162,6 @@ VERDICTS = {"kernels": v_kernels, "kv_bias": v_kv_bias, "lr_wd": v_lr_wd, "prefi
             "batch_steps": v_batch_steps, "backcopy": v_backcopy, "backcopy_long": v_backcopy,
             "calibration": v_calibration, "calibration_gpt2": v_calibration, "calibration_budget": v_calibration,
             "calibrated_core": v_calibrated_core}
-RESULTS = {}  # sweep name -> {run name -> summary row}, filled by main()
 COLUMNS = ["run", "status", "steps", "val_loss", "sink@0.1", "sink@0.3", "sink@0.3_max", "alpha1", "massive_ratio",
            "v0_ratio", "slot_alpha", "bos_dormant", "bos_active", "wall_s"]
 
@@ -177,21 +176,15 @@ def main():
     out = args.out or os.path.join(args.experiments, "REPORT.md")
     rel = os.path.relpath(args.runs, os.path.dirname(os.path.abspath(out)))
     overview, sections = [], []
-    sweeps = sorted(glob.glob(os.path.join(args.experiments, "*.yaml")))
-    for path in sweeps:
-        name = os.path.splitext(os.path.basename(path))[0]
-        summary = os.path.join(args.results, name + ".csv")
-        if os.path.exists(summary):
-            RESULTS[name] = {r["run"]: r for r in csv.DictReader(open(summary))}
-    for path in sweeps:
+    for path in sorted(glob.glob(os.path.join(args.experiments, "*.yaml"))):
         name = os.path.splitext(os.path.basename(path))[0]
         spec = yaml.safe_load(open(path)) or {}
         claim = spec.get("claim", "")
         summary = os.path.join(args.results, name + ".csv")
-        if name not in RESULTS:
+        if not os.path.exists(summary):
             overview.append(f"| {name} | {claim} | not run | | |")
             continue
-        rows = RESULTS[name]
+        rows = {r["run"]: r for r in csv.DictReader(open(summary))}
         # Runs stopped short (a time limit) still count, at the step they reached (see the steps column).
         ran = {n: r for n, r in rows.items() if r.get("steps") not in ("", "0", None)}
         done = [n for n, r in rows.items() if r["status"] == "finished"]
