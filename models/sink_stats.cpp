@@ -10,6 +10,7 @@ std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
   k = std::min(k, T);
   std::vector<float> alpha(B * H * k, 0.f);
+#pragma omp parallel for if (B * H * k * T > 32768)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const float* a = A.data() + bh * T * S;
     for (int64_t p = 0; p < k; ++p) {
@@ -59,25 +60,35 @@ SinkStats compute_sink_stats(const std::vector<AttentionCapture>& attn, const st
           st.alpha[(l * H + h) * K + p] += a / B;
           for (int64_t e = 0; e < E; ++e) st.sink_rate_k[e * K + p] += a > opt.eps[e] ? 100.f / (L * H * B) : 0.f;
         }
-    double mx = 0, total = 0;
+    // Per (sequence, head) sums on all threads, then added in a fixed order: the same result
+    // for any thread count.
+    std::vector<double> ent(B * H, 0), rsum(B * H, 0), slot(B * H, 0), top(B * H, 0);
+#pragma omp parallel for if (B * H * T * S > 32768)
     for (int64_t bh = 0; bh < B * H; ++bh) {
-      const int64_t h = bh % H;
       for (int64_t i = 0; i < T; ++i) {
         const float* row = A.data() + (bh * T + i) * S;
-        double rs = 0, ent = 0;
+        double rs = 0, e = 0;
         for (int64_t j = 0; j < S; ++j) {
           rs += row[j];
-          mx = std::max(mx, (double)row[j]);
+          top[bh] = std::max(top[bh], (double)row[j]);
         }
         for (int64_t j = 0; j < S && rs > 0; ++j) {
           double q = row[j] / rs;
-          if (q > 0) ent -= q * std::log(q);
+          if (q > 0) e -= q * std::log(q);
         }
-        for (int64_t j = 0; j < slots; ++j) st.slot_alpha[l * H + h] += row[j] / (B * T);
-        st.entropy[l * H + h] += (float)(ent / (B * T));
-        st.row_sum[l * H + h] += (float)(rs / (B * T));
-        total += rs;
+        for (int64_t j = 0; j < slots; ++j) slot[bh] += row[j];
+        ent[bh] += e;
+        rsum[bh] += rs;
       }
+    }
+    double mx = 0, total = 0;
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      const int64_t h = bh % H;
+      if (slots) st.slot_alpha[l * H + h] += (float)(slot[bh] / (B * T));
+      st.entropy[l * H + h] += (float)(ent[bh] / (B * T));
+      st.row_sum[l * H + h] += (float)(rsum[bh] / (B * T));
+      mx = std::max(mx, top[bh]);
+      total += rsum[bh];
     }
     st.attn_max[l] = (float)mx;
     st.attn_mean[l] = (float)(total / ((double)B * H * T * S));

@@ -119,3 +119,22 @@ TEST_CASE("bf16 gemm equals an fp32 product of bf16-rounded operands", "[matmul]
   CHECK(gemm_error(a, b, true, true) > 1e-4);
   CHECK(gemm_error(qh, mT(kh), false, false, 0.5f) > 1e-4);
 }
+
+TEST_CASE("a bf16 image serves every view inside it and is ignored outside", "[matmul][bf16]") {
+  PrecisionScope bf16(MatmulPrecision::bf16);
+  // The fused attention's blocks: query positions 4..8 against key positions 2..5 of [B, T, H, Dh].
+  Tensor q = testing::randn({2, 9, 3, 7}, 1), k = testing::randn({2, 9, 3, 7}, 2);
+  Tensor qb = make_view(q, {2, 3, 5, 7}, {189, 7, 21, 1}, 4 * 21), kb = make_view(k, {2, 3, 4, 7}, {189, 7, 21, 1}, 2 * 21);
+  const Bf16Image q16 = bf16_image(q), k16 = bf16_image(k);
+  Tensor fresh = Tensor::zeros({2, 3, 5, 4}), other = Tensor::zeros({2, 3, 5, 4}), imaged = Tensor::zeros({2, 3, 5, 4});
+  gemm(qb, mT(kb), fresh, nullptr, false);
+  gemm(qb, mT(kb), other, nullptr, false, 1.f, k16, q16);  // images of other storage: converted afresh
+  CHECK(other.to_vector() == fresh.to_vector());
+  // Doubling q after its image was made (exact in bf16): a product that reads the image is half
+  // of one that converts q again.
+  for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] *= 2;
+  gemm(qb, mT(kb), fresh, nullptr, false);
+  gemm(qb, mT(kb), imaged, nullptr, false, 1.f, q16, k16);
+  std::vector<float> f = fresh.to_vector(), m = imaged.to_vector();
+  for (size_t i = 0; i < f.size(); ++i) REQUIRE(m[i] == f[i] / 2);
+}

@@ -27,9 +27,18 @@ TEST_CASE("fused attention op: gradients for every kernel and mask", "[attention
                            testing::randn({B, T, H, Dh}, 3 + c)};
     REQUIRE(testing::gradcheck(f, in, 3e-3) < 1e-3);
   }
+  // Every query must see one run of keys: a mask with a hole is refused, naming the query.
+  std::vector<uint8_t> holed = causal;
+  holed[4 * T + 2] = 1;
+  Tensor x = testing::randn({B, T, H, Dh}, 1);
+  REQUIRE_THROWS_WITH(attention(x, x, x, holed, AttnKernel::Softmax, 1.f, 0.f, false),
+                      Catch::Contains("query 4 see keys in more than one run"));
 }
 
 TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
+  // T = 137 splits the fused core's queries into blocks of 64, 64 and 9, each against the span
+  // of keys its mask leaves visible (the sliding window's last block starts at key 126).
+  for (int64_t T : {7, 137})
   for (std::string kernel : {"softmax", "sigmoid", "relu"})
     for (std::string mask : {"causal", "prefix", "sliding", "bidirectional"})
       for (bool normalize : {false, true}) {
@@ -51,7 +60,7 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
           models::Attention attn(c, ps, "attn");
           Rng rng(5);
           ps.finalize(rng);
-          Tensor x = testing::randn({2, 7, 12}, 9).set_requires_grad();
+          Tensor x = testing::randn({2, T, 12}, 9).set_requires_grad();
           models::AttentionCapture cap;
           Tensor y = attn.forward(x, &cap);
           backward(y, testing::randn(y.shape(), 4));
@@ -64,9 +73,13 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
           auto pv = cap.probs.to_vector();
           outs.back().insert(outs.back().end(), pv.begin(), pv.end());
         }
-        INFO(kernel << " " << mask << " normalize=" << normalize);
+        INFO(kernel << " " << mask << " normalize=" << normalize << " T=" << T);
         REQUIRE(outs[0].size() == outs[1].size());
+        // Parameter gradients at T = 137 are small sums of 274 rows of larger, cancelling terms:
+        // the cores' exp (the fused one's own vectorised e^x, oneDNN's) differ by 2e-7 relative,
+        // which moves such a sum by up to 2e-5. A wrong block or key span moves it by 1e-2 or more.
+        const double margin = T > 64 ? 1e-4 : 1e-5;
         for (size_t i = 0; i < outs[0].size(); ++i) REQUIRE(outs[0][i] == Approx(outs[1][i]).margin(1e-5));
-        for (size_t i = 0; i < grads[0].size(); ++i) REQUIRE(grads[0][i] == Approx(grads[1][i]).margin(1e-5));
+        for (size_t i = 0; i < grads[0].size(); ++i) REQUIRE(grads[0][i] == Approx(grads[1][i]).margin(margin));
       }
 }

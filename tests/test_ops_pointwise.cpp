@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
+#include "engine/ops/raw.h"
 #include "tests/gradcheck.h"
 
 using namespace sl;
@@ -90,4 +92,15 @@ TEST_CASE("pointwise backward on a large tensor (threaded path)", "[pointwise]")
     worst = std::max(worst, (double)std::abs(x.grad().data()[i] - w.data()[i] * (1 - t * t)));
   }
   REQUIRE(worst < 1e-5);
+}
+
+TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, NaN kept", "[pointwise]") {
+  double worst = 0;
+  for (float x = -87.f; x < 88.f; x += 0.00731f) worst = std::max(worst, std::abs(exp_approx(x) / std::exp((double)x) - 1));
+  CHECK(worst < 3e-7);
+  CHECK(worst > 1e-9);  // an approximation, not std::exp: the bound above is what it is tested against
+  CHECK(exp_approx(0.f) == 1.f);
+  CHECK(exp_approx(-1e4f) == Approx(std::exp(-87.0)).epsilon(1e-6));
+  CHECK(exp_approx(1e4f) == Approx(std::exp(88.0)).epsilon(1e-6));
+  CHECK(std::isnan(exp_approx(NAN)));
 }

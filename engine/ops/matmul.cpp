@@ -98,20 +98,26 @@ static uint16_t to_bf16(float x) {
   return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
-// t rounded to bf16 in a pooled buffer that mirrors the stretch of storage t's view spans, so
-// the copy keeps t's strides (a transposed or batched view converts as it lies, no gather).
-static std::shared_ptr<Storage> bf16_copy(const Tensor& t) {
-  int64_t span = 1;  // elements from t's first to its last, gaps included
-  for (int64_t d = 0; d < t.dim(); ++d) span += (t.size(d) - 1) * t.strides()[d];
-  auto buf = Storage::allocate((span + 1) / 2);  // two bf16 per float slot
-  const float* x = t.data();
-  uint16_t* y = reinterpret_cast<uint16_t*>(buf->data);
-#pragma omp parallel for simd if (span > 32768)
-  for (int64_t i = 0; i < span; ++i) y[i] = to_bf16(x[i]);
-  return buf;
+// Elements from t's first to its last, gaps included.
+static int64_t span(const Tensor& t) {
+  int64_t n = 1;
+  for (int64_t d = 0; d < t.dim(); ++d) n += (t.size(d) - 1) * t.strides()[d];
+  return n;
 }
 
-void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha) {
+Bf16Image bf16_image(const Tensor& t) {
+  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  const int64_t n = span(t);
+  Bf16Image image{t.data(), n, Storage::allocate((n + 1) / 2)};  // two bf16 per float slot
+  const float* x = t.data();
+  uint16_t* y = reinterpret_cast<uint16_t*>(image.bf16->data);
+#pragma omp parallel for simd if (n > 32768)
+  for (int64_t i = 0; i < n; ++i) y[i] = to_bf16(x[i]);
+  return image;
+}
+
+void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha, const Bf16Image& a16,
+          const Bf16Image& b16) {
   if (c.numel() == 0) return;
   if (a.size(-1) == 0) {  // an empty sum
     if (!accumulate) fill(c.data(), c.numel(), 0.f);
@@ -138,14 +144,20 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
     p = &primitive_for(a, b, cc, in, bias, accumulate, alpha);
   }
   SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
-  // a and b as oneDNN reads them: themselves, or their bf16 copies in the same layouts.
-  std::shared_ptr<Storage> a16 = bf16 ? bf16_copy(a) : nullptr, b16 = bf16 ? bf16_copy(b) : nullptr;
-  auto operand = [](const Tensor& t, const std::shared_ptr<Storage>& t16) {
-    if (t16) return memory(desc(t, memory::data_type::bf16), dnnl_ctx::engine(), t16->data);
-    return memory(desc(t, memory::data_type::f32), dnnl_ctx::engine(), const_cast<float*>(t.data()));
+  // a and b as oneDNN reads them: themselves, or bf16 images (the given ones where they cover
+  // the operand, else made here and alive until the product is done).
+  auto image_of = [](const Tensor& t, const Bf16Image& given) {
+    const bool covers = given.bf16 && t.data() >= given.from && t.data() + span(t) <= given.from + given.n;
+    return covers ? given : bf16_image(t);
   };
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(a, a16)},
-                                       {DNNL_ARG_WEIGHTS, operand(b, b16)},
+  const Bf16Image a_image = bf16 ? image_of(a, a16) : Bf16Image{}, b_image = bf16 ? image_of(b, b16) : Bf16Image{};
+  auto operand = [](const Tensor& t, const Bf16Image& image) {
+    if (!image.bf16) return memory(desc(t, memory::data_type::f32), dnnl_ctx::engine(), const_cast<float*>(t.data()));
+    uint16_t* at = reinterpret_cast<uint16_t*>(image.bf16->data) + (t.data() - image.from);
+    return memory(desc(t, memory::data_type::bf16), dnnl_ctx::engine(), at);
+  };
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(a, a_image)},
+                                       {DNNL_ARG_WEIGHTS, operand(b, b_image)},
                                        {DNNL_ARG_DST, memory(desc(cc, memory::data_type::f32), dnnl_ctx::engine(), cc.data())}};
   if (bias) {
     Shape s(cc.dim(), 1);
@@ -204,8 +216,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   gemm(flat(raw(x)), mT(raw(w)), flat(out), b.defined() ? b.data() : nullptr, false);  // x @ W^T + bias
   return record(out, "linear", {x, w, bias}, [x, w, bias, flat](const Tensor&, const Tensor& g) {
     Tensor gf = flat(raw(g));
-    if (needs_grad(x)) gemm(gf, raw(w), flat(grad_of(x)), nullptr, true);        // dX = dY @ W
-    if (needs_grad(w)) gemm(mT(gf), flat(raw(x)), grad_of(w), nullptr, true);    // dW = dY^T @ X
+    const Bf16Image g16 = bf16_image(gf);  // dY is an operand of both products: round it once
+    if (needs_grad(x)) gemm(gf, raw(w), flat(grad_of(x)), nullptr, true, 1.f, g16);          // dX = dY @ W
+    if (needs_grad(w)) gemm(mT(gf), flat(raw(x)), grad_of(w), nullptr, true, 1.f, g16);      // dW = dY^T @ X
     if (needs_grad(bias)) {
       // dbias = column sums of dY; threads own disjoint column blocks and sweep all rows.
       float* gb = grad_of(bias).data();

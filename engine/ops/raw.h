@@ -1,16 +1,31 @@
 // Raw kernels (no autograd) shared by the ops and by fused ops that call oneDNN directly.
 #pragma once
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/tensor.h"
 
 namespace sl {
 
+// The bf16 rounding of the floats [from, from + n) laid out as they lie: every view inside that
+// stretch (a block of rows, a transpose) is a bf16 matmul operand without converting again.
+// Empty (and ignored by gemm) in f32 precision. (ops/matmul.cpp)
+struct Bf16Image {
+  const float* from = nullptr;
+  int64_t n = 0;
+  std::shared_ptr<Storage> bf16;
+};
+Bf16Image bf16_image(const Tensor& t);  // of the stretch t spans, when the precision is bf16
+
 // c[..., M, N] = alpha * a[..., M, K] @ b[..., K, N] (+ bias[N])   (+ c if accumulate), on views
 // outside the autograd graph. a, b and c may be strided (c's strides are honoured); b is 2-D
-// or has a's batch dims. a and b are read in the matmul precision (engine/precision.h); c and
-// bias are fp32. (ops/matmul.cpp)
-void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f);
+// or has a's batch dims. a and b are read in the matmul precision (engine/precision.h), from
+// a16 / b16 where those cover them, else converted here; c and bias are fp32. (ops/matmul.cpp)
+void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f,
+          const Bf16Image& a16 = {}, const Bf16Image& b16 = {});
 
 // t with its last two dimensions swapped: a strided view without autograd history, for the
 // transposed operands of gemm. (ops/matmul.cpp)
@@ -19,5 +34,20 @@ Tensor mT(const Tensor& t);
 // y = softmax (or log-softmax, by `alg`) of each of `rows` rows of length D; y may be x.
 // (ops/softmax.cpp)
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
+
+// e^x in plain arithmetic that the compiler vectorises (std::exp is a library call that GCC
+// vectorises only under -ffast-math, and std::floor blocks it too): x = n ln2 + r with
+// |r| <= ln2 / 2 (n rounded by adding and removing 1.5 * 2^23), e^r by its Taylor polynomial to
+// r^6 (relative error under 3e-7), 2^n through the exponent bits. The result is clamped to
+// [e^-87, e^88] (no denormals or infinities); NaN stays NaN.
+inline float exp_approx(float x) {
+  float c = x < -87.f ? -87.f : x;
+  c = c > 88.f ? 88.f : c;
+  const float n = (c * 1.44269504f + 12582912.f) - 12582912.f;
+  const float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;  // ln2 in two parts: r stays exact
+  const float p = 1.f + r * (1.f + r * (1.f / 2 + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 + r * (1.f / 720))))));
+  const float two_n = std::bit_cast<float>((int32_t(n) + 127) << 23);
+  return x != x ? x : p * two_n;
+}
 
 }  // namespace sl

@@ -1,6 +1,10 @@
 // Rotary position embedding (Su et al.): each pair (x[2i], x[2i+1]) of a head is rotated by
 // an angle proportional to the position, so q.k depends on relative position only.
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 
 #include "engine/ops.h"
 
@@ -33,22 +37,34 @@ static void rotate(const float* in, float* out, const Shape& s, const std::vecto
   }
 }
 
+// (cos, sin) of every (position, pair), made once per (length, pairs, theta, start): every layer
+// and step shares a few tables, and their transcendentals would otherwise cost a tenth of a
+// 16-thread step.
+static std::shared_ptr<const std::vector<float>> angle_table(int64_t t_len, int64_t half, float theta, int64_t pos0) {
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, int64_t, float, int64_t>, std::shared_ptr<const std::vector<float>>> tables;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& table = tables[{t_len, half, theta, pos0}];
+  if (table) return table;
+  auto cos_sin = std::make_shared<std::vector<float>>(t_len * half * 2);
+  for (int64_t t = 0; t < t_len; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = double(pos0 + t) * std::pow((double)theta, -2.0 * i / (2.0 * half));
+      (*cos_sin)[(t * half + i) * 2] = (float)std::cos(angle);
+      (*cos_sin)[(t * half + i) * 2 + 1] = (float)std::sin(angle);
+    }
+  return table = cos_sin;
+}
+
 Tensor rope(const Tensor& x_in, float theta, int64_t pos0) {
   SL_CHECK(x_in.dim() == 4, "rope: x must be [B, T, H, Dh], got " + shape_str(x_in.shape()));
   SL_CHECK(x_in.size(3) % 2 == 0, "rope: head dim Dh must be even (pairs are rotated), got " + shape_str(x_in.shape()));
   Tensor x = x_in.contiguous();
-  int64_t t_len = x.size(1), half = x.size(3) / 2;
-  std::vector<float> cos_sin(t_len * half * 2);
-  for (int64_t t = 0; t < t_len; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      double angle = double(pos0 + t) * std::pow((double)theta, -2.0 * i / (2.0 * half));
-      cos_sin[(t * half + i) * 2] = (float)std::cos(angle);
-      cos_sin[(t * half + i) * 2 + 1] = (float)std::sin(angle);
-    }
+  auto cos_sin = angle_table(x.size(1), x.size(3) / 2, theta, pos0);
   Tensor out = Tensor::empty(x.shape());
-  rotate(x.data(), out.data(), x.shape(), cos_sin, 1.f, false);
+  rotate(x.data(), out.data(), x.shape(), *cos_sin, 1.f, false);
   return record(out, "rope", {x}, [x, cos_sin](const Tensor&, const Tensor& g) {
-    rotate(g.data(), grad_of(x).data(), x.shape(), cos_sin, -1.f, true);
+    rotate(g.data(), grad_of(x).data(), x.shape(), *cos_sin, -1.f, true);
   });
 }
 

@@ -37,8 +37,10 @@ def all_finite_checkpoints(run):
 with tempfile.TemporaryDirectory() as tmp:
     run = f"{tmp}/stop"
     r = sinklab("train", TINY, f"run.dir={tmp}", "run.name=stop", *DIVERGE, expect=1)
-    m = re.search(r"non-finite (?:loss|activations) at step (\d+).*, first in block (\d+) "
-                  r"(hidden state|attention weights)", r.stderr)
+    # Caught in the training forward (block and tensor named) or, when the update made the weights
+    # non-finite first, in the statistics' forward (statistic and its [layer, ...] index named).
+    m = re.search(r"non-finite (?:loss|activations) at step (\d+)(?:.*, first in block \d+ (?:hidden state|attention "
+                  r"weights)| in the statistics \(stats.source = \w+\): statistic '[\w/]+' at \[\d+)", r.stderr)
     check("stop: the message names the step, the block and the tensor", m is not None and r.stderr.count("\n") == 1,
           r.stderr)
     bad = int(m.group(1)) if m else 0
