@@ -174,9 +174,11 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
               (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
               start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
-  if (root && world > 1)
-    std::printf("data parallel over %d processes: gradients summed in %lld buckets during the backward\n", world,
-                (long long)dist::GradientReducer(ps, bucket_bytes).buckets());
+  if (root && world > 1) {
+    const int64_t buckets = dist::GradientReducer(ps, bucket_bytes).buckets();
+    std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world,
+                (long long)buckets, buckets == 1 ? "" : "s");
+  }
 
   TrainSummary sum;
   double last_val = NAN, tokens_since = 0;
