@@ -1,7 +1,7 @@
 // Data-parallel training over MPI processes (Open MPI). Every rank holds the whole model,
-// computes gradients on its share of the global batch, and the gradients are summed with
-// one all-reduce over the flat gradient buffer. Built without MPI, these are the trivial
-// one-process versions, so the trainer reads the same either way.
+// computes gradients on its share of the global batch, and the flat gradient buffer is summed
+// across ranks in buckets while the backward still runs (GradientReducer). Built without MPI,
+// these are the trivial one-process versions, so the trainer reads the same either way.
 #pragma once
 #include <cstdint>
 #include <memory>
