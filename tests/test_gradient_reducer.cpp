@@ -14,7 +14,7 @@ TEST_CASE("GradientReducer: ranks reporting gradients in different orders, or no
   const int rank = dist::rank();
   ParamStore ps;
   std::vector<Tensor> p;
-  for (int i = 0; i < 7; ++i) p.push_back(ps.add("p" + std::to_string(i), {17 + 5 * i}, Init::zeros(), false));
+  for (int i = 0; i < 7; ++i) p.push_back(ps.add(std::to_string(i), {17 + 5 * i}, Init::zeros(), false));
   Rng rng(1);
   ps.finalize(rng);
   for (int64_t j = 0; j < ps.flat_size(); ++j) ps.grads()[j] = (float)((rank + 1) * (j + 1));
