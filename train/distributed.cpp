@@ -97,7 +97,10 @@ GradientReducer::GradientReducer(ParamStore& ps, int64_t bucket_bytes)
     ++b.unready;
     bucket_of_[params[i].value.impl()] = buckets_.size() - 1;
   }
-  if (size() == 1) buckets_.clear(), bucket_of_.clear();  // nothing to sum
+  if (size() == 1) {  // nothing to sum
+    buckets_.clear();
+    bucket_of_.clear();
+  }
 }
 
 GradientReducer::~GradientReducer() = default;
