@@ -14,6 +14,12 @@ bool grad_enabled() { return g_grad_enabled; }
 NoGrad::NoGrad() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGrad::~NoGrad() { g_grad_enabled = prev_; }
 
+static thread_local OnLeafGrad* g_on_leaf_grad = nullptr;
+OnLeafGrad::OnLeafGrad(std::function<void(const Tensor&)> fn) : fn_(std::move(fn)), prev_(g_on_leaf_grad) {
+  g_on_leaf_grad = this;
+}
+OnLeafGrad::~OnLeafGrad() { g_on_leaf_grad = prev_; }
+
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn fn) {
   if (profile::enabled()) profile::add_forward(op);
   if (!g_grad_enabled) return out;
@@ -70,7 +76,10 @@ void backward(const Tensor& root, const Tensor& seed) {
   for (int64_t i = 0, n = g.numel(); i < n; ++i) g.data()[i] += sd[i];
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const auto& t = *it;
-    if (!t->grad_fn) continue;  // a leaf: its gradient stays for the optimiser
+    if (!t->grad_fn) {  // a leaf: its gradient stays for the optimiser, and is final here
+      if (g_on_leaf_grad && t->grad) g_on_leaf_grad->fn_(Tensor(t));
+      continue;
+    }
     if (t->grad) {
       if (profile::enabled()) {
         auto t0 = std::chrono::steady_clock::now();

@@ -44,6 +44,21 @@ Tensor grad_of(const Tensor& t);
 // Tensor::backward() is backward(loss, 1).
 void backward(const Tensor& root, const Tensor& seed);
 
+// While alive on this thread, backward() calls `fn` with each leaf that received a gradient, as
+// soon as that gradient is final (every consumer of the leaf has run), once per leaf and backward.
+// Data-parallel training uses it to start summing gradients across processes while the rest of
+// the backward still runs.
+struct OnLeafGrad {
+  explicit OnLeafGrad(std::function<void(const Tensor& leaf)> fn);
+  ~OnLeafGrad();
+  OnLeafGrad(const OnLeafGrad&) = delete;
+  OnLeafGrad& operator=(const OnLeafGrad&) = delete;
+ private:
+  std::function<void(const Tensor&)> fn_;
+  OnLeafGrad* prev_;
+  friend void backward(const Tensor&, const Tensor&);
+};
+
 // A user-facing error with a clear message (wrong shapes, bad arguments).
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;

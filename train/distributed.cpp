@@ -1,7 +1,10 @@
 #include "train/distributed.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
+
+#include "engine/autograd.h"
 
 #ifdef SINKLAB_MPI
 #include <mpi.h>
@@ -50,7 +53,26 @@ void abort(int code) {
   if (g_mpi) MPI_Abort(MPI_COMM_WORLD, code);
   std::exit(code);
 }
+
+struct GradientReducer::Requests {
+  std::vector<MPI_Request> in_flight;
+  void post(float* data, int64_t n) {
+    SL_CHECK(n <= INT_MAX, "gradient bucket of " + std::to_string(n) + " floats exceeds MPI's int count");
+    in_flight.emplace_back();
+    MPI_Iallreduce(MPI_IN_PLACE, data, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &in_flight.back());
+  }
+  void progress() {
+    int done = 0;
+    if (!in_flight.empty()) MPI_Testall((int)in_flight.size(), in_flight.data(), &done, MPI_STATUSES_IGNORE);
+  }
+  void wait() { MPI_Waitall((int)in_flight.size(), in_flight.data(), MPI_STATUSES_IGNORE); }
+};
 #else
+struct GradientReducer::Requests {
+  void post(float*, int64_t) {}
+  void progress() {}
+  void wait() {}
+};
 void barrier() {}
 void abort(int code) { std::exit(code); }
 void init(int*, char***) {}
@@ -61,5 +83,47 @@ void allreduce_sum(float*, int64_t) {}
 void allreduce_sum(double*, int64_t) {}
 void broadcast(int64_t*, int64_t) {}
 #endif
+
+GradientReducer::GradientReducer(ParamStore& ps, int64_t bucket_bytes)
+    : grads_(ps.grads()), requests_(std::make_unique<Requests>()) {
+  SL_CHECK(ps.finalized(), "GradientReducer needs a finalized ParamStore");
+  const auto& params = ps.params();  // in flat order: offsets grow
+  auto full = [&](const Bucket& b) { return (b.end - b.begin) * (int64_t)sizeof(float) >= bucket_bytes; };
+  for (size_t i = params.size(); i-- > 0;) {
+    const int64_t end = buckets_.empty() ? ps.flat_size() : buckets_.back().begin;
+    if (buckets_.empty() || full(buckets_.back())) buckets_.push_back({end, end, 0});
+    Bucket& b = buckets_.back();
+    b.begin = params[i].offset;  // so the range covers the alignment padding after each parameter too
+    ++b.unready;
+    bucket_of_[params[i].value.impl()] = buckets_.size() - 1;
+  }
+  if (size() == 1) {  // nothing to sum
+    buckets_.clear();
+    bucket_of_.clear();
+  }
+}
+
+GradientReducer::~GradientReducer() = default;
+
+void GradientReducer::ready(const Tensor& param) {
+  auto it = bucket_of_.find(param.impl());
+  if (it == bucket_of_.end()) return;
+  --buckets_[it->second].unready;
+  bucket_of_.erase(it);
+  post_complete_buckets();
+  requests_->progress();
+}
+
+void GradientReducer::post_complete_buckets() {
+  for (; posted_ < buckets_.size() && buckets_[posted_].unready == 0; ++posted_)
+    requests_->post(grads_ + buckets_[posted_].begin, buckets_[posted_].end - buckets_[posted_].begin);
+}
+
+void GradientReducer::finish() {
+  for (Bucket& b : buckets_) b.unready = 0;
+  bucket_of_.clear();
+  post_complete_buckets();
+  requests_->wait();
+}
 
 }  // namespace sl::train::dist

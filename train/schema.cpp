@@ -142,6 +142,9 @@ std::vector<KeySpec> build_schema() {
       B("train.checkpoint_log_spaced", true, "also checkpoint at steps 1, 2, 4, 8, ..."),
       I("train.seed", 0, 0, kSeedMax, "parameter init seed"),
       I("train.threads", 0, 0, 4096, "0 = OMP_NUM_THREADS"),
+      I("train.allreduce_bucket_kb", 1024, 1, 1 << 21,
+        "under mpirun: gradients are summed across processes in buckets of at least this many KiB, each sent "
+        "while the backward still runs, as soon as its gradients are final"),
       S("train.dtype", {"f32", "bf16"}, "matmul operands; bf16 keeps fp32 accumulation and master weights"),
       S("train.on_nan", {"stop", "rollback"}, "on a non-finite loss: stop, or reload the last checkpoint"),
       F("train.rollback_lr_factor", 0.5, 0, 1, "lr multiplier after a rollback"),

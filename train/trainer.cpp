@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "data/files.h"
@@ -128,6 +129,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   SL_CHECK(micro > 0 && batch % micro == 0 && accum % world == 0,
            "train.batch_size " + std::to_string(batch) + " must split into micro-batches (train.micro_batch " +
                std::to_string(micro) + ") that divide evenly among " + std::to_string(world) + " processes");
+  const int64_t bucket_bytes = cfg.i("train.allreduce_bucket_kb") * 1024;
   const int64_t log_every = std::max<int64_t>(1, cfg.i("train.log_every"));
   // Evaluation, statistics, logs and checkpoints belong to rank 0.
   const int64_t eval_every = root ? cfg.i("train.eval_every") : 0, stats_every = root ? cfg.i("stats.every") : 0;
@@ -172,6 +174,11 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
               (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
               start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
+  if (root && world > 1) {
+    const int64_t buckets = dist::GradientReducer(ps, bucket_bytes).buckets();
+    std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world,
+                (long long)buckets, buckets == 1 ? "" : "s");
+  }
 
   TrainSummary sum;
   double last_val = NAN, tokens_since = 0;
@@ -197,6 +204,10 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
       std::string where = task->diagnose_nonfinite();
       return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
     };
+    // Under mpirun, gradients are summed across processes during the backward of the last
+    // micro-batch this rank trains (the earlier ones accumulate locally).
+    std::optional<dist::GradientReducer> reducer;
+    if (world > 1) reducer.emplace(ps, bucket_bytes);
     for (int64_t m = 0; m < accum && fault.empty(); ++m) {
       if (m % world != rank) {
         task->skip_train_batch(micro);
@@ -208,14 +219,18 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
         break;
       }
       loss += l.item() / accum;
+      std::optional<OnLeafGrad> overlap;
+      if (reducer && m + world >= accum) overlap.emplace([&](const Tensor& leaf) { reducer->ready(leaf); });
       scale(l, 1.f / accum).backward();
     }
-    if (world > 1) {  // one rank's fault stops every rank; gradients and loss are summed
+    if (world > 1) {
+      // Every rank sends the same gradient buckets in the same order, even one whose loss went
+      // non-finite (it sends what it has); then one rank's fault stops every rank.
+      reducer->finish();
       double shared[2] = {loss, fault.empty() ? 0.0 : 1.0};
       dist::allreduce_sum(shared, 2);
       loss = shared[0];
       if (shared[1] > 0 && fault.empty()) fault = "non-finite loss" + at_step + " on another process";
-      if (fault.empty()) dist::allreduce_sum(ps.grads(), ps.flat_size());
     }
     const float gnorm = fault.empty() ? clip_grad_norm(ps, clip) : NAN;
     if (fault.empty() && !std::isfinite(gnorm)) {
