@@ -52,6 +52,13 @@ struct Shape_ {
   int64_t d, layers, heads, ffn, vocab, seq, batch;
 };
 
+// The reference shape called `name`, or an error listing the valid ones.
+std::vector<Shape_>::const_iterator shape_named(const std::vector<Shape_>& all, const std::string& name) {
+  auto it = std::find_if(all.begin(), all.end(), [&](const Shape_& s) { return s.name == name; });
+  SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
+  return it;
+}
+
 double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
@@ -253,8 +260,7 @@ int cmd_bench(const Args& args) {
 
   std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
   if (!scaling.empty()) {
-    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == shapes.at(0); });
-    SL_CHECK(it != all.end(), "unknown shape '" + shapes.at(0) + "' (valid: small, large)");
+    const auto it = shape_named(all, shapes.at(0));
     std::printf("\nthread scaling, %s shape, %s attention, %s:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
                 "|---|---|---|---|---|\n", it->name.c_str(), attns.at(0).c_str(), dtypes.at(0).c_str());
     double base = 0;
@@ -276,8 +282,7 @@ int cmd_bench(const Args& args) {
   std::vector<std::string> memory_lines;
   double worst_ratio = 0;
   for (auto& name : shapes) {
-    auto it = std::find_if(all.begin(), all.end(), [&](auto& s) { return s.name == name; });
-    SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
+    const auto it = shape_named(all, name);
     for (auto& attn : attns) {
       double t = torch ? bench_torch(python, ref, *it, attn, threads, steps) : -1;
       for (auto& dtype : dtypes) {

@@ -1,6 +1,5 @@
 #include "engine/params.h"
 
-
 #include "engine/autograd.h"
 
 namespace sl {

@@ -65,21 +65,23 @@ SinkStats compute_sink_stats(const std::vector<AttentionCapture>& attn, const st
     std::vector<double> ent(B * H, 0), rsum(B * H, 0), slot(B * H, 0), top(B * H, 0);
 #pragma omp parallel for if (B * H * T * S > 32768)
     for (int64_t bh = 0; bh < B * H; ++bh) {
+      double ent_bh = 0, rsum_bh = 0, slot_bh = 0, top_bh = 0;  // locals: no shared cache lines in the loop
       for (int64_t i = 0; i < T; ++i) {
         const float* row = A.data() + (bh * T + i) * S;
         double rs = 0, e = 0;
         for (int64_t j = 0; j < S; ++j) {
           rs += row[j];
-          top[bh] = std::max(top[bh], (double)row[j]);
+          top_bh = std::max(top_bh, (double)row[j]);
         }
         for (int64_t j = 0; j < S && rs > 0; ++j) {
           double q = row[j] / rs;
           if (q > 0) e -= q * std::log(q);
         }
-        for (int64_t j = 0; j < slots; ++j) slot[bh] += row[j];
-        ent[bh] += e;
-        rsum[bh] += rs;
+        for (int64_t j = 0; j < slots; ++j) slot_bh += row[j];
+        ent_bh += e;
+        rsum_bh += rs;
       }
+      ent[bh] = ent_bh, rsum[bh] = rsum_bh, slot[bh] = slot_bh, top[bh] = top_bh;
     }
     double mx = 0, total = 0;
     for (int64_t bh = 0; bh < B * H; ++bh) {

@@ -90,16 +90,17 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   const std::vector<Block> blocks =
       blocks_of(runs, matmul_precision() == MatmulPrecision::bf16 ? T : kQueryBlock);
   const Bf16Image q16 = bf16_image(q), k16 = bf16_image(k), v16 = bf16_image(v);  // shared by every block
+  Tensor out = Tensor::empty({B, T, H, Dh});
+  const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), O = heads(out);
 
   // Per block: S = scale * q k^T, then P = kernel(S) row by row (W keeps the unnormalised
   // weights when a row sum divides them), then O = P v straight into [B, T, H, Dh].
-  Tensor out = Tensor::empty({B, T, H, Dh});
   std::vector<Tensor> P(blocks.size()), W(blocks.size()), row_sum(blocks.size());
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& b = blocks[i];
     const int64_t rows = B * H * b.rows(), n = b.keys();
     P[i] = Tensor::empty({B, H, b.rows(), n});
-    gemm(positions(heads(q), b.r0, b.r1), mT(positions(heads(k), b.k0, b.k1)), P[i], nullptr, false, scale, q16, k16);
+    gemm(positions(Q, b.r0, b.r1), mT(positions(K, b.k0, b.k1)), P[i], nullptr, false, scale, q16, k16);
     W[i] = renorm ? Tensor::empty(P[i].shape()) : P[i];
     if (renorm) row_sum[i] = Tensor::empty({rows});
     float *p = P[i].data(), *w = W[i].data();
@@ -108,8 +109,10 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
       const Run run = runs[b.r0 + r % b.rows()];
       const int64_t lo = std::max<int64_t>(run.lo - b.k0, 0), hi = std::max<int64_t>(run.hi - b.k0, lo);
       float *s = p + r * n, *wr = w + r * n;
-      std::fill(s, s + lo, 0.f);  // masked keys weigh 0
-      std::fill(s + hi, s + n, 0.f);
+      for (float* row : {s, wr}) {  // masked keys weigh 0 (wr is s itself unless a row sum divides)
+        std::fill(row, row + lo, 0.f);
+        std::fill(row + hi, row + n, 0.f);
+      }
       float sum = 0;
       if (kernel == AttnKernel::Softmax) {  // P_j = exp(s_j - max) / sum_l exp(s_l - max)
         float top = -std::numeric_limits<float>::infinity();
@@ -125,7 +128,6 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
         for (int64_t j = lo; j < hi; ++j) s[j] *= inv;
         continue;
       }
-      if (renorm) std::fill(wr, wr + n, 0.f);
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = lo; j < hi; ++j) {  // W_j = sigmoid(s_j + b) or relu(s_j)
         const float x = s[j];
@@ -138,7 +140,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
         for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
       }
     }
-    gemm(P[i], positions(heads(v), b.k0, b.k1), positions(heads(out), b.r0, b.r1), nullptr, false, 1.f, {}, v16);
+    gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, {}, v16);
   }
   if (probs) {  // the whole [B, H, T, T], zero outside the blocks
     *probs = Tensor::zeros({B, H, T, T});

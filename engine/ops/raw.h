@@ -1,8 +1,6 @@
 // Raw kernels (no autograd) shared by the ops and by fused ops that call oneDNN directly.
 #pragma once
-#include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 
