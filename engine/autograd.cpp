@@ -44,6 +44,14 @@ Tensor grad_of(const Tensor& t) {
   return Tensor(impl->grad);
 }
 
+GradSlot grad_slot(const Tensor& t) {
+  TensorImpl* impl = t.impl();
+  if (impl->grad) return {Tensor(impl->grad), false};
+  Tensor g = Tensor::empty(t.shape());
+  impl->grad = g.impl_ptr();
+  return {g, true};
+}
+
 void Tensor::backward() const {
   SL_CHECK(numel() == 1, "backward() needs a scalar, got shape " + shape_str(shape()));
   sl::backward(*this, Tensor::ones(shape()));

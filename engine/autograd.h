@@ -40,6 +40,15 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn
 // Backward closures add into it.
 Tensor grad_of(const Tensor& t);
 
+// t's gradient buffer for a closure that writes a whole gradient in one pass. `first` when this
+// is t's first contribution: the buffer is new and uninitialised, and the closure must assign
+// every element (saving a pass that zeroes it and a read of those zeros); later ones add.
+struct GradSlot {
+  Tensor grad;
+  bool first;
+};
+GradSlot grad_slot(const Tensor& t);
+
 // Backpropagates `seed` (d loss / d root, same shape as root) through the graph of root.
 // Tensor::backward() is backward(loss, 1).
 void backward(const Tensor& root, const Tensor& seed);

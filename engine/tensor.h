@@ -24,6 +24,9 @@ struct Storage {
   float* data = nullptr;
   int64_t size = 0;
   std::shared_ptr<void> owner;
+  // The bf16 rounding of all of data, made once for values that no longer change (an op's output
+  // read by several bf16 products); see bf16_image_kept in ops/raw.h.
+  std::shared_ptr<Storage> bf16;
   static std::shared_ptr<Storage> allocate(int64_t n);  // uninitialised, from a recycling pool
   // Bytes of pooled buffers in use now, and the most in use since reset_peak().
   static int64_t live_bytes();

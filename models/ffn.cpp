@@ -26,6 +26,7 @@ Tensor FFN::activation(const Tensor& h) const {
 }
 
 Tensor FFN::forward(const Tensor& x) const {
+  if (cfg_.kind == "swiglu") return linear(swiglu(linear(x, w1_, b1_), linear(x, w3_, b3_)), w2_, b2_);
   Tensor h = activation(linear(x, w1_, b1_));
   if (w3_.defined()) h = mul(h, linear(x, w3_, b3_));
   return linear(h, w2_, b2_);

@@ -138,3 +138,21 @@ TEST_CASE("a bf16 image serves every view inside it and is ignored outside", "[m
   std::vector<float> f = fresh.to_vector(), m = imaged.to_vector();
   for (size_t i = 0; i < f.size(); ++i) REQUIRE(m[i] == f[i] / 2);
 }
+
+TEST_CASE("a kept bf16 image is made once for an op's output and read by gemm", "[matmul][bf16]") {
+  PrecisionScope bf16(MatmulPrecision::bf16);
+  Tensor leaf = testing::randn({6, 5}, 1).set_requires_grad();
+  Tensor x = scale(leaf, 2.f);  // an op's output in the recorded graph: its values are final
+  CHECK(bf16_image_kept(x).bf16 == bf16_image_kept(x.reshape({5, 6})).bf16);  // one image per storage
+  CHECK(bf16_image_kept(leaf).bf16 != bf16_image_kept(leaf).bf16);  // a leaf may change: never kept
+  // Doubling x after its image was kept (exact in bf16) leaves a product that reads it unchanged.
+  Tensor w = testing::randn({5, 3}, 2), before = Tensor::zeros({6, 3}), after = Tensor::zeros({6, 3});
+  gemm(x.detach(), w, before, nullptr, false);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] *= 2;
+  gemm(x.detach(), w, after, nullptr, false);
+  CHECK(after.to_vector() == before.to_vector());
+  Tensor y = scale(leaf, 2.f), fresh = Tensor::zeros({6, 3});  // not kept: read as it is now
+  for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] *= 2;
+  gemm(y.detach(), w, fresh, nullptr, false);
+  for (int64_t i = 0; i < fresh.numel(); ++i) REQUIRE(fresh.data()[i] == 2 * before.data()[i]);
+}

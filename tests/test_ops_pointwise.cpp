@@ -104,3 +104,19 @@ TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, NaN kept", "[pointwise]") 
   CHECK(exp_approx(1e4f) == Approx(std::exp(88.0)).epsilon(1e-6));
   CHECK(std::isnan(exp_approx(NAN)));
 }
+
+TEST_CASE("swiglu is silu(a) * b, with its gradients", "[pointwise][gradcheck]") {
+  Tensor a = testing::randn({181, 193}, 7), b = testing::randn({181, 193}, 8);  // the threaded path
+  Tensor fused = swiglu(a, b), composed = mul(silu(a), b);
+  const std::vector<float> f = fused.to_vector(), c = composed.to_vector();
+  for (size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == Approx(c[i]).epsilon(1e-5).margin(1e-6));
+  // far into both tails, where sigmoid saturates
+  REQUIRE(swiglu(Tensor::scalar(-100.f), Tensor::scalar(1.f)).item() == Approx(0.f).margin(1e-30));
+  REQUIRE(swiglu(Tensor::scalar(100.f), Tensor::scalar(2.f)).item() == Approx(200.f));
+  auto f2 = [](const std::vector<Tensor>& in) { return swiglu(in[0], in[1]); };
+  REQUIRE(testing::gradcheck(f2, {testing::randn({3, 5, 7}, 9), testing::randn({3, 5, 7}, 10)}) < 1e-3);
+  // one tensor as gate and value: its two gradient contributions add up
+  REQUIRE(testing::gradcheck([](const std::vector<Tensor>& in) { return swiglu(in[0], in[0]); },
+                             {testing::randn({3, 5, 7}, 11)}) < 1e-3);
+  REQUIRE_THROWS_WITH(swiglu(a, testing::randn({181, 192}, 1)), Catch::Contains("must have one shape"));
+}

@@ -99,20 +99,26 @@ void walk_parallel(const Layout& L, F&& f) {
   for (int64_t c = 0; c < chunks; ++c) walk(L, c * kChunk, std::min(L.numel, (c + 1) * kChunk), f);
 }
 
-// grad[x offset] += contrib(i, ia, ib) over every output element, for x = a (use_a) or b.
+// grad[x offset] += contrib(i, ia, ib) over every output element, for x = a (use_a) or b (=, as
+// x's first contribution, where each gradient element gets one output element).
 // Where x is broadcast, several output elements land on one gradient element: threads then
 // sum into private buffers that are added up at the end.
 template <class C>
-void accumulate(const Layout& L, bool use_a, Tensor grad, C&& contrib) {
-  float* gx = grad.data();
-  int64_t nx = grad.numel();
+void accumulate(const Layout& L, bool use_a, const Tensor& x, C&& contrib) {
   auto into = [&](float* dst) {
     return [&, dst](int64_t i, int64_t ia, int64_t ib) { dst[use_a ? ia : ib] += contrib(i, ia, ib); };
   };
-  if (nx == L.numel) {
-    walk_parallel(L, into(gx));
+  if (x.numel() == L.numel) {
+    auto [grad, first] = grad_slot(x);
+    float* gx = grad.data();
+    if (first)
+      walk_parallel(L, [&](int64_t i, int64_t ia, int64_t ib) { gx[use_a ? ia : ib] = contrib(i, ia, ib); });
+    else
+      walk_parallel(L, into(gx));
     return;
   }
+  float* gx = grad_of(x).data();
+  int64_t nx = x.numel();
   int nt = L.numel > kParallelMin ? omp_get_max_threads() : 1;
   if (nt == 1) {
     walk(L, 0, L.numel, into(gx));
@@ -150,8 +156,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
                 [](const Layout& L, const Tensor& a, const Tensor& b, const Tensor&, const Tensor& g) {
                   const float* pg = g.data();
                   auto pass = [pg](int64_t i, int64_t, int64_t) { return pg[i]; };
-                  if (needs_grad(a)) accumulate(L, true, grad_of(a), pass);
-                  if (needs_grad(b)) accumulate(L, false, grad_of(b), pass);
+                  if (needs_grad(a)) accumulate(L, true, a, pass);
+                  if (needs_grad(b)) accumulate(L, false, b, pass);
                 });
 }
 
@@ -159,8 +165,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   return binary(a, b, "sub", [](float x, float y) { return x - y; },
                 [](const Layout& L, const Tensor& a, const Tensor& b, const Tensor&, const Tensor& g) {
                   const float* pg = g.data();
-                  if (needs_grad(a)) accumulate(L, true, grad_of(a), [pg](int64_t i, int64_t, int64_t) { return pg[i]; });
-                  if (needs_grad(b)) accumulate(L, false, grad_of(b), [pg](int64_t i, int64_t, int64_t) { return -pg[i]; });
+                  if (needs_grad(a)) accumulate(L, true, a, [pg](int64_t i, int64_t, int64_t) { return pg[i]; });
+                  if (needs_grad(b)) accumulate(L, false, b, [pg](int64_t i, int64_t, int64_t) { return -pg[i]; });
                 });
 }
 
@@ -170,9 +176,9 @@ Tensor mul(const Tensor& a, const Tensor& b) {
                   const float *pg = g.data(), *pa = a.data(), *pb = b.data();
                   // d(ab)/da = b, d(ab)/db = a
                   if (needs_grad(a))
-                    accumulate(L, true, grad_of(a), [=](int64_t i, int64_t, int64_t ib) { return pg[i] * pb[ib]; });
+                    accumulate(L, true, a, [=](int64_t i, int64_t, int64_t ib) { return pg[i] * pb[ib]; });
                   if (needs_grad(b))
-                    accumulate(L, false, grad_of(b), [=](int64_t i, int64_t ia, int64_t) { return pg[i] * pa[ia]; });
+                    accumulate(L, false, b, [=](int64_t i, int64_t ia, int64_t) { return pg[i] * pa[ia]; });
                 });
 }
 
@@ -182,9 +188,9 @@ Tensor div(const Tensor& a, const Tensor& b) {
                   const float *pg = g.data(), *pb = b.data(), *po = out.data();
                   // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
                   if (needs_grad(a))
-                    accumulate(L, true, grad_of(a), [=](int64_t i, int64_t, int64_t ib) { return pg[i] / pb[ib]; });
+                    accumulate(L, true, a, [=](int64_t i, int64_t, int64_t ib) { return pg[i] / pb[ib]; });
                   if (needs_grad(b))
-                    accumulate(L, false, grad_of(b),
+                    accumulate(L, false, b,
                                [=](int64_t i, int64_t, int64_t ib) { return -pg[i] * po[i] / pb[ib]; });
                 });
 }

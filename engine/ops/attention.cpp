@@ -89,7 +89,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   const std::vector<Run> runs = runs_of(mask, T);
   const std::vector<Block> blocks =
       blocks_of(runs, matmul_precision() == MatmulPrecision::bf16 ? T : kQueryBlock);
-  const Bf16Image q16 = bf16_image(q), k16 = bf16_image(k), v16 = bf16_image(v);  // shared by every block
+  // shared by every block, and kept for the backward
+  const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v);
   Tensor out = Tensor::empty({B, T, H, Dh});
   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), O = heads(out);
 
@@ -158,13 +159,26 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   return record(out, "attention", {q, k, v},
                 [q, k, v, P, W, row_sum, blocks, kernel, scale, renorm](const Tensor&, const Tensor& g) {
                   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), dO = heads(g);
-                  const Bf16Image q16 = bf16_image(q), k16 = bf16_image(k), v16 = bf16_image(v), g16 = bf16_image(g);
+                  const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v),
+                                  g16 = bf16_image(g);
+                  // One block that sees every query and key writes each gradient once, into a new
+                  // buffer; blocks that share keys add into zeros.
+                  const int64_t T = q.size(1);
+                  const bool whole = blocks.size() == 1 && blocks[0].r0 == 0 && blocks[0].r1 == T &&
+                                     blocks[0].k0 == 0 && blocks[0].k1 == T;
+                  auto slot = [whole](const Tensor& t) {
+                    GradSlot s = grad_slot(t);
+                    if (s.first && !whole) fill(s.grad.data(), s.grad.numel(), 0.f);
+                    return GradSlot{s.grad, s.first && whole};
+                  };
+                  const GradSlot dq = needs_grad(q) ? slot(q) : GradSlot{}, dk = needs_grad(k) ? slot(k) : GradSlot{},
+                                 dv = needs_grad(v) ? slot(v) : GradSlot{};
                   for (size_t i = 0; i < blocks.size(); ++i) {
                     const Block& b = blocks[i];
                     const int64_t rows = P[i].size(0) * P[i].size(1) * b.rows(), n = b.keys();
                     const Tensor dOb = positions(dO, b.r0, b.r1);
                     if (needs_grad(v))  // dV = P^T dO
-                      gemm(mT(P[i]), dOb, positions(heads(grad_of(v)), b.k0, b.k1), nullptr, true, 1.f, {}, g16);
+                      gemm(mT(P[i]), dOb, positions(heads(dv.grad), b.k0, b.k1), nullptr, !dv.first, 1.f, {}, g16);
                     // dP = dO V^T, turned in place into dS = dP * dP/dS, row by row.
                     Tensor dS = Tensor::empty(P[i].shape());
                     gemm(dOb, mT(positions(V, b.k0, b.k1)), dS, nullptr, false, 1.f, g16, v16);
@@ -195,11 +209,11 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     // S = scale * q k^T:  dq = scale * dS k,  dk = scale * dS^T q
                     const Bf16Image dS16 = bf16_image(dS);
                     if (needs_grad(q))
-                      gemm(dS, positions(K, b.k0, b.k1), positions(heads(grad_of(q)), b.r0, b.r1), nullptr, true,
+                      gemm(dS, positions(K, b.k0, b.k1), positions(heads(dq.grad), b.r0, b.r1), nullptr, !dq.first,
                            scale, dS16, k16);
                     if (needs_grad(k))
-                      gemm(mT(dS), positions(Q, b.r0, b.r1), positions(heads(grad_of(k)), b.k0, b.k1), nullptr, true,
-                           scale, dS16, q16);
+                      gemm(mT(dS), positions(Q, b.r0, b.r1), positions(heads(dk.grad), b.k0, b.k1), nullptr,
+                           !dk.first, scale, dS16, q16);
                   }
                 });
 }

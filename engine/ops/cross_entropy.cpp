@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 
 namespace sl {
 
@@ -40,7 +41,8 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& target
 #pragma omp simd reduction(max : m)
     for (int64_t i = 1; i < V; ++i) m = std::max(m, xr[i]);
     double s = 0;
-    for (int64_t i = 0; i < V; ++i) s += std::exp(xr[i] - m);
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < V; ++i) s += exp_approx(xr[i] - m);
     float l = m + (float)std::log(s);
     lse[r] = l;
     total += (double)l - xr[targets[r]] + (double)z_loss * l * l;
@@ -50,9 +52,11 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& target
 
   return record(out, "cross_entropy", {logits},
                 [logits, targets, ignore_index, z_loss, count, lse = std::move(lse)](const Tensor&, const Tensor& g) {
-    float* gx = grad_of(logits).data();  // exists (as zeros) even when no row counts
-    if (count == 0) return;
+    auto [grad, first] = grad_slot(logits);  // exists even when no row counts
+    float* gx = grad.data();
     int64_t N = logits.size(0), V = logits.size(1);
+    if (first) fill(gx, N * V, 0.f);  // ignored rows get no gradient; the rest add into zeros
+    if (count == 0) return;
     const float* px = logits.data();
     float scale = g.item() / (float)count;
 #pragma omp parallel for if (logits.numel() > kParallelMin)
@@ -61,7 +65,8 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& target
       const float* xr = px + r * V;
       float* dx = gx + r * V;
       float p_coef = scale * (1.f + 2.f * z_loss * lse[r]);  // softmax weight incl. the z-loss term
-      for (int64_t i = 0; i < V; ++i) dx[i] += p_coef * std::exp(xr[i] - lse[r]);
+#pragma omp simd
+      for (int64_t i = 0; i < V; ++i) dx[i] += p_coef * exp_approx(xr[i] - lse[r]);
       dx[targets[r]] -= scale;
     }
   });

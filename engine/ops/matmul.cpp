@@ -56,18 +56,23 @@ static Tensor with_rank(const Tensor& t, int64_t n) {
   return view(t, s, st);
 }
 
-static std::string layout_key(const Tensor& t) { return shape_str(t.shape()) + shape_str(t.strides()); }
+// An operand as oneDNN reads it: its layout and where its elements (f32 or bf16) lie.
+struct Operand {
+  Shape shape, strides;
+  void* data;
+  std::shared_ptr<Storage> keep;  // a bf16 copy made for this product
+};
 
-// The oneDNN description of t's layout with elements of type dt.
-static memory::desc desc(const Tensor& t, memory::data_type dt) { return memory::desc(t.shape(), dt, t.strides()); }
+static std::string layout_key(const Shape& shape, const Shape& strides) { return shape_str(shape) + shape_str(strides); }
 
 // The oneDNN primitive for c (+)= a @ b (+ bias[1, N]) in exactly these layouts, with a and b of
 // type `in` (c and bias are always f32); an empty primitive when oneDNN offers only its slow
 // reference kernel for them.
-static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Tensor& c, memory::data_type in,
+static dnnl::primitive& primitive_for(const Operand& a, const Operand& b, const Tensor& c, memory::data_type in,
                                       bool bias, bool accumulate, float alpha) {
-  std::string key = "matmul" + layout_key(a) + layout_key(b) + layout_key(c) + (bias ? "+bias" : "") +
-                    (accumulate ? "+=" : "=") + (in == memory::data_type::bf16 ? "bf16" : "f32");
+  std::string key = "matmul" + layout_key(a.shape, a.strides) + layout_key(b.shape, b.strides) +
+                    layout_key(c.shape(), c.strides()) + (bias ? "+bias" : "") + (accumulate ? "+=" : "=") +
+                    (in == memory::data_type::bf16 ? "bf16" : "f32");
   if (alpha != 1.f) key += std::string(1, '*') + std::to_string(alpha);
   return dnnl_ctx::cached(key, [&]() -> dnnl::primitive {
     memory::desc bias_md;
@@ -83,7 +88,8 @@ static dnnl::primitive& primitive_for(const Tensor& a, const Tensor& b, const Te
       po.append_sum(1.f);  // dst = 1 * dst + a @ b: gradients accumulate without a temporary
       attr.set_post_ops(po);
     }
-    dnnl::matmul::desc d(desc(a, in), desc(b, in), bias_md, desc(c, memory::data_type::f32));
+    dnnl::matmul::desc d(memory::desc(a.shape, in, a.strides), memory::desc(b.shape, in, b.strides), bias_md,
+                         memory::desc(c.shape(), memory::data_type::f32, c.strides()));
     dnnl::matmul::primitive_desc pd(d, attr, dnnl_ctx::engine(), /*allow_empty=*/true);
     if (!pd || std::string(pd.impl_info_str()).find("ref") != std::string::npos) return {};
     return dnnl::matmul(pd);
@@ -105,15 +111,26 @@ static int64_t span(const Tensor& t) {
   return n;
 }
 
-Bf16Image bf16_image(const Tensor& t) {
-  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
-  const int64_t n = span(t);
-  Bf16Image image{t.data(), n, Storage::allocate((n + 1) / 2)};  // two bf16 per float slot
-  const float* x = t.data();
-  uint16_t* y = reinterpret_cast<uint16_t*>(image.bf16->data);
+// x[0, n) rounded to bf16, two per float slot of the returned storage.
+static std::shared_ptr<Storage> rounded(const float* x, int64_t n) {
+  auto out = Storage::allocate((n + 1) / 2);
+  uint16_t* y = reinterpret_cast<uint16_t*>(out->data);
 #pragma omp parallel for simd if (n > 32768)
   for (int64_t i = 0; i < n; ++i) y[i] = to_bf16(x[i]);
-  return image;
+  return out;
+}
+
+Bf16Image bf16_image(const Tensor& t) {
+  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  return {t.data(), span(t), rounded(t.data(), span(t))};
+}
+
+Bf16Image bf16_image_kept(const Tensor& t) {
+  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  if (!t.impl()->grad_fn) return bf16_image(t);
+  Storage& s = *t.impl()->storage;
+  if (!s.bf16) s.bf16 = rounded(s.data, s.size);
+  return {s.data, s.size, s.bf16};
 }
 
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha, const Bf16Image& a16,
@@ -136,29 +153,34 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
   }
   const bool bf16 = matmul_precision() == MatmulPrecision::bf16;
   const memory::data_type in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
-  dnnl::primitive* p = &primitive_for(a, b, cc, in, bias, accumulate, alpha);
+  // t as oneDNN reads it: itself, or its bf16 image (a given or kept one where it covers t, else
+  // made here and alive until the product is done). (A transposed copy for a transposed A would
+  // let oneDNN's AMX kernel run dW = dY^T X 1.6x as fast, but the copy costs more than that.)
+  auto operand = [bf16](const Tensor& t, const Bf16Image& given) -> Operand {
+    if (!bf16) return {t.shape(), t.strides(), const_cast<float*>(t.data()), nullptr};
+    const Storage& s = *t.impl()->storage;
+    for (const Bf16Image& image : {given, Bf16Image{s.data, s.size, s.bf16}})
+      if (image.bf16 && t.data() >= image.from && t.data() + span(t) <= image.from + image.n)
+        return {t.shape(), t.strides(), reinterpret_cast<uint16_t*>(image.bf16->data) + (t.data() - image.from), nullptr};
+    auto image = rounded(t.data(), span(t));
+    return {t.shape(), t.strides(), image->data, image};
+  };
+  Operand A = operand(a, a16), B = operand(b, b16);
+  dnnl::primitive* p = &primitive_for(A, B, cc, in, bias, accumulate, alpha);
   if (!*p) {
     // A layout oneDNN has no fast kernel for: pack both operands densely.
     a = a.contiguous();
     b = b.contiguous();
-    p = &primitive_for(a, b, cc, in, bias, accumulate, alpha);
+    A = operand(a, {});
+    B = operand(b, {});
+    p = &primitive_for(A, B, cc, in, bias, accumulate, alpha);
   }
   SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
-  // a and b as oneDNN reads them: themselves, or bf16 images (the given ones where they cover
-  // the operand, else made here and alive until the product is done).
-  auto image_of = [](const Tensor& t, const Bf16Image& given) {
-    const bool covers = given.bf16 && t.data() >= given.from && t.data() + span(t) <= given.from + given.n;
-    return covers ? given : bf16_image(t);
-  };
-  const Bf16Image a_image = bf16 ? image_of(a, a16) : Bf16Image{}, b_image = bf16 ? image_of(b, b16) : Bf16Image{};
-  auto operand = [](const Tensor& t, const Bf16Image& image) {
-    if (!image.bf16) return memory(desc(t, memory::data_type::f32), dnnl_ctx::engine(), const_cast<float*>(t.data()));
-    uint16_t* at = reinterpret_cast<uint16_t*>(image.bf16->data) + (t.data() - image.from);
-    return memory(desc(t, memory::data_type::bf16), dnnl_ctx::engine(), at);
-  };
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, operand(a, a_image)},
-                                       {DNNL_ARG_WEIGHTS, operand(b, b_image)},
-                                       {DNNL_ARG_DST, memory(desc(cc, memory::data_type::f32), dnnl_ctx::engine(), cc.data())}};
+  auto mem = [in](const Operand& o) { return memory(memory::desc(o.shape, in, o.strides), dnnl_ctx::engine(), o.data); };
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(A)},
+                                       {DNNL_ARG_WEIGHTS, mem(B)},
+                                       {DNNL_ARG_DST, memory(memory::desc(cc.shape(), memory::data_type::f32, cc.strides()),
+                                                              dnnl_ctx::engine(), cc.data())}};
   if (bias) {
     Shape s(cc.dim(), 1);
     s.back() = cc.size(-1);
@@ -184,10 +206,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(out_shape);
   gemm(raw(a), raw(b), out, nullptr, false);
   return record(out, "matmul", {a, b}, [a, b](const Tensor&, const Tensor& g) {
-    if (needs_grad(a)) gemm(raw(g), mT(raw(b)), grad_of(a), nullptr, true);  // dA = dC @ B^T
+    if (needs_grad(a)) {
+      auto [ga, first] = grad_slot(a);
+      gemm(raw(g), mT(raw(b)), ga, nullptr, !first);  // dA = dC @ B^T
+    }
     if (!needs_grad(b)) return;
     if (b.dim() == a.dim()) {
-      gemm(mT(raw(a)), raw(g), grad_of(b), nullptr, true);  // dB = A^T @ dC
+      auto [gb, first] = grad_slot(b);
+      gemm(mT(raw(a)), raw(g), gb, nullptr, !first);  // dB = A^T @ dC
     } else {
       // b is shared across the batch: dB sums A^T @ dC over it, i.e. one product of all rows.
       Tensor rows = as_rows(raw(a));
@@ -213,12 +239,16 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     return view(c, {rows, t.size(-1)}, {t.size(-1), 1});
   };
   Tensor b = bias.defined() ? raw(bias).contiguous() : Tensor();
-  gemm(flat(raw(x)), mT(raw(w)), flat(out), b.defined() ? b.data() : nullptr, false);  // x @ W^T + bias
+  // x @ W^T + bias; x's bf16 image is kept for the other products that read x, dW's included
+  gemm(flat(raw(x)), mT(raw(w)), flat(out), b.defined() ? b.data() : nullptr, false, 1.f, bf16_image_kept(x));
   return record(out, "linear", {x, w, bias}, [x, w, bias, flat](const Tensor&, const Tensor& g) {
     Tensor gf = flat(raw(g));
     const Bf16Image g16 = bf16_image(gf);  // dY is an operand of both products: round it once
-    if (needs_grad(x)) gemm(gf, raw(w), flat(grad_of(x)), nullptr, true, 1.f, g16);          // dX = dY @ W
-    if (needs_grad(w)) gemm(mT(gf), flat(raw(x)), grad_of(w), nullptr, true, 1.f, g16);      // dW = dY^T @ X
+    if (needs_grad(x)) {
+      auto [gx, first] = grad_slot(x);
+      gemm(gf, raw(w), flat(gx), nullptr, !first, 1.f, g16);  // dX = dY @ W
+    }
+    if (needs_grad(w)) gemm(mT(gf), flat(raw(x)), grad_of(w), nullptr, true, 1.f, g16);  // dW = dY^T @ X
     if (needs_grad(bias)) {
       // dbias = column sums of dY; threads own disjoint column blocks and sweep all rows.
       float* gb = grad_of(bias).data();

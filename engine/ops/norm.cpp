@@ -60,7 +60,8 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
                 [x, w, b, centre, R, D, mu = std::move(mu), rstd = std::move(rstd)](const Tensor&, const Tensor& g) {
     const float *px = x.data(), *pg = g.data();
     const float* pw = w.defined() ? w.data() : nullptr;
-    float* gx = needs_grad(x) ? grad_of(x).data() : nullptr;
+    GradSlot gx_slot = needs_grad(x) ? grad_slot(x) : GradSlot{};
+    float* gx = gx_slot.grad.defined() ? gx_slot.grad.data() : nullptr;
     float* gw = needs_grad(w) ? grad_of(w).data() : nullptr;
     float* gb = needs_grad(b) ? grad_of(b).data() : nullptr;
 #pragma omp parallel if (x.numel() > kParallelMin)
@@ -85,7 +86,14 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
           // dx = rstd * (gy - mean(gy) - xh * mean(gy * xh)); no mean(gy) term without centring
           float mean_gy = centre ? (float)(sum_gy / D) : 0.f, mean_gy_xh = (float)(sum_gy_xh / D);
           float* dx = gx + r * D;
-          for (int64_t i = 0; i < D; ++i) dx[i] += rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh);
+          auto dxi = [&](int64_t i) { return rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh); };
+          if (gx_slot.first) {
+#pragma omp simd
+            for (int64_t i = 0; i < D; ++i) dx[i] = dxi(i);
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < D; ++i) dx[i] += dxi(i);
+          }
         }
       }
 #pragma omp critical

@@ -48,13 +48,16 @@ Tensor eltwise(const Tensor& x_in, algorithm alg, float alpha, const char* name)
       .execute(dnnl_ctx::stream(), {{DNNL_ARG_SRC, as_memory(x)}, {DNNL_ARG_DST, as_memory(out)}});
   dnnl_ctx::stream().wait();
   return record(out, name, {x}, [x, alg, alpha, n](const Tensor&, const Tensor& g) {
-    // oneDNN overwrites diff_src; gradients accumulate, so go through a scratch buffer.
-    Tensor dx = Tensor::empty(x.shape());
+    // oneDNN overwrites diff_src: the first contribution lands in x's gradient directly, a later
+    // one goes through a scratch buffer and is added.
+    auto [gx_t, first] = grad_slot(x);
+    Tensor dx = first ? gx_t : Tensor::empty(x.shape());
     eltwise_primitive(alg, alpha, n, true)
         .execute(dnnl_ctx::stream(),
                  {{DNNL_ARG_SRC, as_memory(x)}, {DNNL_ARG_DIFF_DST, as_memory(g)}, {DNNL_ARG_DIFF_SRC, as_memory(dx)}});
     dnnl_ctx::stream().wait();
-    float* gx = grad_of(x).data();
+    if (first) return;
+    float* gx = gx_t.data();
     const float* pd = dx.data();
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) gx[i] += pd[i];

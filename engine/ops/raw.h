@@ -17,11 +17,17 @@ struct Bf16Image {
   std::shared_ptr<Storage> bf16;
 };
 Bf16Image bf16_image(const Tensor& t);  // of the stretch t spans, when the precision is bf16
+// The image of all of t's storage, made once and kept with it when t is an op's output in the
+// graph being recorded (its values are final: backward reads them too): x feeds the q, k and v
+// products and, in the backward, dW = dY^T x; gemm finds a kept image by itself. For any other
+// t, a plain image.
+Bf16Image bf16_image_kept(const Tensor& t);
 
 // c[..., M, N] = alpha * a[..., M, K] @ b[..., K, N] (+ bias[N])   (+ c if accumulate), on views
 // outside the autograd graph. a, b and c may be strided (c's strides are honoured); b is 2-D
 // or has a's batch dims. a and b are read in the matmul precision (engine/precision.h), from
-// a16 / b16 where those cover them, else converted here; c and bias are fp32. (ops/matmul.cpp)
+// a16 / b16 or a kept image where those cover them, else converted here; c and bias are fp32.
+// (ops/matmul.cpp)
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f,
           const Bf16Image& a16 = {}, const Bf16Image& b16 = {});
 

@@ -64,7 +64,8 @@ Tensor rope(const Tensor& x_in, float theta, int64_t pos0) {
   Tensor out = Tensor::empty(x.shape());
   rotate(x.data(), out.data(), x.shape(), *cos_sin, 1.f, false);
   return record(out, "rope", {x}, [x, cos_sin](const Tensor&, const Tensor& g) {
-    rotate(g.data(), grad_of(x).data(), x.shape(), *cos_sin, -1.f, true);
+    auto [gx, first] = grad_slot(x);
+    rotate(g.data(), gx.data(), x.shape(), *cos_sin, -1.f, !first);
   });
 }
 

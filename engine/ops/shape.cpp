@@ -36,6 +36,21 @@ static void copy_strided(const float* src, const Shape& shape, const Shape& stri
   }
 }
 
+// x's gradient += g, a dense gradient of x's shape (or = g, as its first contribution).
+static void add_into(const Tensor& x, const Tensor& g) {
+  auto [grad, first] = grad_slot(x);
+  float* gx = grad.data();
+  const float* gg = g.data();
+  const int64_t n = g.numel();
+  if (first) {
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) gx[i] = gg[i];
+  } else {
+#pragma omp parallel for simd if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) gx[i] += gg[i];
+  }
+}
+
 // Adds a dense gradient into a strided view's positions (the adjoint of copy_strided).
 static void add_strided(const float* src, const Shape& shape, const Shape& strides, float* dst) {
   int64_t nd = (int64_t)shape.size();
@@ -68,9 +83,7 @@ Tensor Tensor::contiguous() const {
   Tensor x = *this;
   return record(out, "contiguous", {x}, [x](const Tensor&, const Tensor& g) {
     // The gradient of a view is dense in the view's shape: forward it unchanged.
-    float* gx = grad_of(x).data();
-    const float* gg = g.data();
-    for (int64_t i = 0, n = g.numel(); i < n; ++i) gx[i] += gg[i];
+    add_into(x, g);
   });
 }
 
@@ -97,9 +110,7 @@ Tensor Tensor::reshape(const Shape& new_shape_in) const {
       x.impl()->grad = make_view(g, x.shape(), contiguous_strides(x.shape()), g.impl()->offset).impl_ptr();
       return;
     }
-    float* gx = grad_of(x).data();
-    const float* gg = g.data();
-    for (int64_t i = 0, n = g.numel(); i < n; ++i) gx[i] += gg[i];
+    add_into(x, g);
   });
 }
 
@@ -120,7 +131,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     // g is dense in the permuted order; scatter it back through the inverse permutation.
     Shape gst = contiguous_strides(g.shape()), back(inv.size());
     for (size_t i = 0; i < inv.size(); ++i) back[i] = gst[inv[i]];
-    copy_strided(g.data(), x.shape(), back, grad_of(x).data(), /*accumulate=*/true);
+    auto [gx, first] = grad_slot(x);
+    copy_strided(g.data(), x.shape(), back, gx.data(), /*accumulate=*/!first);
   });
 }
 

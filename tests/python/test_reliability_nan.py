@@ -20,7 +20,9 @@ import numpy as np
 
 from harness import TINY, check, checkpoint_steps, finish, read_log, sinklab, verify_checkpoint
 
-DIVERGE = ["train.lr=10", "train.warmup=0", "train.optimizer=sgd", "train.grad_clip=0", "model.init_std=10",
+# Where the overflow first appears depends on every kernel's rounding: lr 9 makes the rollback
+# below meet a checkpoint that itself diverges (re-tune it when the kernels' numerics change).
+DIVERGE = ["train.lr=9", "train.warmup=0", "train.optimizer=sgd", "train.grad_clip=0", "model.init_std=10",
            "train.steps=20", "train.checkpoint_every=4", "train.eval_every=5", "train.log_every=5"]
 
 
