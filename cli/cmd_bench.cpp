@@ -26,7 +26,7 @@ namespace sl::cli {
 const char* const kBenchHelp =
     "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--precision f32,bf16]\n"
     "                     [--steps N] [--threads N] [--torch-ref PATH | --no-torch] [--python PATH]\n"
-    "                     [--stats] [--profile]\n\n"
+    "                     [--stats] [--profile] [--pin]\n\n"
     "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
     "GFLOP/s (6 * params + attention FLOPs per token, as the reference counts), % of oneDNN's matmul\n"
     "peak measured in the same run, and the ratio to PyTorch eager running the same shapes on the\n"
@@ -42,6 +42,8 @@ const char* const kBenchHelp =
     "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
     "from each stats.source: probe (a separate forward of the probe batch) and train (read from the\n"
     "training forward itself). --profile prints where a step's time goes, op by op.\n"
+    "--pin binds sinklab's threads to CPUs (train.pin_threads) while it runs; PyTorch always runs\n"
+    "with its defaults (it slowed tenfold under OMP_PROC_BIND).\n"
     "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
     "activations held for backward.\n";
 
@@ -128,9 +130,10 @@ struct Result {
 };
 
 Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string& dtype, int threads, int steps,
-                     bool with_stats, bool prof) {
+                     bool with_stats, bool prof, bool pin) {
   Config cfg = bench_config(s, attn, dtype, threads);
   set_num_threads(threads);
+  pin_threads(pin);
   reset_peak_rss();
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
@@ -187,6 +190,7 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   }
   std::remove(log_path.c_str());
   r.peak_rss = peak_rss_bytes();
+  pin_threads(false);  // a process started next (the reference) inherits this thread's binding
   return r;
 }
 
@@ -224,13 +228,14 @@ int cmd_bench(const Args& args) {
   std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"}, dtypes{"f32"};
   int steps = 5, threads = num_threads();
   std::string ref = "../shared/bench/torch_ref.py", python = "/usr/bin/python3";
-  bool torch = true, stats = false, prof = false;
+  bool torch = true, stats = false, prof = false, pin = false;
   std::vector<std::string> scaling;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--no-torch") torch = false;
     else if (a == "--stats") stats = true;
     else if (a == "--profile") prof = true;
+    else if (a == "--pin") pin = true;
     else {
       SL_CHECK(i + 1 < args.size(), "option " + a + " needs a value (see sinklab bench --help)");
       const std::string& v = args[++i];
@@ -250,13 +255,15 @@ int cmd_bench(const Args& args) {
     torch = false;
   }
   set_num_threads(threads);
+  pin_threads(pin);
   std::map<std::string, double> peak;  // GFLOP/s by precision
   std::printf("threads %d, oneDNN matmul peak (2048^3, fp32 result):", threads);
   for (auto& d : dtypes) {
     peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
     std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
   }
-  std::printf("\n");
+  std::printf("%s\n", pin ? ", threads pinned" : "");
+  pin_threads(false);
 
   std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
   if (!scaling.empty()) {
@@ -267,7 +274,7 @@ int cmd_bench(const Args& args) {
     int base_threads = 0;
     for (auto& t : scaling) {
       const int n = std::stoi(t);
-      Result r = bench_sinklab(*it, attns.at(0), dtypes.at(0), n, steps, false, false);
+      Result r = bench_sinklab(*it, attns.at(0), dtypes.at(0), n, steps, false, false, pin);
       if (base == 0) base = r.tokens_per_s, base_threads = n;
       const double speedup = r.tokens_per_s / base;
       std::printf("| %d | %.0f | %.1f | %.2fx | %.0f%% |\n", n, r.tokens_per_s, r.gflops, speedup,
@@ -286,7 +293,7 @@ int cmd_bench(const Args& args) {
     for (auto& attn : attns) {
       double t = torch ? bench_torch(python, ref, *it, attn, threads, steps) : -1;
       for (auto& dtype : dtypes) {
-        Result r = bench_sinklab(*it, attn, dtype, threads, steps, stats, prof);
+        Result r = bench_sinklab(*it, attn, dtype, threads, steps, stats, prof, pin);
         std::printf("| %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), dtype.c_str(),
                     r.tokens_per_s, r.gflops, 100 * r.gflops / peak[dtype], t > 0 ? std::to_string((int)t).c_str() : "-",
                     t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");

@@ -142,6 +142,7 @@ std::vector<KeySpec> build_schema() {
       B("train.checkpoint_log_spaced", true, "also checkpoint at steps 1, 2, 4, 8, ..."),
       I("train.seed", 0, 0, kSeedMax, "parameter init seed"),
       I("train.threads", 0, 0, 4096, "0 = OMP_NUM_THREADS"),
+      B("train.pin_threads", false, "bind thread i to CPU i (a machine to itself only, not a sweep's runs)"),
       I("train.allreduce_bucket_kb", 1024, 1, 1 << 21,
         "under mpirun: gradients are summed across processes in buckets of at least this many KiB, each sent "
         "while the backward still runs, as soon as its gradients are final"),

@@ -112,6 +112,7 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   set_num_threads((int)cfg.i("train.threads"));
+  pin_threads(cfg.b("train.pin_threads"));
   ParamStore ps;
   std::unique_ptr<Task> task = make_task(cfg, ps);
   assign_weight_decay(ps, cfg);
