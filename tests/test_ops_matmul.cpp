@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "engine/ops/raw.h"
+#include "engine/threads.h"
 #include "tests/gradcheck.h"
 
 using namespace sl;
@@ -108,4 +110,25 @@ TEST_CASE("matmul and linear reject mismatched shapes", "[matmul]") {
   REQUIRE_THROWS_WITH(linear(Tensor::zeros({3, 5}), Tensor::zeros({7, 4})), Catch::Contains("[out, in] [7, 4]"));
   REQUIRE_THROWS_WITH(linear(Tensor::zeros({3, 5}), Tensor::zeros({7, 5}), Tensor::zeros({5})),
                       Catch::Contains("bias [5]"));
+}
+
+TEST_CASE("a product that would need a large scratchpad runs in halves of c's rows", "[matmul]") {
+  // dW = dY^T X of the large shape's FFN: at 16 threads oneDNN sums the long K in per-thread
+  // copies of c and asks for 53 MB, over gemm's cap, so gemm splits c's rows (recursively); at 2
+  // threads it needs about 2 MB and runs whole. Both must agree (as must accumulating into c).
+  const Tensor dy = testing::randn({2048, 1376}, 1), x = testing::randn({2048, 512}, 2), c0 = testing::randn({1376, 512}, 3);
+  const int threads = num_threads();
+  auto product = [&](int n, bool accumulate) {
+    set_num_threads(n);
+    Tensor c = c0.clone();
+    gemm(mT(dy), x, c, nullptr, accumulate);
+    set_num_threads(threads);
+    return c.to_vector();
+  };
+  for (bool accumulate : {false, true}) {
+    const std::vector<float> whole = product(2, accumulate), halves = product(16, accumulate);
+    double worst = 0;
+    for (size_t i = 0; i < whole.size(); ++i) worst = std::max(worst, (double)std::abs(whole[i] - halves[i]));
+    CHECK(worst < 1e-3);  // sums of 2048 products of unit normals: about 45 in size
+  }
 }

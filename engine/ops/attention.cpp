@@ -143,7 +143,9 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     }
     gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, {}, v16);
   }
-  if (probs) {  // the whole [B, H, T, T], zero outside the blocks
+  const bool whole = blocks.size() == 1 && blocks[0].rows() == T && blocks[0].keys() == T;
+  if (probs && whole) *probs = P[0];  // already the whole [B, H, T, T] (read-only: backward needs it)
+  if (probs && !whole) {  // the whole [B, H, T, T], zero outside the blocks
     *probs = Tensor::zeros({B, H, T, T});
     float* all = probs->data();
     for (size_t i = 0; i < blocks.size(); ++i) {
@@ -157,15 +159,12 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   }
 
   return record(out, "attention", {q, k, v},
-                [q, k, v, P, W, row_sum, blocks, kernel, scale, renorm](const Tensor&, const Tensor& g) {
+                [q, k, v, P, W, row_sum, blocks, whole, kernel, scale, renorm](const Tensor&, const Tensor& g) {
                   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), dO = heads(g);
                   const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v),
                                   g16 = bf16_image(g);
                   // One block that sees every query and key writes each gradient once, into a new
                   // buffer; blocks that share keys add into zeros.
-                  const int64_t T = q.size(1);
-                  const bool whole = blocks.size() == 1 && blocks[0].r0 == 0 && blocks[0].r1 == T &&
-                                     blocks[0].k0 == 0 && blocks[0].k1 == T;
                   auto slot = [whole](const Tensor& t) {
                     GradSlot s = grad_slot(t);
                     if (s.first && !whole) fill(s.grad.data(), s.grad.numel(), 0.f);

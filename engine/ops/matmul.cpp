@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -82,6 +84,7 @@ static dnnl::primitive& primitive_for(const Operand& a, const Operand& b, const 
       bias_md = memory::desc(s, memory::data_type::f32, contiguous_strides(s));
     }
     dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // its size is then known: see gemm
     if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     if (accumulate) {
       dnnl::post_ops po;
@@ -95,6 +98,33 @@ static dnnl::primitive& primitive_for(const Operand& a, const Operand& b, const 
     return dnnl::matmul(pd);
   });
 }
+
+// The memory a matmul primitive needs besides its operands.
+static memory::desc scratchpad_of(const dnnl::primitive& p) {
+  const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(p.get_primitive_desc(), dnnl_query_scratchpad_md, 0);
+  return md ? memory::desc(*md) : memory::desc();
+}
+
+// One scratchpad buffer for every product, grown to the largest need (as oneDNN's own library
+// mode would keep it). Outside the tensor pool, so that it does not count as activations.
+static void* scratchpad(size_t bytes) {
+  static std::unique_ptr<void, decltype(&std::free)> buffer(nullptr, &std::free);
+  static size_t size = 0;
+  if (bytes > size) {
+    buffer.reset(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    SL_CHECK(buffer, "out of memory allocating a " + std::to_string(bytes) + "-byte matmul scratchpad");
+    size = bytes;
+  }
+  return buffer.get();
+}
+
+// The rows [r0, r1) of a 2-D view.
+static Tensor rows_of(const Tensor& t, int64_t r0, int64_t r1) {
+  return make_view(t, {r1 - r0, t.size(1)}, t.strides(), t.impl()->offset + r0 * t.strides()[0]);
+}
+
+// Largest scratchpad a product may ask for before gemm splits it (see there).
+constexpr size_t kScratchpadMax = size_t(16) << 20;
 
 // x rounded to the nearest bfloat16, ties to even (the upper half of the rounded float).
 static uint16_t to_bf16(float x) {
@@ -176,11 +206,27 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
     p = &primitive_for(A, B, cc, in, bias, accumulate, alpha);
   }
   SL_CHECK(*p, "matmul: oneDNN has no kernel for " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
+  const memory::desc scratch = scratchpad_of(*p);
+  if (cc.dim() == 2 && scratch.get_size() > kScratchpadMax && cc.size(0) >= 128) {
+    // When c has fewer blocks than there are threads, oneDNN splits a long K among them, each
+    // summing into its own copy of c: 280 MB for the f32 dW of the large shape's head at 16
+    // threads, resident from then on. Halves of c's rows need half as much; the operands'
+    // images made here serve both halves.
+    auto image = [](const Tensor& t, const Operand& o, const Bf16Image& given) {
+      return o.keep ? Bf16Image{t.data(), span(t), o.keep} : given;
+    };
+    const Bf16Image a_image = image(a, A, a16), b_image = image(b, B, b16);
+    const int64_t m = cc.size(0), h = m / 2;
+    gemm(rows_of(a, 0, h), b, rows_of(cc, 0, h), bias, accumulate, alpha, a_image, b_image);
+    gemm(rows_of(a, h, m), b, rows_of(cc, h, m), bias, accumulate, alpha, a_image, b_image);
+    return;
+  }
   auto mem = [in](const Operand& o) { return memory(memory::desc(o.shape, in, o.strides), dnnl_ctx::engine(), o.data); };
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(A)},
                                        {DNNL_ARG_WEIGHTS, mem(B)},
                                        {DNNL_ARG_DST, memory(memory::desc(cc.shape(), memory::data_type::f32, cc.strides()),
                                                               dnnl_ctx::engine(), cc.data())}};
+  if (scratch.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, dnnl_ctx::engine(), scratchpad(scratch.get_size())));
   if (bias) {
     Shape s(cc.dim(), 1);
     s.back() = cc.size(-1);
