@@ -96,7 +96,39 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
 
   // Per block: S = scale * q k^T, then P = kernel(S) row by row (W keeps the unnormalised
   // weights when a row sum divides them), then O = P v straight into [B, T, H, Dh].
+  // One row of weights over its visible keys [lo, hi): s becomes P in place; wr keeps the
+  // unnormalised W where a row sum divides (row_sum given), else wr is s.
+  auto kernel_row = [kernel, sigmoid_bias](float* s, float* wr, int64_t lo, int64_t hi, float* row_sum) {
+    float sum = 0;
+    if (kernel == AttnKernel::Softmax) {  // P_j = exp(s_j - max) / sum_l exp(s_l - max)
+      float top = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : top)
+      for (int64_t j = lo; j < hi; ++j) top = std::max(top, s[j]);
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = lo; j < hi; ++j) {
+        s[j] = exp_approx(s[j] - top);
+        sum += s[j];
+      }
+      const float inv = sum > 0 ? 1.f / sum : 0.f;
+#pragma omp simd
+      for (int64_t j = lo; j < hi; ++j) s[j] *= inv;
+      return;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = lo; j < hi; ++j) {  // W_j = sigmoid(s_j + b) or relu(s_j)
+      const float x = s[j];
+      wr[j] = kernel == AttnKernel::Sigmoid ? 1.f / (1.f + exp_approx(-(x + sigmoid_bias))) : std::max(x, 0.f);
+      sum += wr[j];
+    }
+    if (row_sum) {  // P = W / sum_j W
+      *row_sum = sum;
+#pragma omp simd
+      for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
+    }
+  };
+  // In bf16, P's rounding is written by the row loop and kept for the backward's dV = P^T dO.
   std::vector<Tensor> P(blocks.size()), W(blocks.size()), row_sum(blocks.size());
+  std::vector<Bf16Image> P16(blocks.size());
   for (size_t i = 0; i < blocks.size(); ++i) {
     const Block& b = blocks[i];
     const int64_t rows = B * H * b.rows(), n = b.keys();
@@ -104,6 +136,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     gemm(positions(Q, b.r0, b.r1), mT(positions(K, b.k0, b.k1)), P[i], nullptr, false, scale, q16, k16);
     W[i] = renorm ? Tensor::empty(P[i].shape()) : P[i];
     if (renorm) row_sum[i] = Tensor::empty({rows});
+    P16[i] = bf16_image_to_fill(P[i]);
+    uint16_t* p16 = P16[i].bf16 ? reinterpret_cast<uint16_t*>(P16[i].bf16->data) : nullptr;
     float *p = P[i].data(), *w = W[i].data();
 #pragma omp parallel for if (rows * n > 32768)
     for (int64_t r = 0; r < rows; ++r) {
@@ -114,34 +148,10 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
         std::fill(row, row + lo, 0.f);
         std::fill(row + hi, row + n, 0.f);
       }
-      float sum = 0;
-      if (kernel == AttnKernel::Softmax) {  // P_j = exp(s_j - max) / sum_l exp(s_l - max)
-        float top = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : top)
-        for (int64_t j = lo; j < hi; ++j) top = std::max(top, s[j]);
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = lo; j < hi; ++j) {
-          s[j] = exp_approx(s[j] - top);
-          sum += s[j];
-        }
-        const float inv = sum > 0 ? 1.f / sum : 0.f;
-#pragma omp simd
-        for (int64_t j = lo; j < hi; ++j) s[j] *= inv;
-        continue;
-      }
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = lo; j < hi; ++j) {  // W_j = sigmoid(s_j + b) or relu(s_j)
-        const float x = s[j];
-        wr[j] = kernel == AttnKernel::Sigmoid ? 1.f / (1.f + exp_approx(-(x + sigmoid_bias))) : std::max(x, 0.f);
-        sum += wr[j];
-      }
-      if (renorm) {  // P = W / sum_j W
-        row_sum[i].data()[r] = sum;
-#pragma omp simd
-        for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
-      }
+      kernel_row(s, wr, lo, hi, renorm ? row_sum[i].data() + r : nullptr);
+      if (p16) round_to_bf16(s, p16 + r * n, n);
     }
-    gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, {}, v16);
+    gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, P16[i], v16);
   }
   const bool whole = blocks.size() == 1 && blocks[0].rows() == T && blocks[0].keys() == T;
   if (probs && whole) *probs = P[0];  // already the whole [B, H, T, T] (read-only: backward needs it)
@@ -159,7 +169,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   }
 
   return record(out, "attention", {q, k, v},
-                [q, k, v, P, W, row_sum, blocks, whole, kernel, scale, renorm](const Tensor&, const Tensor& g) {
+                [q, k, v, P, P16, W, row_sum, blocks, whole, kernel, scale, renorm](const Tensor&, const Tensor& g) {
                   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), dO = heads(g);
                   const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v),
                                   g16 = bf16_image(g);
@@ -177,16 +187,13 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     const int64_t rows = P[i].size(0) * P[i].size(1) * b.rows(), n = b.keys();
                     const Tensor dOb = positions(dO, b.r0, b.r1);
                     if (needs_grad(v))  // dV = P^T dO
-                      gemm(mT(P[i]), dOb, positions(heads(dv.grad), b.k0, b.k1), nullptr, !dv.first, 1.f, {}, g16);
+                      gemm(mT(P[i]), dOb, positions(heads(dv.grad), b.k0, b.k1), nullptr, !dv.first, 1.f, P16[i], g16);
                     // dP = dO V^T, turned in place into dS = dP * dP/dS, row by row.
                     Tensor dS = Tensor::empty(P[i].shape());
                     gemm(dOb, mT(positions(V, b.k0, b.k1)), dS, nullptr, false, 1.f, g16, v16);
-                    float* d = dS.data();
-                    const float *p = P[i].data(), *w = W[i].data();
-#pragma omp parallel for if (rows * n > 32768)
-                    for (int64_t r = 0; r < rows; ++r) {
-                      float* dr = d + r * n;
-                      const float *pr = p + r * n, *wr = w + r * n;
+                    // One row: dP (in dr) becomes dS, given P, W and the row sum where one divides.
+                    auto score_grad_row = [kernel, renorm](float* dr, const float* pr, const float* wr, int64_t n,
+                                                           const float* row_sum) {
                       if (kernel == AttnKernel::Softmax || renorm) {
                         // Through a row normalisation: dW_j = (dP_j - sum_l dP_l P_l) / norm
                         float c = 0;
@@ -195,18 +202,26 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                         if (kernel == AttnKernel::Softmax) {  // dS_j = P_j (dP_j - c)
 #pragma omp simd
                           for (int64_t j = 0; j < n; ++j) dr[j] = pr[j] * (dr[j] - c);
-                          continue;
+                          return;
                         }
-                        const float inv = 1.f / row_sum[i].data()[r];
+                        const float inv = 1.f / *row_sum;
 #pragma omp simd
                         for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
                       }
 #pragma omp simd
                       for (int64_t j = 0; j < n; ++j)  // dS_j = dW_j * w'(s_j): 0 on masked keys, where w = 0
                         dr[j] *= kernel == AttnKernel::Sigmoid ? wr[j] * (1.f - wr[j]) : (wr[j] > 0.f ? 1.f : 0.f);
+                    };
+                    const Bf16Image dS16 = bf16_image_to_fill(dS);  // rounded row by row below
+                    uint16_t* ds16 = dS16.bf16 ? reinterpret_cast<uint16_t*>(dS16.bf16->data) : nullptr;
+                    float* d = dS.data();
+                    const float *p = P[i].data(), *w = W[i].data();
+#pragma omp parallel for if (rows * n > 32768)
+                    for (int64_t r = 0; r < rows; ++r) {
+                      score_grad_row(d + r * n, p + r * n, w + r * n, n, renorm ? row_sum[i].data() + r : nullptr);
+                      if (ds16) round_to_bf16(d + r * n, ds16 + r * n, n);
                     }
                     // S = scale * q k^T:  dq = scale * dS k,  dk = scale * dS^T q
-                    const Bf16Image dS16 = bf16_image(dS);
                     if (needs_grad(q))
                       gemm(dS, positions(K, b.k0, b.k1), positions(heads(dq.grad), b.r0, b.r1), nullptr, !dq.first,
                            scale, dS16, k16);

@@ -141,13 +141,24 @@ static int64_t span(const Tensor& t) {
   return n;
 }
 
+void round_to_bf16(const float* x, uint16_t* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = to_bf16(x[i]);
+}
+
 // x[0, n) rounded to bf16, two per float slot of the returned storage.
 static std::shared_ptr<Storage> rounded(const float* x, int64_t n) {
   auto out = Storage::allocate((n + 1) / 2);
   uint16_t* y = reinterpret_cast<uint16_t*>(out->data);
-#pragma omp parallel for simd if (n > 32768)
-  for (int64_t i = 0; i < n; ++i) y[i] = to_bf16(x[i]);
+  constexpr int64_t kChunk = 16384;
+#pragma omp parallel for if (n > 32768)
+  for (int64_t i = 0; i < n; i += kChunk) round_to_bf16(x + i, y + i, std::min(kChunk, n - i));
   return out;
+}
+
+Bf16Image bf16_image_to_fill(const Tensor& t) {
+  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  return {t.data(), t.numel(), Storage::allocate((t.numel() + 1) / 2)};
 }
 
 Bf16Image bf16_image(const Tensor& t) {

@@ -22,6 +22,11 @@ Bf16Image bf16_image(const Tensor& t);  // of the stretch t spans, when the prec
 // products and, in the backward, dW = dY^T x; gemm finds a kept image by itself. For any other
 // t, a plain image.
 Bf16Image bf16_image_kept(const Tensor& t);
+// An image of dense t left for the caller to fill with round_to_bf16, by the loop that writes t
+// (saving gemm a pass of its own over t); empty in f32 precision.
+Bf16Image bf16_image_to_fill(const Tensor& t);
+// y[0, n) = x[0, n) rounded to the nearest bf16, ties to even; NaN stays NaN.
+void round_to_bf16(const float* x, uint16_t* y, int64_t n);
 
 // c[..., M, N] = alpha * a[..., M, K] @ b[..., K, N] (+ bias[N])   (+ c if accumulate), on views
 // outside the autograd graph. a, b and c may be strided (c's strides are honoured); b is 2-D
