@@ -94,8 +94,6 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   Tensor out = Tensor::empty({B, T, H, Dh});
   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), O = heads(out);
 
-  // Per block: S = scale * q k^T, then P = kernel(S) row by row (W keeps the unnormalised
-  // weights when a row sum divides them), then O = P v straight into [B, T, H, Dh].
   // One row of weights over its visible keys [lo, hi): s becomes P in place; wr keeps the
   // unnormalised W where a row sum divides (row_sum given), else wr is s.
   auto kernel_row = [kernel, sigmoid_bias](float* s, float* wr, int64_t lo, int64_t hi, float* row_sum) {
@@ -126,6 +124,28 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
       for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
     }
   };
+  // One row: dP (in dr) becomes dS, given P, W and the row sum where one divides.
+  auto score_grad_row = [kernel, renorm](float* dr, const float* pr, const float* wr, int64_t n, const float* row_sum) {
+    if (kernel == AttnKernel::Softmax || renorm) {
+      // Through a row normalisation: dW_j = (dP_j - sum_l dP_l P_l) / norm
+      float c = 0;
+#pragma omp simd reduction(+ : c)
+      for (int64_t j = 0; j < n; ++j) c += dr[j] * pr[j];
+      if (kernel == AttnKernel::Softmax) {  // dS_j = P_j (dP_j - c)
+#pragma omp simd
+        for (int64_t j = 0; j < n; ++j) dr[j] = pr[j] * (dr[j] - c);
+        return;
+      }
+      const float inv = 1.f / *row_sum;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j)  // dS_j = dW_j * w'(s_j): 0 on masked keys, where w = 0
+      dr[j] *= kernel == AttnKernel::Sigmoid ? wr[j] * (1.f - wr[j]) : (wr[j] > 0.f ? 1.f : 0.f);
+  };
+  // Per block: S = scale * q k^T, then P = kernel(S) row by row (W keeps the unnormalised
+  // weights when a row sum divides them), then O = P v straight into [B, T, H, Dh].
   // In bf16, P's rounding is written by the row loop and kept for the backward's dV = P^T dO.
   std::vector<Tensor> P(blocks.size()), W(blocks.size()), row_sum(blocks.size());
   std::vector<Bf16Image> P16(blocks.size());
@@ -147,6 +167,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
       for (float* row : {s, wr}) {  // masked keys weigh 0 (wr is s itself unless a row sum divides)
         std::fill(row, row + lo, 0.f);
         std::fill(row + hi, row + n, 0.f);
+        if (!renorm) break;
       }
       kernel_row(s, wr, lo, hi, renorm ? row_sum[i].data() + r : nullptr);
       if (p16) round_to_bf16(s, p16 + r * n, n);
@@ -169,17 +190,14 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   }
 
   return record(out, "attention", {q, k, v},
-                [q, k, v, P, P16, W, row_sum, blocks, whole, kernel, scale, renorm](const Tensor&, const Tensor& g) {
+                [q, k, v, P, P16, W, row_sum, blocks, whole, renorm, scale, score_grad_row](const Tensor&,
+                                                                                            const Tensor& g) {
                   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), dO = heads(g);
                   const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v),
                                   g16 = bf16_image(g);
                   // One block that sees every query and key writes each gradient once, into a new
                   // buffer; blocks that share keys add into zeros.
-                  auto slot = [whole](const Tensor& t) {
-                    GradSlot s = grad_slot(t);
-                    if (s.first && !whole) fill(s.grad.data(), s.grad.numel(), 0.f);
-                    return GradSlot{s.grad, s.first && whole};
-                  };
+                  auto slot = [whole](const Tensor& t) { return whole ? grad_slot(t) : GradSlot{grad_of(t), false}; };
                   const GradSlot dq = needs_grad(q) ? slot(q) : GradSlot{}, dk = needs_grad(k) ? slot(k) : GradSlot{},
                                  dv = needs_grad(v) ? slot(v) : GradSlot{};
                   for (size_t i = 0; i < blocks.size(); ++i) {
@@ -191,27 +209,6 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     // dP = dO V^T, turned in place into dS = dP * dP/dS, row by row.
                     Tensor dS = Tensor::empty(P[i].shape());
                     gemm(dOb, mT(positions(V, b.k0, b.k1)), dS, nullptr, false, 1.f, g16, v16);
-                    // One row: dP (in dr) becomes dS, given P, W and the row sum where one divides.
-                    auto score_grad_row = [kernel, renorm](float* dr, const float* pr, const float* wr, int64_t n,
-                                                           const float* row_sum) {
-                      if (kernel == AttnKernel::Softmax || renorm) {
-                        // Through a row normalisation: dW_j = (dP_j - sum_l dP_l P_l) / norm
-                        float c = 0;
-#pragma omp simd reduction(+ : c)
-                        for (int64_t j = 0; j < n; ++j) c += dr[j] * pr[j];
-                        if (kernel == AttnKernel::Softmax) {  // dS_j = P_j (dP_j - c)
-#pragma omp simd
-                          for (int64_t j = 0; j < n; ++j) dr[j] = pr[j] * (dr[j] - c);
-                          return;
-                        }
-                        const float inv = 1.f / *row_sum;
-#pragma omp simd
-                        for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
-                      }
-#pragma omp simd
-                      for (int64_t j = 0; j < n; ++j)  // dS_j = dW_j * w'(s_j): 0 on masked keys, where w = 0
-                        dr[j] *= kernel == AttnKernel::Sigmoid ? wr[j] * (1.f - wr[j]) : (wr[j] > 0.f ? 1.f : 0.f);
-                    };
                     const Bf16Image dS16 = bf16_image_to_fill(dS);  // rounded row by row below
                     uint16_t* ds16 = dS16.bf16 ? reinterpret_cast<uint16_t*>(dS16.bf16->data) : nullptr;
                     float* d = dS.data();

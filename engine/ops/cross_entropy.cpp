@@ -52,11 +52,9 @@ Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& target
 
   return record(out, "cross_entropy", {logits},
                 [logits, targets, ignore_index, z_loss, count, lse = std::move(lse)](const Tensor&, const Tensor& g) {
-    auto [grad, first] = grad_slot(logits);  // exists even when no row counts
-    float* gx = grad.data();
-    int64_t N = logits.size(0), V = logits.size(1);
-    if (first) fill(gx, N * V, 0.f);  // ignored rows get no gradient; the rest add into zeros
+    float* gx = grad_of(logits).data();  // exists (as zeros) even when no row counts
     if (count == 0) return;
+    int64_t N = logits.size(0), V = logits.size(1);
     const float* px = logits.data();
     float scale = g.item() / (float)count;
 #pragma omp parallel for if (logits.numel() > kParallelMin)

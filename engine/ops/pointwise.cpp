@@ -7,12 +7,11 @@
 
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 
 namespace sl {
 
 namespace {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 using dnnl::algorithm;
 using dnnl::memory;
@@ -57,10 +56,8 @@ Tensor eltwise(const Tensor& x_in, algorithm alg, float alpha, const char* name)
                  {{DNNL_ARG_SRC, as_memory(x)}, {DNNL_ARG_DIFF_DST, as_memory(g)}, {DNNL_ARG_DIFF_SRC, as_memory(dx)}});
     dnnl_ctx::stream().wait();
     if (first) return;
-    float* gx = gx_t.data();
     const float* pd = dx.data();
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) gx[i] += pd[i];
+    assign_or_add(gx_t.data(), n, false, [pd](int64_t i) { return pd[i]; });
   });
 }
 

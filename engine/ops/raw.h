@@ -44,6 +44,19 @@ Tensor mT(const Tensor& t);
 // (ops/softmax.cpp)
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
 
+// dst[i] = v(i) for i in [0, n), or dst[i] += v(i) unless `first` (a gradient's first
+// contribution goes into a new, uninitialised buffer: see grad_slot), on all threads for large n.
+template <class V>
+void assign_or_add(float* dst, int64_t n, bool first, V v) {
+  if (first) {
+#pragma omp parallel for simd if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
+  } else {
+#pragma omp parallel for simd if (n > 32768)
+    for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
+  }
+}
+
 // e^x in plain arithmetic that the compiler vectorises (std::exp is a library call that GCC
 // vectorises only under -ffast-math, and std::floor blocks it too): x = n ln2 + r with
 // |r| <= ln2 / 2 (n rounded by adding and removing 1.5 * 2^23), e^r by its Taylor polynomial to

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 
 namespace sl {
 
@@ -39,16 +40,8 @@ static void copy_strided(const float* src, const Shape& shape, const Shape& stri
 // x's gradient += g, a dense gradient of x's shape (or = g, as its first contribution).
 static void add_into(const Tensor& x, const Tensor& g) {
   auto [grad, first] = grad_slot(x);
-  float* gx = grad.data();
   const float* gg = g.data();
-  const int64_t n = g.numel();
-  if (first) {
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) gx[i] = gg[i];
-  } else {
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) gx[i] += gg[i];
-  }
+  assign_or_add(grad.data(), g.numel(), first, [gg](int64_t i) { return gg[i]; });
 }
 
 // Adds a dense gradient into a strided view's positions (the adjoint of copy_strided).

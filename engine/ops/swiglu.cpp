@@ -10,21 +10,7 @@ namespace sl {
 
 namespace {
 
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
-
 inline float sigmoid_of(float a) { return 1.f / (1.f + exp_approx(-a)); }
-
-// dst[i] = v(i), or += as a later contribution to a gradient.
-template <class V>
-void put(float* dst, int64_t n, bool first, V v) {
-  if (first) {
-#pragma omp parallel for simd if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
-  } else {
-#pragma omp parallel for simd if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
-  }
-}
 
 }  // namespace
 
@@ -34,20 +20,20 @@ Tensor swiglu(const Tensor& a_in, const Tensor& b_in) {
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   Tensor out = Tensor::empty(a.shape());
   const float *pa = a.data(), *pb = b.data();
-  put(out.data(), a.numel(), true, [=](int64_t i) { return pa[i] * sigmoid_of(pa[i]) * pb[i]; });
+  assign_or_add(out.data(), a.numel(), true, [=](int64_t i) { return pa[i] * sigmoid_of(pa[i]) * pb[i]; });
   return record(out, "swiglu", {a, b}, [a, b](const Tensor&, const Tensor& g) {
     const float *pa = a.data(), *pb = b.data(), *pg = g.data();
     const int64_t n = a.numel();
     if (needs_grad(a)) {
       auto [ga, first] = grad_slot(a);
-      put(ga.data(), n, first, [=](int64_t i) {
+      assign_or_add(ga.data(), n, first, [=](int64_t i) {
         const float s = sigmoid_of(pa[i]);
         return pg[i] * pb[i] * s * (1.f + pa[i] * (1.f - s));
       });
     }
     if (needs_grad(b)) {
       auto [gb, first] = grad_slot(b);
-      put(gb.data(), n, first, [=](int64_t i) { return pg[i] * pa[i] * sigmoid_of(pa[i]); });
+      assign_or_add(gb.data(), n, first, [=](int64_t i) { return pg[i] * pa[i] * sigmoid_of(pa[i]); });
     }
   });
 }
