@@ -19,6 +19,7 @@
 #include "engine/profile.h"
 #include "engine/threads.h"
 #include "train/config.h"
+#include "train/schema.h"
 #include "train/task.h"
 
 namespace sl::cli {
@@ -41,7 +42,9 @@ const char* const kBenchHelp =
     "count with the parallel efficiency tps(n) / (n * tps(first)), instead of the table.\n"
     "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
     "from each stats.source: probe (a separate forward of the probe batch) and train (read from the\n"
-    "training forward itself). --profile prints where a step's time goes, op by op.\n"
+    "training forward itself; what the default, auto, takes on these shapes), each as the median over\n"
+    "interleaved steps of its time over the neighbouring plain step's.\n"
+    "--profile prints where a step's time goes, op by op.\n"
     "--pin binds sinklab's threads to CPUs (train.pin_threads) while it runs; PyTorch always runs\n"
     "with its defaults (it slowed tenfold under OMP_PROC_BIND).\n"
     "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
@@ -182,11 +185,16 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   r.tokens_per_s = tokens / step;
   r.gflops = flop / step / 1e9;
   r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
-  if (with_stats) {  // the three kinds of step interleaved, so that a shared machine's load weighs on each alike
-    std::vector<double> t[3];
+  if (with_stats) {  // the three kinds of step interleaved, so that a shared machine's load weighs on each alike:
+    // each cost is the median over triples of a statistics step's time over its neighbour's without
+    std::vector<double> t[3], probe_ratio, train_ratio;
     for (int i = 0; i < 3 * steps; ++i) t[i % 3].push_back(timed_step(Stats(i % 3), steps + 2 + i));
-    r.stats_probe_cost = median(t[Probe]) / median(t[None]) - 1;
-    r.stats_train_cost = median(t[Train]) / median(t[None]) - 1;
+    for (int i = 0; i < steps; ++i) {
+      probe_ratio.push_back(t[Probe][i] / t[None][i]);
+      train_ratio.push_back(t[Train][i] / t[None][i]);
+    }
+    r.stats_probe_cost = median(probe_ratio) - 1;
+    r.stats_train_cost = median(train_ratio) - 1;
   }
   std::remove(log_path.c_str());
   r.peak_rss = peak_rss_bytes();
@@ -312,6 +320,9 @@ int cmd_bench(const Args& args) {
       }
     }
   }
+  if (stats)
+    std::printf("\nstats.source = auto, the default, measures from %s on these shapes\n",
+                stats_source(bench_config(all[0], "softmax", "f32", threads)).c_str());
   std::printf("\nmemory:\n");
   for (auto& l : memory_lines) std::printf("  %s\n", l.c_str());
   std::printf("  worst: peak resident set %.2fx what the configuration needs (code, libraries, the statistics'\n"

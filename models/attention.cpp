@@ -229,7 +229,7 @@ Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
                                                 : AttnKernel::Relu;
     Tensor probs;
     o = attention(q, k, v, make_mask(c, T, 0), kernel, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
-                  capture ? &probs : nullptr)
+                  capture ? &probs : nullptr, capture ? capture->rows : -1, capture ? capture->positions : -1)
             .reshape({B, T, D});
     if (capture) keep(*capture, probs, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0);
   } else {

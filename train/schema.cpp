@@ -12,6 +12,8 @@ namespace {
 constexpr double kBig = 1e12;  // upper bound for step and token counts: absurd, not overflowing
 constexpr double kSeedMax = 9007199254740992.0;  // 2^53: every bound stays exact as a double
 
+std::string num(int64_t v) { return std::to_string(v); }
+
 KeySpec I(std::string key, int64_t def, double lo, double hi, std::string doc) {
   return {std::move(key), def, lo, hi, {}, false, std::move(doc)};
 }
@@ -155,8 +157,10 @@ std::vector<KeySpec> build_schema() {
       I("stats.probe_len", 64, 1, 1 << 20, "probe sequence length; at most model.context"),
       I("stats.first_k", 8, 0, 4096, "leading positions whose attention is tracked"),
       FL("stats.eps", {0.3}, 0, 1, "sink-score thresholds (a head sinks if mean attention to token 0 > eps)"),
-      S("stats.source", {"probe", "train", "both"},
-        "where the statistics are measured. probe: a separate no-grad forward of the fixed probe batch after "
+      S("stats.source", {"auto", "probe", "train", "both"},
+        "where the statistics are measured. auto: train where the config allows it (a decoder whose "
+        "mask keeps the leading block a shorter forward, micro-batches of at least probe_batch), else probe. "
+        "probe: a separate no-grad forward of the fixed probe batch after "
         "the step's update. train: no extra forward; the step's own training forward (its first micro-batch), "
         "restricted to its first probe_batch sequences and first probe_len positions, which under a causal, "
         "sliding or prefix (prefix_len <= probe_len) mask is exactly a probe_len-token forward of those "
@@ -210,8 +214,32 @@ const std::vector<std::pair<std::string, std::string>>& preset_values(const std:
   return none;
 }
 
+// Why the training forward's leading probe_batch x probe_len block is not the probe forward of
+// those tokens under this config, or "" when it is.
+static std::string leading_block_problem(const Config& c) {
+  if (c.s("model.type") != "decoder") return "needs model.type = decoder";
+  // Queries before probe_len must see no key at or after it, or the block is not a shorter forward.
+  const std::string mask = c.s("attention.mask");
+  if (mask == "bidirectional" || (mask == "prefix" && c.i("attention.prefix_len") > c.i("stats.probe_len")))
+    return "reads the first stats.probe_len (" + num(c.i("stats.probe_len")) +
+           ") positions of the training forward, which equal a shorter forward only when no query there sees a "
+           "later key; attention.mask = " + mask +
+           (mask == "prefix" ? " with prefix_len " + num(c.i("attention.prefix_len")) : "") +
+           " breaks that: use stats.source = probe, or a prefix_len <= probe_len";
+  const int64_t micro = c.i("train.micro_batch"), rows = micro > 0 ? micro : c.i("train.batch_size");
+  if (rows < c.i("stats.probe_batch"))
+    return "measures stats.probe_batch (" + num(c.i("stats.probe_batch")) + ") sequences of a micro-batch of " +
+           num(rows) + "; lower stats.probe_batch";
+  return "";
+}
+
+std::string stats_source(const Config& c) {
+  const std::string source = c.s("stats.source");
+  if (source != "auto") return source;
+  return leading_block_problem(c).empty() ? "train" : "probe";
+}
+
 void check_dependencies(const Config& c) {
-  auto num = [](int64_t v) { return std::to_string(v); };
   const int64_t d = c.i("model.d_model"), h = c.i("model.n_heads");
   SL_CHECK(d % h == 0, "model.d_model (" + num(d) + ") must be divisible by model.n_heads (" + num(h) + ")");
   SL_CHECK(c.s("model.pos") != "rope" || (d / h) % 2 == 0,
@@ -235,19 +263,9 @@ void check_dependencies(const Config& c) {
   SL_CHECK(image % patch == 0,
            "vit.image_size (" + num(image) + ") must be divisible by vit.patch (" + num(patch) + ")");
   const std::string source = c.s("stats.source");
-  if (source != "probe") {
-    SL_CHECK(c.s("model.type") == "decoder", "stats.source = " + source + " needs model.type = decoder");
-    // Queries before probe_len must see no key at or after it, or the block is not a shorter forward.
-    SL_CHECK(mask != "bidirectional" && (mask != "prefix" || c.i("attention.prefix_len") <= c.i("stats.probe_len")),
-             "stats.source = " + source + " reads the first stats.probe_len (" + num(c.i("stats.probe_len")) +
-                 ") positions of the training forward, which equal a shorter forward only when no query there "
-                 "sees a later key; attention.mask = " + mask +
-                 (mask == "prefix" ? " with prefix_len " + num(c.i("attention.prefix_len")) : "") +
-                 " breaks that: use stats.source = probe, or a prefix_len <= probe_len");
-    const int64_t rows = micro > 0 ? micro : batch;
-    SL_CHECK(rows >= c.i("stats.probe_batch"), "stats.source = " + source + " measures stats.probe_batch (" +
-                                                    num(c.i("stats.probe_batch")) + ") sequences of a micro-batch of " +
-                                                    num(rows) + "; lower stats.probe_batch");
+  if (source == "train" || source == "both") {
+    const std::string why = leading_block_problem(c);
+    SL_CHECK(why.empty(), "stats.source = " + source + " " + why);
   }
   SL_CHECK(c.s("model.type") != "decoder" || c.i("stats.probe_len") <= context,
            "stats.probe_len (" + num(c.i("stats.probe_len")) + ") must be <= model.context (" + num(context) +

@@ -20,6 +20,7 @@
 #include "engine/threads.h"
 #include "train/checkpointing.h"
 #include "train/distributed.h"
+#include "train/schema.h"
 #include "train/task.h"
 
 namespace sl::train {
@@ -175,6 +176,15 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
     std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
               (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
               start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
+  // stats.source: the fixed probe's forward after the update, and/or the training forward's own.
+  const std::string stats_source = sl::stats_source(cfg);
+  if (root && stats_every > 0)
+    std::printf("attention statistics every %lld step%s from %s (stats.source = %s)\n", (long long)stats_every,
+                stats_every == 1 ? "" : "s",
+                stats_source == "train"   ? "the training forward's leading block"
+                : stats_source == "probe" ? "a forward of the fixed probe batch after the update"
+                                          : "the probe batch and the training forward",
+                cfg.s("stats.source").c_str());
   if (root && world > 1) {
     const int64_t buckets = dist::GradientReducer(ps, bucket_bytes).buckets();
     std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world,
@@ -186,8 +196,6 @@ TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t st
   auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
   int64_t timed_from = start;
   auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
-  // stats.source: the fixed probe's forward after the update, and/or the training forward's own.
-  const std::string stats_source = cfg.s("stats.source");
   const bool probe_rows = stats_source != "train", train_rows = stats_source != "probe";
   const std::string train_prefix = stats_source == "both" ? "train_batch/" : "";
   if (start == 0 && stats_every > 0 && probe_rows)

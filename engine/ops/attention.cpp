@@ -77,7 +77,8 @@ std::vector<Block> blocks_of(const std::vector<Run>& runs, int64_t rows_per_bloc
 }  // namespace
 
 Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const std::vector<uint8_t>& mask,
-                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs) {
+                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs, int64_t probs_rows,
+                 int64_t probs_len) {
   SL_CHECK(q_in.dim() == 4 && q_in.shape() == k_in.shape() && q_in.shape() == v_in.shape(),
            "attention: q, k, v must share one [B, T, H, Dh] shape, got " + shape_str(q_in.shape()) + ", " +
                shape_str(k_in.shape()) + ", " + shape_str(v_in.shape()));
@@ -175,17 +176,23 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, P16[i], v16);
   }
   const bool whole = blocks.size() == 1 && blocks[0].rows() == T && blocks[0].keys() == T;
-  if (probs && whole) *probs = P[0];  // already the whole [B, H, T, T] (read-only: backward needs it)
-  if (probs && !whole) {  // the whole [B, H, T, T], zero outside the blocks
-    *probs = Tensor::zeros({B, H, T, T});
-    float* all = probs->data();
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      const Block& b = blocks[i];
-      const float* p = P[i].data();
-#pragma omp parallel for if (B * H * b.rows() * b.keys() > 32768)
-      for (int64_t r = 0; r < B * H * b.rows(); ++r)
-        std::copy(p + r * b.keys(), p + (r + 1) * b.keys(),
-                  all + ((r / b.rows()) * T + b.r0 + r % b.rows()) * T + b.k0);
+  if (probs) {  // P of the first probs_rows sequences' first probs_len queries, zero outside the blocks
+    const int64_t R = probs_rows < 0 ? B : std::min(probs_rows, B), N = probs_len < 0 ? T : std::min(probs_len, T);
+    if (whole && R == B && N == T) {
+      *probs = P[0];  // read-only: backward needs it
+    } else {
+      *probs = Tensor::zeros({R, H, N, N});
+      float* all = probs->data();
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        const Block& b = blocks[i];
+        const int64_t n = b.keys(), kn = std::min(b.k1, N) - b.k0;
+        if (b.r0 >= N || kn <= 0) continue;
+        const float* p = P[i].data();
+#pragma omp parallel for if (R * H * b.rows() * kn > 32768)
+        for (int64_t r = 0; r < R * H * b.rows(); ++r)  // [R, H, rows] lead P[i]'s rows
+          if (const int64_t query = b.r0 + r % b.rows(); query < N)
+            std::copy(p + r * n, p + r * n + kn, all + ((r / b.rows()) * N + query) * N + b.k0);
+      }
     }
   }
 

@@ -3,7 +3,8 @@
 - 2N steps in one go equal N steps + --resume + N steps exactly (loss curve, statistics, weights);
 - the same config and seed give bit-identical curves;
 - replay reproduces the statistics training logged at the checkpoint step;
-- stats.source=train logs the same rows from the training forward without changing training;
+- stats.source=train logs the same rows from the training forward without changing training, and
+  the default (auto) takes it where the mask allows, the probe where not;
 - bad configs, overrides and an existing run directory are refused with clear messages.
 Run by CTest as: /usr/bin/python3 test_cli_train.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import os
@@ -21,8 +22,9 @@ def read(run, name):
 
 with tempfile.TemporaryDirectory() as tmp:
     common = [f"run.dir={tmp}", "train.steps=24", "train.checkpoint_every=0", "train.eval_every=8"]
-    sinklab("train", TINY, "run.name=full", *common)
-    sinklab("train", TINY, "run.name=split", *common, "--stop-after", "12")
+    probe = "stats.source=probe"  # replay reproduces the probe's rows
+    sinklab("train", TINY, "run.name=full", *common, probe)
+    sinklab("train", TINY, "run.name=split", *common, probe, "--stop-after", "12")
     r = sinklab("train", "--resume", f"{tmp}/split")
     check("resume reports the step it continues from", "resuming at step 12" in r.stdout, r.stdout)
     for name in ["train/loss", "train/grad_norm", "val/loss", "attn/alpha", "attn/sink_rate", "hidden/norm"]:
@@ -34,7 +36,7 @@ with tempfile.TemporaryDirectory() as tmp:
         same = all(np.array_equal(fa["tensors/param"][k], fb["tensors/param"][k]) for k in fa["tensors/param"])
         check("resume: final weights bit-identical", same)
 
-    sinklab("train", TINY, "run.name=again", *common)
+    sinklab("train", TINY, "run.name=again", *common, probe)
     check("determinism: same seed, same curve", np.array_equal(read(f"{tmp}/full", "train/loss")[1],
                                                                read(f"{tmp}/again", "train/loss")[1]))
     sinklab("train", TINY, "run.name=seed2", *common, "train.seed=7")
@@ -74,6 +76,14 @@ with tempfile.TemporaryDirectory() as tmp:
     r = sinklab("train", TINY, "run.name=bidir", *common, "stats.source=train", "attention.mask=bidirectional",
                 expect=1)
     check("stats.source=train refuses a bidirectional mask", "use stats.source = probe" in r.stderr, r.stderr)
+    r = sinklab("train", TINY, "run.name=auto", *common)
+    check("stats.source=auto takes the training forward under a causal mask",
+          "from the training forward's leading block (stats.source = auto)" in r.stdout
+          and np.array_equal(read(f"{tmp}/auto", "attn/alpha")[1], ta), r.stdout)
+    r = sinklab("train", TINY, "run.name=auto_bidir", *common, "attention.mask=bidirectional")
+    check("stats.source=auto takes the probe under a bidirectional mask",
+          "from a forward of the fixed probe batch" in r.stdout and read(f"{tmp}/auto_bidir", "attn/alpha")[0][0] == 0,
+          r.stdout)
 
     r = sinklab("train", TINY, "run.name=full", *common, expect=1)
     check("an existing run is not overwritten", "already exists" in r.stderr, r.stderr)
