@@ -1,5 +1,6 @@
 #include "engine/tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -159,8 +160,10 @@ std::vector<float> Tensor::to_vector() const {
 }
 
 Tensor Tensor::clone() const {
-  std::vector<float> v = to_vector();
-  return from(shape(), v);
+  if (!is_contiguous()) return detach().contiguous();  // a strided view's dense copy is new already
+  Tensor out = Tensor::empty(shape());
+  std::copy_n(data(), numel(), out.data());
+  return out;
 }
 
 Tensor Tensor::detach() const {

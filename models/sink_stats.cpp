@@ -113,9 +113,12 @@ SinkStats compute_sink_stats(const std::vector<AttentionCapture>& attn, const st
     for (int64_t l = 0; l < L; ++l) {
       Tensor h = hidden[l].contiguous();
       const int64_t Th = h.size(1), D = h.size(2);
+      std::vector<float> row_norm(B * Th);
+#pragma omp parallel for if (B * Th * D > 32768)
+      for (int64_t r = 0; r < B * Th; ++r) row_norm[r] = norm_of(h.data() + r * D, D);
       std::vector<float> norms(Th, 0.f);  // mean over sequences, per position
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t t = 0; t < Th; ++t) norms[t] += norm_of(h.data() + (b * Th + t) * D, D) / B;
+        for (int64_t t = 0; t < Th; ++t) norms[t] += row_norm[b * Th + t] / B;
       for (int64_t p = 0; p < std::min(K, Th); ++p) st.hidden_norm[l * K + p] = norms[p];
       std::vector<float> sorted = norms;
       std::nth_element(sorted.begin(), sorted.begin() + Th / 2, sorted.end());
