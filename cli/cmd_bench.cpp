@@ -226,6 +226,20 @@ double bench_torch(const std::string& python, const std::string& ref, const Shap
   return std::stod(out.substr(k + 9));
 }
 
+// `value` of `option` as a whole number >= 1, or an error naming both.
+int positive_int(const std::string& option, const std::string& value) {
+  size_t end = 0;
+  int n = 0;
+  try {
+    n = std::stoi(value, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  SL_CHECK(end > 0 && end == value.size() && n >= 1,
+           option + " takes a whole number >= 1, got '" + value + "' (see sinklab bench --help)");
+  return n;
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -253,9 +267,9 @@ int cmd_bench(const Args& args) {
       if (a == "--shapes") shapes = split_list(v);
       else if (a == "--attn") attns = split_list(v);
       else if (a == "--precision") dtypes = split_list(v);
-      else if (a == "--steps") steps = std::stoi(v);
-      else if (a == "--stats-steps") stats_steps = std::stoi(v);
-      else if (a == "--threads") threads = std::stoi(v);
+      else if (a == "--steps") steps = positive_int(a, v);
+      else if (a == "--stats-steps") stats_steps = positive_int(a, v);
+      else if (a == "--threads") threads = positive_int(a, v);
       else if (a == "--torch-ref") ref = v;
       else if (a == "--python") python = v;
       else if (a == "--scaling") scaling = split_list(v);
@@ -285,7 +299,7 @@ int cmd_bench(const Args& args) {
     double base = 0;
     int base_threads = 0;
     for (auto& t : scaling) {
-      const int n = std::stoi(t);
+      const int n = positive_int("--scaling", t);
       Result r = bench_sinklab(*it, attns.at(0), dtypes.at(0), n, steps, 0, false, pin);
       if (base == 0) base = r.tokens_per_s, base_threads = n;
       const double speedup = r.tokens_per_s / base;
