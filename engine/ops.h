@@ -105,7 +105,7 @@ Tensor rope(const Tensor& x, float theta = 10000.f, int64_t pos0 = 0);
 // capture keeps, so that the whole is never assembled.
 enum class AttnKernel { Softmax, Sigmoid, Relu };
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<uint8_t>& mask,
-                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs = nullptr, int64_t probs_rows = -1,
-                 int64_t probs_len = -1);
+                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs = nullptr,
+                 int64_t probs_rows = -1, int64_t probs_len = -1);
 
 }  // namespace sl

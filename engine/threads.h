@@ -1,7 +1,10 @@
 // Thread count for OpenMP loops and oneDNN (which runs on the same OpenMP runtime).
 #pragma once
+#include <cstdint>
 
 namespace sl {
+// Elements below which a parallel loop's thread start-up costs more than it saves.
+constexpr int64_t kParallelMin = 32768;
 // n <= 0 keeps OMP_NUM_THREADS (or the OpenMP default).
 void set_num_threads(int n);
 int num_threads();

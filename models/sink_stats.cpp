@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/threads.h"
+
 namespace sl::models {
 
 std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
@@ -10,7 +12,7 @@ std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
   k = std::min(k, T);
   std::vector<float> alpha(B * H * k, 0.f);
-#pragma omp parallel for if (B * H * k * T > 32768)
+#pragma omp parallel for if (B * H * k * T > kParallelMin)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const float* a = A.data() + bh * T * S;
     for (int64_t p = 0; p < k; ++p) {
@@ -63,7 +65,7 @@ SinkStats compute_sink_stats(const std::vector<AttentionCapture>& attn, const st
     // Per (sequence, head) sums on all threads, then added in a fixed order: the same result
     // for any thread count.
     std::vector<double> ent(B * H, 0), rsum(B * H, 0), slot(B * H, 0), top(B * H, 0);
-#pragma omp parallel for if (B * H * T * S > 32768)
+#pragma omp parallel for if (B * H * T * S > kParallelMin)
     for (int64_t bh = 0; bh < B * H; ++bh) {
       double ent_bh = 0, rsum_bh = 0, slot_bh = 0, top_bh = 0;  // locals: no shared cache lines in the loop
       for (int64_t i = 0; i < T; ++i) {
@@ -114,7 +116,7 @@ SinkStats compute_sink_stats(const std::vector<AttentionCapture>& attn, const st
       Tensor h = hidden[l].contiguous();
       const int64_t Th = h.size(1), D = h.size(2);
       std::vector<float> row_norm(B * Th);
-#pragma omp parallel for if (B * Th * D > 32768)
+#pragma omp parallel for if (B * Th * D > kParallelMin)
       for (int64_t r = 0; r < B * Th; ++r) row_norm[r] = norm_of(h.data() + r * D, D);
       std::vector<float> norms(Th, 0.f);  // mean over sequences, per position
       for (int64_t b = 0; b < B; ++b)

@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
 
 namespace {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 struct Layout {
   Shape out_shape;      // the broadcast output shape, as the user sees it

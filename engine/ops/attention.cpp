@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
 #include "engine/precision.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -160,7 +161,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     P16[i] = bf16_image_to_fill(P[i]);
     uint16_t* p16 = P16[i].bf16 ? reinterpret_cast<uint16_t*>(P16[i].bf16->data) : nullptr;
     float *p = P[i].data(), *w = W[i].data();
-#pragma omp parallel for if (rows * n > 32768)
+#pragma omp parallel for if (rows * n > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
       const Run run = runs[b.r0 + r % b.rows()];
       const int64_t lo = std::max<int64_t>(run.lo - b.k0, 0), hi = std::max<int64_t>(run.hi - b.k0, lo);
@@ -188,7 +189,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
         const int64_t n = b.keys(), kn = std::min(b.k1, N) - b.k0;
         if (b.r0 >= N || kn <= 0) continue;
         const float* p = P[i].data();
-#pragma omp parallel for if (R * H * b.rows() * kn > 32768)
+#pragma omp parallel for if (R * H * b.rows() * kn > kParallelMin)
         for (int64_t r = 0; r < R * H * b.rows(); ++r)  // [R, H, rows] lead P[i]'s rows
           if (const int64_t query = b.r0 + r % b.rows(); query < N)
             std::copy(p + r * n, p + r * n + kn, all + ((r / b.rows()) * N + query) * N + b.k0);
@@ -220,7 +221,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     uint16_t* ds16 = dS16.bf16 ? reinterpret_cast<uint16_t*>(dS16.bf16->data) : nullptr;
                     float* d = dS.data();
                     const float *p = P[i].data(), *w = W[i].data();
-#pragma omp parallel for if (rows * n > 32768)
+#pragma omp parallel for if (rows * n > kParallelMin)
                     for (int64_t r = 0; r < rows; ++r) {
                       score_grad_row(d + r * n, p + r * n, w + r * n, n, renorm ? row_sum[i].data() + r : nullptr);
                       if (ds16) round_to_bf16(d + r * n, ds16 + r * n, n);

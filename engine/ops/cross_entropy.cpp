@@ -8,10 +8,9 @@
 
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
+#include "engine/threads.h"
 
 namespace sl {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& targets, int32_t ignore_index,
                      float z_loss) {

@@ -14,6 +14,7 @@
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
 #include "engine/precision.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -151,23 +152,26 @@ static std::shared_ptr<Storage> rounded(const float* x, int64_t n) {
   auto out = Storage::allocate((n + 1) / 2);
   uint16_t* y = reinterpret_cast<uint16_t*>(out->data);
   constexpr int64_t kChunk = 16384;
-#pragma omp parallel for if (n > 32768)
+#pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; i += kChunk) round_to_bf16(x + i, y + i, std::min(kChunk, n - i));
   return out;
 }
 
+// Images are made only for bf16 products, and only of something.
+static bool wants_image(const Tensor& t) { return matmul_precision() == MatmulPrecision::bf16 && t.numel() > 0; }
+
 Bf16Image bf16_image_to_fill(const Tensor& t) {
-  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  if (!wants_image(t)) return {};
   return {t.data(), t.numel(), Storage::allocate((t.numel() + 1) / 2)};
 }
 
 Bf16Image bf16_image(const Tensor& t) {
-  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  if (!wants_image(t)) return {};
   return {t.data(), span(t), rounded(t.data(), span(t))};
 }
 
 Bf16Image bf16_image_kept(const Tensor& t) {
-  if (matmul_precision() != MatmulPrecision::bf16 || t.numel() == 0) return {};
+  if (!wants_image(t)) return {};
   if (!t.impl()->grad_fn) return bf16_image(t);
   Storage& s = *t.impl()->storage;
   if (!s.bf16) s.bf16 = rounded(s.data, s.size);

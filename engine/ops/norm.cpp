@@ -5,12 +5,11 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
 
 namespace {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 // y = (x - mu) * rstd * w + b per row, rstd = 1 / sqrt(mean((x - mu)^2) + eps), with mu the row
 // mean when `centre` and 0 otherwise. w and b may be undefined (no affine part).

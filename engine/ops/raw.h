@@ -5,6 +5,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/tensor.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -49,10 +50,10 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algor
 template <class V>
 void assign_or_add(float* dst, int64_t n, bool first, V v) {
   if (first) {
-#pragma omp parallel for simd if (n > 32768)
+#pragma omp parallel for simd if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
   } else {
-#pragma omp parallel for simd if (n > 32768)
+#pragma omp parallel for simd if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
   }
 }

@@ -3,10 +3,9 @@
 #include <string>
 
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 Tensor sum(const Tensor& x_in) {
   Tensor x = x_in.contiguous();

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -15,7 +16,7 @@ namespace sl {
 static void rotate(const float* in, float* out, const Shape& s, const std::vector<float>& cos_sin, float sign,
                    bool accumulate) {
   int64_t bt = s[0] * s[1], t_len = s[1], h = s[2], half = s[3] / 2;
-#pragma omp parallel for if (bt * h * half > 32768)
+#pragma omp parallel for if (bt * h * half > kParallelMin)
   for (int64_t r = 0; r < bt; ++r) {
     const float* cs = cos_sin.data() + (r % t_len) * half * 2;
     for (int64_t hh = 0; hh < h; ++hh) {

@@ -5,6 +5,7 @@
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -22,8 +23,6 @@ void softmax_rows(const float* x, float* y, int64_t R, int64_t D, dnnl::algorith
 }
 
 namespace {
-
-constexpr int64_t kParallelMin = 32768;  // elements; below this threads cost more than they save
 
 // x viewed as [rows, D], normalised along D by oneDNN's softmax (`alg` accurate or log).
 Tensor softmax_forward(const Tensor& x, dnnl::algorithm alg, const char* name) {
