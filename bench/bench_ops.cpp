@@ -119,7 +119,7 @@ int main() {
       target[b * T + t] = tokens[b * (T + 1) + t + 1];
     }
   double step = median_seconds([&] { ps.zero_grad(); },
-                               [&] { cross_entropy(model.forward(in, B, T), target).backward(); });
+                               [&] { cross_entropy(model.forward(in, B, T).logits, target).backward(); });
   double flop = (6.0 * ps.count() + 12.0 * dc.n_layers * dc.d_model * T) * B * T;
   std::printf("\n4-layer d=256 stack, fwd+bwd of %lld x %lld tokens: %.1f ms, %.0f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n",
               (long long)B, (long long)T, step * 1e3, B * T / step, flop / step / 1e9, 100 * flop / step / 1e9 / peak);

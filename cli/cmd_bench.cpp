@@ -21,6 +21,7 @@
 #include "train/config.h"
 #include "train/schema.h"
 #include "train/task.h"
+#include "train/trainer.h"
 
 namespace sl::cli {
 
@@ -113,6 +114,7 @@ void reset_peak_rss() {
 Config bench_config(const Shape_& s, const std::string& attn, const std::string& dtype, int threads) {
   Config c;
   for (std::string kv : {"model.preset=llama", "data.source=random", "train.optimizer=adamw", "train.grad_clip=0",
+                         "train.schedule=constant", "train.warmup=0", "train.lr=1e-3", "train.steps=1000000000",
                          "stats.probe_batch=8", "stats.probe_len=64"})
     c.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
   c.set("model.d_model", std::to_string(s.d));
@@ -136,12 +138,11 @@ struct Result {
 Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string& dtype, int threads, int steps,
                      int stats_steps, bool prof, bool pin) {
   Config cfg = bench_config(s, attn, dtype, threads);
-  set_num_threads(threads);
-  pin_threads(pin);
+  cfg.set("train.pin_threads", pin ? "true" : "false");
   reset_peak_rss();
-  ParamStore ps;
-  auto task = train::make_task(cfg, ps);
-  AdamW opt(ps, AdamWConfig{});
+  train::Trainer trainer(cfg);  // the trainer's own step is what is timed
+  ParamStore& ps = trainer.params();
+  train::Task& task = trainer.task();
   std::string log_path = "/tmp/sinklab_bench_" + std::to_string(::getpid()) + ".h5";
   std::remove(log_path.c_str());
   H5Log log(log_path);
@@ -151,15 +152,11 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   enum Stats { None, Probe, Train };  // which statistics a step logs (stats.source)
   auto timed_step = [&](Stats stats, int i) {
     auto t0 = std::chrono::steady_clock::now();
-    ps.zero_grad();
-    if (stats == Train) task->capture_train_stats();
-    Tensor loss = task->train_loss(s.batch);
-    if (i == 1) r.activation_bytes = Storage::live_bytes();
-    loss.backward();
-    opt.step(1e-3f);
+    train::StepResult step = trainer.step(i + 1, stats == Train);
+    SL_CHECK(step.fault.empty(), "bench: " + step.fault);
+    if (i == 1) r.activation_bytes = step.forward_bytes;
     if (stats != None)
-      for (auto& row : stats == Probe ? task->probe_stats() : task->train_stats())
-        log.append(row.name, i, row.values.data(), row.shape);
+      for (auto& row : stats == Probe ? task.probe_stats() : step.stats) log.append(row.name, i, row.values.data(), row.shape);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   auto run_steps = [&](int n) {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -46,7 +47,7 @@ int cmd_replay(const Args& args) {
   }
   auto steps = dir.checkpoint_steps();
   SL_CHECK(!steps.empty(), dir.path + " has no checkpoints to replay");
-  if (!every) steps = {steps.back()};
+  if (!every) std::reverse(steps.begin(), steps.end());  // the newest that reads back intact
 
   Config cfg = Config::load(dir.config());
   ParamStore ps;
@@ -59,9 +60,19 @@ int cmd_replay(const Args& args) {
   {
     H5Log log(tmp);
     log.set_attr("config", cfg.to_yaml());
-    for (size_t n = 0; n < steps.size(); ++n) {
+    // A corrupt checkpoint is skipped with a warning, as --resume does, and named at the end.
+    std::vector<std::string> skipped;
+    size_t replayed = 0;
+    for (size_t n = 0; n < steps.size() && (every || replayed == 0); ++n) {
       const std::string path = dir.checkpoint(steps[n]);
-      train::load_params(load_checkpoint(path), ps, path);
+      try {
+        train::load_params(load_checkpoint(path), ps, path);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "%swarning: skipping unreadable checkpoint: %s\n", replayed ? "\n" : "", e.what());
+        skipped.push_back(path);
+        continue;
+      }
+      ++replayed;
       for (auto& r : task->probe_stats()) log.append(r.name, steps[n], r.values.data(), r.shape);
       for (auto [l, h] : maps) {
         train::LogRow r = task->attention_map(l, h);
@@ -70,7 +81,14 @@ int cmd_replay(const Args& args) {
       std::printf("\rreplay: checkpoint %zu/%zu (step %lld)", n + 1, steps.size(), (long long)steps[n]);
       std::fflush(stdout);
     }
+    SL_CHECK(replayed > 0, dir.path + " has no checkpoint that reads back intact (" + std::to_string(skipped.size()) +
+                               " unreadable); replay.h5 was left as it was");
     log.flush();
+    std::printf("\nreplayed %zu checkpoint%s", replayed, replayed == 1 ? "" : "s");
+    if (!skipped.empty()) {
+      std::printf("; skipped %zu unreadable:", skipped.size());
+      for (const std::string& p : skipped) std::printf(" %s", p.c_str());
+    }
   }
   std::filesystem::rename(tmp, out);
   std::printf("\nwrote %s\n", out.c_str());

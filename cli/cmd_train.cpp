@@ -74,7 +74,13 @@ static int run_train(const Args& args) {
     train::RunDir dir = train::open_run_dir(resume_dir);
     Config cfg = Config::load(dir.config(), overrides);
     auto s = train::train(cfg, dir, true, stop_after);
-    if (train::dist::root()) std::printf("done: %lld steps, loss %.4f, val %.4f\n", (long long)s.steps, s.train_loss, s.val_loss);
+    if (!train::dist::root()) return 0;
+    if (s.already_complete)
+      std::printf("run %s is complete at step %lld (train.steps = %lld); nothing to train. To train longer: sinklab "
+                  "train --resume %s train.steps=N\n",
+                  dir.path.c_str(), (long long)s.steps, (long long)cfg.i("train.steps"), dir.path.c_str());
+    else
+      std::printf("done: %lld steps, loss %.4f, val %.4f\n", (long long)s.steps, s.train_loss, s.val_loss);
     return 0;
   }
   SL_CHECK(!config_path.empty(), "missing CONFIG.yaml (see sinklab train --help)");

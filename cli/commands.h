@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::cli {
 

@@ -3,7 +3,7 @@
 #include <exception>
 
 #include "cli/commands.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "train/distributed.h"
 
 namespace sl::cli {

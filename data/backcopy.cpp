@@ -4,7 +4,7 @@
 #include <array>
 #include <numeric>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

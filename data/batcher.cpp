@@ -1,6 +1,6 @@
 #include "data/batcher.h"
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "data/tokenizer.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

@@ -8,7 +8,7 @@
 
 #include "data/files.h"
 #include "data/roff.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace fs = std::filesystem;
 

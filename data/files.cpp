@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "data/gzip.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

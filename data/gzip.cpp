@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "data/files.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 
 namespace sl::data {

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "data/files.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

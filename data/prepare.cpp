@@ -10,7 +10,7 @@
 #include "data/files.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace fs = std::filesystem;
 

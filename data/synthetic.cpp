@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

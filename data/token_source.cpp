@@ -1,6 +1,6 @@
 #include "data/token_source.h"
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

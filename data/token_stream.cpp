@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "data/files.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::data {
 

@@ -3,10 +3,10 @@
 // grad_of(). Closures must not capture the output itself (that would be a reference cycle).
 #pragma once
 #include <functional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/tensor.h"
 
 namespace sl {
@@ -67,14 +67,5 @@ struct OnLeafGrad {
   OnLeafGrad* prev_;
   friend void backward(const Tensor&, const Tensor&);
 };
-
-// A user-facing error with a clear message (wrong shapes, bad arguments).
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-#define SL_CHECK(cond, msg)                                  \
-  do {                                                       \
-    if (!(cond)) throw ::sl::Error(std::string(msg));        \
-  } while (0)
 
 }  // namespace sl

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <vector>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::h5 {
 

@@ -5,7 +5,7 @@
 #include <map>
 #include <vector>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/h5_image.h"
 #include "engine/hdf5_handle.h"
 

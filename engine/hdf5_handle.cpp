@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::h5 {
 

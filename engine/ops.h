@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/attention_kernels.h"
 #include "engine/autograd.h"
 #include "engine/tensor.h"
 
@@ -98,14 +99,13 @@ Tensor rope(const Tensor& x, float theta = 10000.f, int64_t pos0 = 0);
 
 // ---- fused attention core (ops/attention.cpp) ---------------------------------------------
 // For q, k, v [B, T, H, Dh] and a [T, T] mask (1 = blocked), per batch and head:
-//   S = scale * q k^T;   P = softmax(S) | sigmoid(S + sigmoid_bias) | relu(S), zero where masked;
-//   P /= row sums when normalize (softmax always is);   O = P v  -> [B, T, H, Dh].
+//   S = scale * q k^T;   P = the kernel's weights of S (attention_kernels.h, one with a fused
+//   row), zero where masked;   P /= row sums when normalize;   O = P v  -> [B, T, H, Dh].
 // `probs`, if given, receives P (detached) for the statistics: [B, H, T, T], or only the first
 // probs_rows sequences and their first probs_len queries and keys (-1 = all), all that a
 // capture keeps, so that the whole is never assembled.
-enum class AttnKernel { Softmax, Sigmoid, Relu };
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<uint8_t>& mask,
-                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs = nullptr,
+                 AttnKernel kernel, float scale, float kernel_bias, bool normalize, Tensor* probs = nullptr,
                  int64_t probs_rows = -1, int64_t probs_len = -1);
 
 }  // namespace sl

@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl {
 

@@ -5,7 +5,7 @@
 #include <numbers>
 #include <string>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl {
 

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl {
 

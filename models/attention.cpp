@@ -5,26 +5,38 @@
 
 namespace sl::models {
 
+namespace {
+
+template <class E>
+E one_of(const char* key, const std::string& v, std::initializer_list<std::pair<const char*, E>> valid) {
+  std::string list;
+  for (const auto& [name, e] : valid) {
+    if (v == name) return e;
+    list += std::string(list.empty() ? "" : ", ") + name;
+  }
+  throw Error(std::string("attention: ") + key + " '" + v + "' is not one of " + list);
+}
+
+}  // namespace
+
+Attention::Mask Attention::parse_mask(const std::string& mask) {
+  return one_of<Mask>("mask", mask, {{"causal", Mask::Causal}, {"prefix", Mask::Prefix}, {"sliding", Mask::Sliding},
+                                     {"bidirectional", Mask::Bidirectional}});
+}
+
 Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string& name) : cfg_(c) {
   const int64_t D = c.d_model, H = c.n_heads;
   SL_CHECK(D % H == 0, "attention: d_model " + std::to_string(D) + " is not divisible by n_heads " + std::to_string(H));
   dh_ = D / H;
-  auto one_of = [](const std::string& key, const std::string& v, std::initializer_list<const char*> valid) {
-    std::string list;
-    for (const char* x : valid) {
-      if (v == x) return;
-      list += std::string(list.empty() ? "" : ", ") + x;
-    }
-    throw Error("attention: " + key + " '" + v + "' is not one of " + list);
-  };
-  one_of("kernel", c.kernel, {"softmax", "sigmoid", "elu_plus_one", "linear", "mlp", "relu"});
-  one_of("mask", c.mask, {"causal", "prefix", "sliding", "bidirectional"});
-  one_of("gate", c.gate, {"none", "elementwise", "headwise"});
-  one_of("pos", c.pos, {"rope", "alibi", "relative", "learned", "sinusoidal", "none"});
-  SL_CHECK(c.mask != "sliding" || c.window >= 1, "attention: a sliding mask needs window >= 1");
-  SL_CHECK(c.kernel == "softmax" || (!c.off_by_one && !c.sink_logit),
+  kernel_ = &attention_kernel(c.kernel);
+  mask_ = parse_mask(c.mask);
+  pos_ = one_of<Pos>("pos", c.pos, {{"rope", Pos::Rope}, {"alibi", Pos::Alibi}, {"relative", Pos::Relative},
+                                    {"learned", Pos::Other}, {"sinusoidal", Pos::Other}, {"none", Pos::Other}});
+  gate_ = one_of<Gate>("gate", c.gate, {{"none", Gate::None}, {"elementwise", Gate::Elementwise}, {"headwise", Gate::Headwise}});
+  SL_CHECK(mask_ != Mask::Sliding || c.window >= 1, "attention: a sliding mask needs window >= 1");
+  SL_CHECK(kernel_->id == AttnKernel::Softmax || (!c.off_by_one && !c.sink_logit),
            "attention: off_by_one and sink_logit change the softmax denominator; kernel is '" + c.kernel + "'");
-  SL_CHECK(c.pos != "relative" || (c.relative_buckets >= 4 && c.relative_max_distance > c.relative_buckets / 2),
+  SL_CHECK(pos_ != Pos::Relative || (c.relative_buckets >= 4 && c.relative_max_distance > c.relative_buckets / 2),
            "attention: relative positions need relative_buckets >= 4 and relative_max_distance > relative_buckets / 2");
   auto w = [&](const std::string& n, Shape s, float std) { return ps.add(name + "." + n, s, Init::normal(std), true); };
   auto b = [&](const std::string& n, Shape s, Init init) { return ps.add(name + "." + n, s, init, false); };
@@ -48,20 +60,17 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
     if (c.kv_bias_value_learnable) kv_value_ = b("v_bias", {nh, dh_}, Init::normal(c.init_std));
   }
   if (c.sink_logit) sink_logit_ = b("sink_logit", {H}, Init::zeros());
-  if (c.gate == "elementwise") wg_ = w("wg", {D, D}, c.init_std);
-  if (c.gate == "headwise") wg_ = w("wg", {H, D}, c.init_std);
-  if (c.kernel == "mlp") {
-    mlp_w1_ = b("mlp_w1", {c.mlp_hidden, 1}, Init::normal(1.f));
-    mlp_b1_ = b("mlp_b1", {c.mlp_hidden}, Init::zeros());
-    mlp_w2_ = b("mlp_w2", {1, c.mlp_hidden}, Init::normal(1.f / std::sqrt((float)c.mlp_hidden)));
-    mlp_b2_ = b("mlp_b2", {1}, Init::zeros());
-  }
-  if (c.pos == "relative") relative_table_ = b("relative_bias", {c.relative_buckets, H}, Init::zeros());
+  if (gate_ == Gate::Elementwise) wg_ = w("wg", {D, D}, c.init_std);
+  if (gate_ == Gate::Headwise) wg_ = w("wg", {H, D}, c.init_std);
+  for (const KernelParam& p : kernel_->params)
+    kernel_params_.push_back(b(p.name, p.shape(c.mlp_hidden), p.init(c.mlp_hidden)));
+  if (pos_ == Pos::Relative) relative_table_ = b("relative_bias", {c.relative_buckets, H}, Init::zeros());
 }
 
 std::vector<uint8_t> Attention::make_mask(const AttentionConfig& c, int64_t T, int64_t slots) {
   const int64_t S = slots + T;
-  const bool causal = c.mask == "causal", prefix = c.mask == "prefix", sliding = c.mask == "sliding";
+  const Mask kind = parse_mask(c.mask);
+  const bool causal = kind == Mask::Causal, prefix = kind == Mask::Prefix, sliding = kind == Mask::Sliding;
   std::vector<uint8_t> m(T * S, 0);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = slots; j < S; ++j) {  // bias slots are visible to every query
@@ -92,7 +101,7 @@ static int64_t relative_bucket(int64_t n, bool bidirectional, int64_t buckets, i
 // b[h, i, j] added to the scores: ALiBi's fixed slopes or T5's learned buckets; 0 on bias slots.
 Tensor Attention::positional_bias(int64_t T, int64_t slots) const {
   const int64_t H = cfg_.n_heads, S = slots + T;
-  if (cfg_.pos == "alibi") {
+  if (pos_ == Pos::Alibi) {
     Tensor bias = Tensor::zeros({H, T, S});
     for (int64_t h = 0; h < H; ++h) {
       float slope = std::pow(2.f, -8.f * (h + 1) / H);
@@ -101,7 +110,7 @@ Tensor Attention::positional_bias(int64_t T, int64_t slots) const {
     }
     return bias;
   }
-  bool bidirectional = cfg_.mask != "causal" && cfg_.mask != "sliding";
+  const bool bidirectional = mask_ != Mask::Causal && mask_ != Mask::Sliding;
   std::vector<int32_t> ids(T * S);
   std::vector<uint8_t> is_slot(T * S, 0);
   for (int64_t i = 0; i < T; ++i)
@@ -118,67 +127,38 @@ float Attention::sigmoid_bias(int64_t T) const {
   return std::isnan(cfg_.sigmoid_bias) ? -std::log((float)T) : cfg_.sigmoid_bias;
 }
 
-// The fused core (the engine's attention op) covers the kernels without extra key slots,
-// extra denominator terms or positional score biases; the composed path covers the rest.
+// The fused core (the engine's attention op) covers the kernels with a fused row, without extra
+// key slots, extra denominator terms or positional score biases; the composed path covers the rest.
 bool Attention::fused() const {
   const auto& c = cfg_;
-  return c.fused_core && (c.kernel == "softmax" || c.kernel == "sigmoid" || c.kernel == "relu") && !c.off_by_one && !c.sink_logit &&
-         !c.kv_bias && c.pos != "alibi" && c.pos != "relative";
+  return c.fused_core && kernel_->fused_row && !c.off_by_one && !c.sink_logit && !c.kv_bias && pos_ != Pos::Alibi &&
+         pos_ != Pos::Relative;
 }
 
 Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots) const {
   const auto& c = cfg_;
-  const Shape mshape{T, slots + T};
   const std::vector<uint8_t> mask = make_mask(c, T, slots);
-
-  if (c.kernel == "softmax") {
-    Tensor z = masked_fill(s, mask, mshape, -std::numeric_limits<float>::infinity());
-    if (!c.off_by_one && !c.sink_logit) return softmax(z);
-    // A_ij = exp(s_ij) / (exp(c) + sum_j exp(s_ij)): c = 0 (off-by-one) or a learned per-head
-    // logit. The extra column takes probability mass but has no value vector.
-    Shape col{s.size(0), s.size(1), T, 1};
-    Tensor extra = Tensor::zeros(col);
-    if (c.sink_logit) extra = add(extra, sink_logit_.reshape({1, c.n_heads, 1, 1}));
-    return slice(softmax(concat({z, extra}, -1)), -1, 0, slots + T);
+  KernelInputs in{mask, {T, slots + T}, sigmoid_bias(T), Tensor(), kernel_params_};
+  if (c.off_by_one || c.sink_logit) {  // the extra denominator term: c = 0 (off-by-one) or a learned per-head logit
+    in.extra_logit = Tensor::zeros({s.size(0), s.size(1), T, 1});
+    if (c.sink_logit) in.extra_logit = add(in.extra_logit, sink_logit_.reshape({1, c.n_heads, 1, 1}));
   }
-
-  Tensor w;
-  if (c.kernel == "sigmoid") {  // sigma(s + b), b = -log T by default
-    w = sigmoid(add_scalar(s, sigmoid_bias(T)));
-  } else if (c.kernel == "relu") {
-    w = relu(s);
-  } else if (c.kernel == "linear" || c.kernel == "elu_plus_one") {  // phi already applied to q, k
-    w = s;
-  } else if (c.kernel == "mlp") {  // a learned scalar function of each score
-    Tensor h = gelu(linear(s.reshape({-1, 1}), mlp_w1_, mlp_b1_));
-    w = linear(h, mlp_w2_, mlp_b2_).reshape(s.shape());
-  } else {
-    throw Error("attention: unknown kernel '" + c.kernel + "'");
-  }
-  w = masked_fill(w, mask, mshape, 0.f);
-  if (c.normalize) w = div(w, sum(w, -1, true));  // A_ij = w_ij / sum_j w_ij
+  Tensor w = kernel_->composed(s, in);
+  if (c.normalize && !kernel_->distribution) w = div(w, sum(w, -1, true));  // A_ij = w_ij / sum_j w_ij
   return w;
 }
 
-Tensor leading_block(const Tensor& x, const std::vector<int64_t>& extents) {
-  Tensor y = x.detach();
-  bool cut = false;
-  for (size_t d = 0; d < extents.size(); ++d)
-    if (extents[d] >= 0 && extents[d] < y.size((int64_t)d)) y = slice(y, (int64_t)d, 0, extents[d]), cut = true;
-  return cut ? y.clone() : y;
-}
-
-// probs [B, H, T, S], keys and values [B, H, S, d_h] into the capture, cut to its block.
-static void keep(AttentionCapture& c, const Tensor& probs, const Tensor& keys, const Tensor& values, int64_t slots) {
-  const int64_t n = c.positions < 0 ? probs.size(2) : c.positions;
-  c.probs = leading_block(probs, {c.rows, -1, n, slots + n});
-  c.keys = leading_block(keys, {c.rows, -1, slots + n});
-  c.values = leading_block(values, {c.rows, -1, slots + n});
-  c.slot_offset = slots;
+// probs [B, H, T, S], keys and values [B, H, S, d_h] cut to the request's block.
+static AttentionCapture keep(const CaptureRequest& r, const Tensor& probs, const Tensor& keys, const Tensor& values,
+                             int64_t slots) {
+  const int64_t n = r.positions < 0 ? probs.size(2) : r.positions;
+  return {leading_block(probs, {r.rows, -1, n, slots + n}), leading_block(keys, {r.rows, -1, slots + n}),
+          leading_block(values, {r.rows, -1, slots + n}), slots};
 }
 
 // The attention core composed from primitive ops, every variant written as its formula.
-Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* capture) const {
+Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, const std::optional<CaptureRequest>& capture,
+                                AttentionCapture* out) const {
   const auto& c = cfg_;
   const int64_t B = q.size(0), T = q.size(1), D = c.d_model, H = c.n_heads;
   q = q.permute({0, 2, 1, 3});  // [B, H, T, d_h]
@@ -197,14 +177,14 @@ Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, AttentionCapture* 
   }
 
   Tensor s = scale(matmul(q, k.transpose(-1, -2)), 1.f / std::sqrt((float)dh_));
-  if (c.pos == "alibi" || c.pos == "relative") s = add(s, positional_bias(T, slots));
+  if (pos_ == Pos::Alibi || pos_ == Pos::Relative) s = add(s, positional_bias(T, slots));
   Tensor A = weights_from_scores(s, T, slots);
 
-  if (capture) keep(*capture, A, k, v, slots);
+  if (capture) *out = keep(*capture, A, k, v, slots);
   return matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 }
 
-Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
+AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureRequest>& capture) const {
   const auto& c = cfg_;
   const int64_t B = x.size(0), T = x.size(1), D = c.d_model, H = c.n_heads;
   Tensor q = linear(x, wq_, bq_).reshape({B, T, H, dh_});
@@ -214,33 +194,33 @@ Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
     q = rms_norm(q, q_norm_, c.norm_eps);
     k = rms_norm(k, k_norm_, c.norm_eps);
   }
-  if (c.pos == "rope") {
+  if (pos_ == Pos::Rope) {
     q = rope(q, c.rope_theta);
     k = rope(k, c.rope_theta);
   }
-  if (c.kernel == "elu_plus_one") {  // phi(x) = ELU(x) + 1 keeps every weight positive
-    q = add_scalar(elu(q), 1.f);
-    k = add_scalar(elu(k), 1.f);
+  if (kernel_->feature_map) {  // phi(q) . phi(k): the kernel's feature map
+    q = kernel_->feature_map(q);
+    k = kernel_->feature_map(k);
   }
+  AttentionOutput out;
+  if (capture) out.capture.emplace();
   Tensor o;
   if (fused()) {
-    AttnKernel kernel = c.kernel == "softmax" ? AttnKernel::Softmax
-                        : c.kernel == "sigmoid" ? AttnKernel::Sigmoid
-                                                : AttnKernel::Relu;
-    Tensor probs;
-    o = attention(q, k, v, make_mask(c, T, 0), kernel, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
+    Tensor probs;  // assembled by the op for the request's block only
+    o = attention(q, k, v, make_mask(c, T, 0), kernel_->id, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
                   capture ? &probs : nullptr, capture ? capture->rows : -1, capture ? capture->positions : -1)
             .reshape({B, T, D});
-    if (capture) keep(*capture, probs, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0);
+    if (capture) *out.capture = keep(*capture, probs, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0);
   } else {
-    o = composed_core(q, k, v, capture);
+    o = composed_core(q, k, v, capture, capture ? &*out.capture : nullptr);
   }
 
-  if (c.gate == "elementwise") o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
-  if (c.gate == "headwise")
+  if (gate_ == Gate::Elementwise) o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
+  if (gate_ == Gate::Headwise)
     o = mul(o.reshape({B, T, H, dh_}), sigmoid(linear(x, wg_)).reshape({B, T, H, 1})).reshape({B, T, D});
 
-  return linear(o, wo_, bo_);
+  out.y = linear(o, wo_, bo_);
+  return out;
 }
 
 }  // namespace sl::models

@@ -13,7 +13,6 @@ ViT::ViT(const ViTConfig& c, ParamStore& ps) : cfg_(c) {
   SL_CHECK(c.pos == "learned" || c.pos == "sinusoidal", "vit: unknown pos '" + c.pos + "' (valid: learned, sinusoidal)");
   SL_CHECK(c.pool == "cls" || c.pool == "mean", "vit: unknown pool '" + c.pool + "' (valid: cls, mean)");
   const int64_t D = c.d_model, G = grid(), P = G * G;
-  const float out_std = c.init_std / std::sqrt(2.f * c.n_layers);
   patch_w_ = ps.add("patch_embed.weight", {D, c.channels * c.patch * c.patch}, Init::normal(c.init_std), true);
   patch_b_ = ps.add("patch_embed.bias", {D}, Init::zeros(), false);
   cls_ = ps.add("cls_token", {1, 1, D}, Init::normal(c.init_std), true);
@@ -31,22 +30,10 @@ ViT::ViT(const ViTConfig& c, ParamStore& ps) : cfg_(c) {
       }
   }
 
-  AttentionConfig ac = c.attn;
-  ac.d_model = D;
-  ac.n_heads = c.n_heads;
-  ac.bias = c.bias;
-  ac.pos = "none";          // positions live in the patch embeddings
-  ac.mask = "bidirectional";
-  ac.init_std = c.init_std;
-  ac.out_init_std = out_std;
-  ac.norm_eps = c.norm_eps;
-  FFNConfig fc{D, c.d_ff, c.ffn, c.bias, c.init_std, out_std};
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    std::string name = "blocks." + std::to_string(l);
-    blocks_.push_back(Block{Norm(c.norm, D, c.norm_eps, ps, name + ".norm1"), Norm(c.norm, D, c.norm_eps, ps, name + ".norm2"),
-                            Attention(ac, ps, name + ".attn"), FFN(fc, ps, name + ".ffn")});
-  }
-  if (c.norm_placement == "pre") final_norm_ = Norm(c.norm, D, c.norm_eps, ps, "final_norm");
+  TrunkConfig trunk = c;
+  trunk.attn.pos = "none";  // positions live in the patch embeddings
+  trunk.attn.mask = "bidirectional";
+  trunk_ = Trunk(trunk, ps);
   head_w_ = ps.add("head.weight", {c.classes, D}, Init::normal(c.init_std), true);
   head_b_ = ps.add("head.bias", {c.classes}, Init::zeros(), false);
 }
@@ -61,7 +48,7 @@ Tensor ViT::patchify(const Tensor& images_in) const {
   return images_in.reshape({B, C, G, p, G, p}).permute({0, 2, 4, 1, 3, 5}).contiguous().reshape({B, G * G, C * p * p});
 }
 
-Tensor ViT::forward(const Tensor& images, ViTCapture* capture) const {
+ModelOutput ViT::forward(const Tensor& images, const std::optional<CaptureRequest>& capture) const {
   const ViTConfig& c = cfg_;
   const int64_t B = images.size(0), D = c.d_model, P = grid() * grid();
   Tensor patches = add(linear(patchify(images), patch_w_, patch_b_), pos_);  // [B, P, D]
@@ -70,25 +57,12 @@ Tensor ViT::forward(const Tensor& images, ViTCapture* capture) const {
   parts.push_back(patches);
   Tensor h = concat(parts, 1);
 
-  if (capture) {
-    capture->attn.assign(c.n_layers, {});
-    capture->hidden.clear();
-  }
-  for (int64_t l = 0; l < c.n_layers; ++l) {
-    const Block& b = blocks_[l];
-    AttentionCapture* ac = capture ? &capture->attn[l] : nullptr;
-    if (c.norm_placement == "pre") {
-      h = add(h, b.attn.forward(b.norm1.forward(h), ac));
-      h = add(h, b.ffn.forward(b.norm2.forward(h)));
-    } else {
-      h = b.norm1.forward(add(h, b.attn.forward(h, ac)));
-      h = b.norm2.forward(add(h, b.ffn.forward(h)));
-    }
-    if (capture) capture->hidden.push_back(h.detach());
-  }
-  if (c.norm_placement == "pre") h = final_norm_.forward(h);
+  std::optional<CaptureRequest> block;
+  if (capture) block = capture->within(B, h.size(1));
+  TrunkOutput out = trunk_.forward(h, block);
+  h = out.h;
   Tensor pooled = c.pool == "cls" ? slice(h, 1, 0, 1) : mean(slice(h, 1, first_patch(), first_patch() + P), 1, true);
-  return linear(pooled.reshape({B, D}), head_w_, head_b_);
+  return {linear(pooled.reshape({B, D}), head_w_, head_b_), out.aux_loss, std::move(out.capture)};
 }
 
 }  // namespace sl::models

@@ -17,7 +17,7 @@ std::vector<float> importance_all_queries(const Tensor& probs, int64_t slots) {
   return alpha;
 }
 
-ViTStats compute_vit_stats(const ViTCapture& cap, int64_t first_patch, int64_t grid, const SinkStatsOptions& opt) {
+ViTStats compute_vit_stats(const Capture& cap, int64_t first_patch, int64_t grid, const SinkStatsOptions& opt) {
   ViTStats st;
   st.base = compute_sink_stats(cap.attn, cap.hidden, opt);
   const Tensor& p0 = cap.attn.at(0).probs;

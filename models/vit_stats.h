@@ -25,6 +25,6 @@ struct ViTStats {
 // alpha[b, h, j] over all T queries, for every real key j (after `slots` bias slots).
 std::vector<float> importance_all_queries(const Tensor& probs, int64_t slots);
 
-ViTStats compute_vit_stats(const ViTCapture& cap, int64_t first_patch, int64_t grid, const SinkStatsOptions& opt);
+ViTStats compute_vit_stats(const Capture& cap, int64_t first_patch, int64_t grid, const SinkStatsOptions& opt);
 
 }  // namespace sl::models

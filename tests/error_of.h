@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "engine/autograd.h"  // sl::Error
+#include "engine/error.h"  // sl::Error
 
 namespace sl::testing {
 

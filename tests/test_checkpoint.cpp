@@ -5,7 +5,7 @@
 #include <fstream>
 #include <limits>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/checkpoint.h"
 #include "tests/gradcheck.h"
 

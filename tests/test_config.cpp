@@ -5,7 +5,7 @@
 
 #include "tests/error_of.h"
 #include "tests/temp_dir.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 #include "train/config.h"
 #include "train/model_builder.h"

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "data/batcher.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 using namespace sl::data;
 

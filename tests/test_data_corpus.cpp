@@ -11,7 +11,7 @@
 #include "data/roff.h"
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 
 using namespace sl::data;

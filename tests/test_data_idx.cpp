@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "data/idx.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 using namespace sl::data;
 namespace fs = std::filesystem;

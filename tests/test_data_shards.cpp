@@ -6,7 +6,7 @@
 #include "data/files.h"
 #include "data/manifest.h"
 #include "data/token_stream.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 using namespace sl::data;
 namespace fs = std::filesystem;

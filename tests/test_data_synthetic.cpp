@@ -3,7 +3,7 @@
 
 #include "data/backcopy.h"
 #include "data/synthetic.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 using namespace sl::data;
 

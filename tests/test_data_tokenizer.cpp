@@ -5,7 +5,7 @@
 
 #include "data/files.h"
 #include "data/tokenizer.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 using namespace sl::data;
 namespace fs = std::filesystem;

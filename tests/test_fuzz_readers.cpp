@@ -21,7 +21,7 @@
 #include "data/token_stream.h"
 #include "data/tokenizer.h"
 #include "engine/checkpoint.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace fs = std::filesystem;
 

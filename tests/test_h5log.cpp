@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/checkpoint.h"
 #include "engine/h5log.h"
 

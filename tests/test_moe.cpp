@@ -148,7 +148,7 @@ TEST_CASE("moe: the load-balancing loss pushes an imbalanced router toward balan
   CHECK(aux_after < 1.1f);
 }
 
-TEST_CASE("moe: the decoder exposes the router loss and routing statistics", "[moe]") {
+TEST_CASE("moe: the decoder returns the router loss and, when asked, routing statistics", "[moe]") {
   DecoderConfig c;
   c.vocab_size = 13, c.d_model = 12, c.n_layers = 3, c.n_heads = 2, c.d_ff = 10, c.context = 9;
   c.moe.experts = 4, c.moe.top_k = 2, c.moe_every = 2;
@@ -164,11 +164,12 @@ TEST_CASE("moe: the decoder exposes the router loss and routing statistics", "[m
 
   std::vector<int32_t> tokens(2 * 9);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)(i * 7 % 13);
-  DecoderCapture cap;
-  dec.forward(tokens, 2, 9, &cap);
-  REQUIRE(dec.router_loss().defined());
+  ModelOutput out = dec.forward(tokens, 2, 9, CaptureRequest{});
+  const Capture& cap = *out.capture;
+  REQUIRE(out.aux_loss.defined());
   // One MoE block: 0.01 * aux + 0.001 * z.
-  CHECK(dec.router_loss().item() == Approx(0.01f * cap.moe[1].aux_loss + 0.001f * cap.moe[1].z_loss).epsilon(1e-5));
+  CHECK(out.aux_loss.item() == Approx(0.01f * cap.moe[1].aux_loss + 0.001f * cap.moe[1].z_loss).epsilon(1e-5));
+  CHECK(!dec.forward(tokens, 2, 9).capture);  // nothing is captured unless asked for
 
   MoEStats s = compute_moe_stats(cap.moe, cap.attn, 0.3f);
   REQUIRE(s.layers == 1);

@@ -45,7 +45,9 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
   // moves them by far more.
   for (bool bf16 : {false, true})
   for (int64_t T : {7, 137})
-  for (std::string kernel : {"softmax", "sigmoid", "relu"})
+  for (const AttentionKernel& k : attention_kernels())
+    if (k.fused_row)  // every kernel with a fused row, against its composed weights
+    for (std::string kernel : {std::string(k.name)})
     for (std::string mask : {"causal", "prefix", "sliding", "bidirectional"})
       for (bool normalize : {false, true}) {
         // Softmax is always normalised; a ReLU row can sum to zero, so it is compared unnormalised.
@@ -71,8 +73,9 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
           Rng rng(5);
           ps.finalize(rng);
           Tensor x = testing::randn({2, T, 12}, 9).set_requires_grad();
-          models::AttentionCapture cap;
-          Tensor y = attn.forward(x, &cap);
+          models::AttentionOutput out = attn.forward(x, models::CaptureRequest{});
+          const Tensor& y = out.y;
+          const models::AttentionCapture& cap = *out.capture;
           backward(y, testing::randn(y.shape(), 4));
           outs.push_back(y.to_vector());
           grads.push_back(x.grad().to_vector());
@@ -88,11 +91,13 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
         REQUIRE(outs[0].size() == outs[1].size());
         // Parameter gradients at T = 137 are small sums of 274 rows of larger, cancelling terms:
         // the cores' exp (the fused one's own vectorised e^x, oneDNN's) differ by 2e-7 relative,
-        // which moves such a sum by up to 2e-5. A wrong block or key span moves it by 1e-2 or more.
-        const double margin = bf16 ? 2e-2 : T > 64 ? 1e-4 : 1e-5;
+        // which moves such a sum by up to 2e-5, and a ReLU score within rounding of 0 can take its
+        // key in one core and not the other (up to 2.2e-4, or 2e-5 relative, on an Intel Xeon). A
+        // wrong block or key span moves it by 1e-2 or more.
+        const double margin = bf16 ? 2e-2 : T > 64 ? 5e-4 : 1e-5;
         for (size_t i = 0; i < outs[0].size(); ++i)
           REQUIRE(outs[0][i] == Approx(outs[1][i]).margin(bf16 ? 2e-2 : 1e-5));
         for (size_t i = 0; i < grads[0].size(); ++i)
-          REQUIRE(grads[0][i] == Approx(grads[1][i]).margin(margin).epsilon(bf16 ? 3e-2 : 1e-5));
+          REQUIRE(grads[0][i] == Approx(grads[1][i]).margin(margin).epsilon(bf16 ? 3e-2 : T > 64 ? 1e-4 : 1e-5));
       }
 }

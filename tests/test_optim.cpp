@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/optim.h"
 #include "engine/schedule.h"
 

@@ -71,10 +71,10 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)((i * 11 + 3) % 37);
   for (int64_t b = 0; b < R; ++b) std::copy_n(tokens.begin() + b * T, P, probe.begin() + b * P);
 
-  DecoderCapture train;  // a training forward (gradients on), capturing only the block
-  train.rows = R, train.positions = P;
-  Tensor logits = dec.forward(tokens, B, T, &train);
-  REQUIRE(logits.requires_grad());
+  // a training forward (gradients on), capturing only the block
+  ModelOutput out = dec.forward(tokens, B, T, CaptureRequest{R, P});
+  REQUIRE(out.logits.requires_grad());
+  const Capture& train = *out.capture;
   // The probe: a forward of the block's tokens alone, through the composed attention core, so
   // that a fault in how the fused core cuts its capture cannot cancel out.
   DecoderConfig rc = c;
@@ -84,10 +84,10 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
   rps.finalize(rng);
   for (size_t i = 0; i < ps.params().size(); ++i)
     std::copy_n(ps.params()[i].value.data(), ps.params()[i].value.numel(), rps.params()[i].value.data());
-  DecoderCapture ref;
+  Capture ref;
   {
     NoGrad ng;
-    composed.forward(probe, R, P, &ref);
+    ref = *composed.forward(probe, R, P, CaptureRequest{}).capture;
   }
 
   const double tol = 1e-6;
@@ -141,10 +141,8 @@ TEST_CASE("a capture of the whole batch is the plain capture", "[stats-source]")
   ps.finalize(rng);
   std::vector<int32_t> tokens(2 * 9);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)(i * 5 % 11);
-  DecoderCapture all, bounded;
-  bounded.rows = 5, bounded.positions = 20;  // beyond the batch: everything
-  dec.forward(tokens, 2, 9, &all);
-  dec.forward(tokens, 2, 9, &bounded);
+  const Capture all = *dec.forward(tokens, 2, 9, CaptureRequest{}).capture;
+  const Capture bounded = *dec.forward(tokens, 2, 9, CaptureRequest{5, 20}).capture;  // beyond the batch: everything
   CHECK(bounded.attn[1].probs.shape() == Shape{2, 2, 9, 9});
   CHECK(max_abs_diff(all.attn[1].probs, bounded.attn[1].probs) == 0);
   CHECK(max_abs_diff(all.hidden[1], bounded.hidden[1]) == 0);
@@ -159,9 +157,7 @@ TEST_CASE("the LM task logs the training forward's statistics in the probe's row
   Config cfg = Config::from_string(yaml);
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
-  task->capture_train_stats();
-  Tensor loss = task->train_loss(3);
-  std::vector<train::LogRow> rows = task->train_stats(), probe = task->probe_stats();
+  std::vector<train::LogRow> rows = task->train_loss(3, true).stats, probe = task->probe_stats();
   REQUIRE(rows.size() == probe.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     INFO(probe[i].name);
@@ -172,9 +168,7 @@ TEST_CASE("the LM task logs the training forward's statistics in the probe's row
   auto map = std::find_if(rows.begin(), rows.end(), [](auto& r) { return r.name == "maps/layer0_head0"; });
   REQUIRE(map != rows.end());
   CHECK(map->shape == Shape{2, 9, 9});
-  CHECK(task->train_stats().empty());  // taken once
-  task->train_loss(3);                 // not armed: captures nothing
-  CHECK(task->train_stats().empty());
+  CHECK(task->train_loss(3, false).stats.empty());  // not asked for: captures nothing
 }
 
 TEST_CASE("stats.source = train is refused where a leading block is not a shorter forward", "[stats-source][config]") {

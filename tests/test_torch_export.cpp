@@ -279,7 +279,7 @@ void export_decoder(const std::string& dir, const DecoderCase& dc, uint64_t seed
   for (auto& t : targets) t = (int32_t)rng.uniform_int(V);
   targets[4] = targets[kT + 7] = -1;  // exercise ignore_index
 
-  Tensor logits = model.forward(tokens, kB, kT);
+  Tensor logits = model.forward(tokens, kB, kT).logits;
   Tensor loss = cross_entropy(logits, targets);
   loss.backward();
   REQUIRE(std::isfinite(loss.item()));
@@ -321,7 +321,7 @@ void export_block(const std::string& dir) {
   };
   Tensor x = random({kB, kT, D}).set_requires_grad();
   Tensor W = random({kB, kT, D});
-  Tensor h = add(x, attn.forward(n1.forward(x)));
+  Tensor h = add(x, attn.forward(n1.forward(x)).y);
   Tensor out = add(h, ffn.forward(n2.forward(h)));
   Tensor loss = sum(mul(out, W));
   loss.backward();
@@ -369,7 +369,7 @@ void export_adamw(const std::string& dir, const std::string& name, const Decoder
   for (int64_t s = 0; s < steps; ++s) {
     const int64_t n = kB * kT;
     ps.zero_grad();
-    Tensor loss = cross_entropy(model.forward({tokens.begin() + s * n, tokens.begin() + (s + 1) * n}, kB, kT),
+    Tensor loss = cross_entropy(model.forward({tokens.begin() + s * n, tokens.begin() + (s + 1) * n}, kB, kT).logits,
                                 {targets.begin() + s * n, targets.begin() + (s + 1) * n});
     loss.backward();
     losses.push_back(loss.item());

@@ -54,7 +54,7 @@ TEST_CASE("vit: gradients of the whole model match finite differences", "[vit]")
     // gradient is zero in exact arithmetic and round-off in float32.
     for (auto& p : ps.params())
       if (p.name.find("attn.bk") == std::string::npos) inputs.push_back(p.value);
-    CHECK(testing::gradcheck([&](const std::vector<Tensor>& in) { return vit.forward(in[0]); }, inputs) < 1e-3);
+    CHECK(testing::gradcheck([&](const std::vector<Tensor>& in) { return vit.forward(in[0]).logits; }, inputs) < 1e-3);
   }
 }
 
@@ -78,8 +78,9 @@ TEST_CASE("vit: every attention variant runs bidirectionally and its alpha is ov
     ViT vit(c, ps);
     Rng rng(2);
     ps.finalize(rng);
-    ViTCapture cap;
-    Tensor logits = vit.forward(testing::randn({3, 2, 6, 6}, 5), &cap);
+    ModelOutput out = vit.forward(testing::randn({3, 2, 6, 6}, 5), CaptureRequest{});
+    const Tensor& logits = out.logits;
+    const Capture& cap = *out.capture;
     REQUIRE(logits.shape() == Shape{3, 3});
     for (float x : logits.to_vector()) CHECK(std::isfinite(x));
     Tensor A = cap.attn[0].probs.contiguous();
@@ -128,7 +129,7 @@ TEST_CASE("vit: the task learns synthetic images and logs accuracy and ViT stati
   AdamW opt(ps, AdamWConfig{0.9f, 0.95f, 1e-8f, 0.f});
   for (int step = 0; step < 60; ++step) {
     ps.zero_grad();
-    task->train_loss(32).backward();
+    task->train_loss(32, false).loss.backward();
     opt.step(3e-3f);
   }
   auto metrics = task->evaluate(4, 64);
@@ -156,7 +157,7 @@ TEST_CASE("vit: the task learns synthetic images and logs accuracy and ViT stati
 
   // Resuming from a data state draws the same batch.
   std::vector<int64_t> state = task->data_state();
-  const float l1 = task->train_loss(8).item();
+  const float l1 = task->train_loss(8, false).loss.item();
   task->set_data_state(state);
-  CHECK(task->train_loss(8).item() == l1);
+  CHECK(task->train_loss(8, false).loss.item() == l1);
 }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::train {
 

@@ -4,7 +4,7 @@
 #include <climits>
 #include <cstdlib>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 #ifdef SINKLAB_MPI
 #include <mpi.h>

@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "data/files.h"
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace sl::train {
 

@@ -24,8 +24,8 @@ LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   map_layers_ = cfg.il("stats.map_layers");
 }
 
-// windows: B rows of T+1 tokens; inputs are the first T, targets the last T.
-Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B, models::DecoderCapture* capture) {
+std::pair<Tensor, models::ModelOutput> LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B,
+                                                       const std::optional<models::CaptureRequest>& capture) {
   const int64_t T = (int64_t)windows.size() / B - 1;
   std::vector<int32_t> inputs(B * T), targets(B * T);
   for (int64_t b = 0; b < B; ++b)
@@ -33,26 +33,24 @@ Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B, models::D
       inputs[b * T + t] = windows[b * (T + 1) + t];
       targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
     }
-  return cross_entropy(model_->forward(inputs, B, T, capture), targets, -1, z_loss_);
+  models::ModelOutput out = model_->forward(inputs, B, T, capture);
+  Tensor loss = cross_entropy(out.logits, targets, -1, z_loss_);
+  return {loss, std::move(out)};
 }
 
-Tensor LMTask::train_loss(int64_t batch) {
+TrainLoss LMTask::train_loss(int64_t batch, bool with_stats) {
   SL_CHECK(batch == data_.train->shape().batch, "LMTask: micro-batch " + std::to_string(batch) + " differs from the data's " +
                                                     std::to_string(data_.train->shape().batch));
   last_batch_ = data_.train->next_batch();
   // stats.source = train: this forward's first probe_B rows and probe_T positions are the probe.
-  const bool capture = capture_next_;
-  capture_next_ = false;
-  models::DecoderCapture cap;
-  if (capture) {
+  std::optional<models::CaptureRequest> capture;
+  if (with_stats) {
     SL_CHECK(batch >= probe_B_, "stats.source = train: the micro-batch of " + std::to_string(batch) +
                                     " sequences is smaller than stats.probe_batch (" + std::to_string(probe_B_) + ")");
-    cap.rows = probe_B_;
-    cap.positions = probe_T_;
+    capture = models::CaptureRequest{probe_B_, probe_T_};
   }
-  Tensor loss = loss_on(last_batch_, batch, capture ? &cap : nullptr);
-  if (capture) train_rows_ = stats_rows(cap);
-  return model_->router_loss().defined() ? add(loss, model_->router_loss()) : loss;
+  auto [loss, out] = loss_on(last_batch_, batch, capture);
+  return {out.aux_loss.defined() ? add(loss, out.aux_loss) : loss, with_stats ? stats_rows(*out.capture) : std::vector<LogRow>{}};
 }
 
 static bool all_finite(const Tensor& t) {
@@ -61,47 +59,37 @@ static bool all_finite(const Tensor& t) {
 }
 
 std::string LMTask::diagnose_nonfinite() {
-  Tensor logits;
-  models::DecoderCapture cap = capture_forward(last_batch_, T_, &logits);
+  const models::ModelOutput out = capture_forward(last_batch_, T_);
+  const models::Capture& cap = *out.capture;
   for (size_t l = 0; l < cap.hidden.size(); ++l) {
     if (l < cap.attn.size() && cap.attn[l].probs.defined() && !all_finite(cap.attn[l].probs))
       return "block " + std::to_string(l) + " attention weights";
     if (!all_finite(cap.hidden[l])) return "block " + std::to_string(l) + " hidden state";
   }
-  return all_finite(logits) ? "" : "the output logits";
+  return all_finite(out.logits) ? "" : "the output logits";
 }
 
 std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, int64_t batch) {
   NoGrad ng;
   double total = 0;
   auto val = data_.make_val();
-  for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).item();
+  for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).first.item();
   return {{"val/loss", total / std::max<int64_t>(batches, 1)}};
 }
 
-models::DecoderCapture LMTask::capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits) {
+models::ModelOutput LMTask::capture_forward(const std::vector<int32_t>& windows, int64_t T) {
   NoGrad ng;
   const int64_t B = (int64_t)windows.size() / (T + 1);
   std::vector<int32_t> inputs(B * T);
   for (int64_t b = 0; b < B; ++b) std::copy_n(windows.begin() + b * (T + 1), T, inputs.begin() + b * T);
-  models::DecoderCapture cap;
-  Tensor out = model_->forward(inputs, B, T, &cap);
-  if (logits) *logits = out;
-  return cap;
+  return model_->forward(inputs, B, T, models::CaptureRequest{});
 }
 
-models::DecoderCapture LMTask::probe_forward() { return capture_forward(data_.probe, probe_T_); }
+models::Capture LMTask::probe_forward() { return *capture_forward(data_.probe, probe_T_).capture; }
 
 std::vector<LogRow> LMTask::probe_stats() { return stats_rows(probe_forward()); }
 
-void LMTask::capture_train_stats() {
-  capture_next_ = true;
-  train_rows_.clear();
-}
-
-std::vector<LogRow> LMTask::train_stats() { return std::move(train_rows_); }
-
-std::vector<LogRow> LMTask::stats_rows(const models::DecoderCapture& cap) const {
+std::vector<LogRow> LMTask::stats_rows(const models::Capture& cap) const {
   std::vector<LogRow> rows = sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
   // Full maps (stats.maps), for the layers asked for, every head.
   for (int64_t l = 0; save_maps_ && l < (int64_t)cap.attn.size(); ++l) {
@@ -149,7 +137,7 @@ std::string LMTask::sample(const std::string& prompt, int64_t tokens, float temp
   for (int64_t n = 0; n < tokens; ++n) {
     std::vector<int32_t> ctx(ids.end() - std::min<int64_t>((int64_t)ids.size(), T_), ids.end());
     const int64_t T = (int64_t)ctx.size();
-    Tensor logits = model_->forward(ctx, 1, T);
+    Tensor logits = model_->forward(ctx, 1, T).logits;
     const int64_t V = logits.size(1);
     const float* last = logits.data() + (T - 1) * V;
     // Sample from softmax(logits / temperature); temperature 0 is greedy.

@@ -14,12 +14,10 @@ namespace sl::train {
 class LMTask : public Task {
  public:
   LMTask(const Config& cfg, ParamStore& ps);
-  Tensor train_loss(int64_t batch) override;
+  TrainLoss train_loss(int64_t batch, bool with_stats) override;
   void skip_train_batch(int64_t) override { data_.train->next_batch(); }
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
-  void capture_train_stats() override;
-  std::vector<LogRow> train_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;
   std::string sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) override;
   void set_probe_text(const std::string& text) override;
@@ -29,12 +27,16 @@ class LMTask : public Task {
   void set_data_state(const std::vector<int64_t>& s) override { data_.train->set_state(s); }
 
  private:
-  Tensor loss_on(const std::vector<int32_t>& windows, int64_t B, models::DecoderCapture* capture = nullptr);
+  // windows: B rows of T+1 tokens -> the cross-entropy of predicting each row's last T from its
+  // first T, and the model's output.
+  std::pair<Tensor, models::ModelOutput> loss_on(const std::vector<int32_t>& windows, int64_t B,
+                                                 const std::optional<models::CaptureRequest>& capture = std::nullopt);
   // The logged rows of a capture: sink statistics, maps (stats.maps), MoE routing.
-  std::vector<LogRow> stats_rows(const models::DecoderCapture& cap) const;
-  // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T).
-  models::DecoderCapture capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits = nullptr);
-  models::DecoderCapture probe_forward();
+  std::vector<LogRow> stats_rows(const models::Capture& cap) const;
+  // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T),
+  // capturing everything.
+  models::ModelOutput capture_forward(const std::vector<int32_t>& windows, int64_t T);
+  models::Capture probe_forward();
 
   LMData data_;
   std::vector<int32_t> last_batch_;  // windows of the last train_loss(), for diagnose_nonfinite
@@ -45,8 +47,6 @@ class LMTask : public Task {
   int64_t probe_B_, probe_T_;
   models::SinkStatsOptions stats_opt_;
   bool save_maps_ = false;
-  bool capture_next_ = false;        // capture_train_stats() was called; the next train_loss() captures
-  std::vector<LogRow> train_rows_;  // what it captured, until train_stats()
   std::vector<int64_t> map_layers_;
 };
 

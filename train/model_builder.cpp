@@ -75,17 +75,7 @@ models::ViTConfig vit_config(const Config& cfg) {
   v.registers = cfg.i("vit.registers");
   v.pos = cfg.s("vit.pos");
   v.pool = cfg.s("vit.pool");
-  v.d_model = d.d_model;
-  v.n_layers = d.n_layers;
-  v.n_heads = d.n_heads;
-  v.d_ff = d.d_ff;
-  v.norm = d.norm;
-  v.norm_placement = d.norm_placement;
-  v.ffn = d.ffn;
-  v.bias = d.bias;
-  v.init_std = d.init_std;
-  v.norm_eps = d.norm_eps;
-  v.attn = d.attn;
+  static_cast<models::TrunkConfig&>(v) = d;
   if (cfg.is_auto("attention.sigmoid_bias")) v.attn.sigmoid_bias = NAN;  // -log T: every forward sees all patches
   return v;
 }

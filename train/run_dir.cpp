@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 
 namespace fs = std::filesystem;
 

@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "engine/autograd.h"
+#include "engine/attention_kernels.h"
+#include "engine/error.h"
 #include "train/config.h"
 
 namespace sl {
@@ -62,8 +63,7 @@ std::vector<KeySpec> build_schema() {
       B("model.tie_embeddings", false, "share the input embedding with the output head"),
       F("model.init_std", 0.02, 0, 10, "std of the normal weight init"),
 
-      S("attention.kernel", {"softmax", "sigmoid", "elu_plus_one", "linear", "mlp", "relu"},
-        "similarity kernel replacing exp(q.k)"),
+      S("attention.kernel", attention_kernel_names(), "similarity kernel replacing exp(q.k)"),
       B("attention.normalize", false, "divide non-softmax kernels by their row sum"),
       F_auto("attention.sigmoid_bias", -100, 100, "bias added to sigmoid logits; auto = -log(context)"),
       B("attention.off_by_one", false, "softmax with +1 in the denominator"),

@@ -23,10 +23,10 @@ std::vector<HeadDomains> backcopy_head_domains(const Config& cfg, const std::str
   std::vector<int32_t> inputs(B * T);
   for (int64_t b = 0; b < B; ++b)
     std::copy_n(data.probe.begin() + b * (T + 1), T, inputs.begin() + b * T);
-  models::DecoderCapture cap;
+  models::Capture cap;
   {
     NoGrad ng;
-    model.forward(inputs, B, T, &cap);
+    cap = *model.forward(inputs, B, T, models::CaptureRequest{}).capture;
   }
   const int32_t triggers = (int32_t)cfg.i("data.backcopy_triggers");
   std::vector<HeadDomains> out;

@@ -14,7 +14,7 @@
 #include <map>
 #include <thread>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "train/sweep.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <functional>
 
-#include "engine/autograd.h"
+#include "engine/error.h"
 #include "engine/hdf5_handle.h"
 #include "train/run_dir.h"
 #include "train/sweep.h"

@@ -10,12 +10,6 @@ std::string Task::sample(const std::string&, int64_t, float, uint64_t) {
   throw Error("sampling needs a language model (model.type=decoder)");
 }
 
-void Task::capture_train_stats() {
-  throw Error("stats.source = train measures the decoder's training forward (model.type=decoder)");
-}
-
-std::vector<LogRow> Task::train_stats() { return {}; }
-
 void Task::set_probe_text(const std::string&) { throw Error("--data needs a language model (model.type=decoder)"); }
 
 std::unique_ptr<Task> make_task(const Config& cfg, ParamStore& ps) {

@@ -17,11 +17,20 @@ struct LogRow {
   std::vector<float> values;
 };
 
+// A training micro-batch's loss and, when asked for, the statistics its own forward measured.
+struct TrainLoss {
+  Tensor loss;
+  std::vector<LogRow> stats;
+};
+
 class Task {
  public:
   virtual ~Task() = default;
-  // Loss of the next training micro-batch of `batch` sequences (draws it from the data).
-  virtual Tensor train_loss(int64_t batch) = 0;
+  // Loss of the next training micro-batch of `batch` sequences (draws it from the data). With
+  // `with_stats` (stats.source = train) its forward also measures the statistics of its first
+  // stats.probe_batch sequences and stats.probe_len positions, in the rows probe_stats() logs;
+  // tasks that cannot throw.
+  virtual TrainLoss train_loss(int64_t batch, bool with_stats) = 0;
   // Draws the next training micro-batch and drops it (another data-parallel rank trains on it).
   virtual void skip_train_batch(int64_t batch) = 0;
   // Validation metrics over `batches` fixed batches, without gradients; the first is the
@@ -29,11 +38,6 @@ class Task {
   virtual std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) = 0;
   // Statistics on the fixed probe batch, without gradients.
   virtual std::vector<LogRow> probe_stats() = 0;
-  // stats.source = train: the next train_loss() also measures, in its own forward, the statistics
-  // of its first stats.probe_batch sequences and stats.probe_len positions; train_stats() then
-  // returns them (once), in the rows probe_stats() logs. Tasks that cannot throw.
-  virtual void capture_train_stats();
-  virtual std::vector<LogRow> train_stats();
   // The full attention weights [B, S_q, S_k] of one layer and head on the probe batch (replay).
   virtual LogRow attention_map(int64_t layer, int64_t head) = 0;
   // Text generated from a prompt, for language models (others throw).

@@ -10,7 +10,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include "data/files.h"
 #include "engine/h5log.h"
@@ -108,242 +107,334 @@ static std::unique_ptr<H5Log> open_log(const RunDir& dir, bool resume) {
   }
 }
 
+// ---- one optimiser step ----------------------------------------------------------------------
+
+Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
+  set_num_threads((int)cfg.i("train.threads"));
+  pin_threads(cfg.b("train.pin_threads"));
+  task_ = make_task(cfg, ps_);
+  assign_weight_decay(ps_, cfg);
+  opt_ = make_optimizer(ps_, cfg);
+  sched_ = make_schedule(cfg);
+  // Data parallelism: the global batch's micro-batches are dealt round-robin to the ranks, whose
+  // gradients are summed; every rank draws every micro-batch so that the data order (and so the
+  // curve) is that of one process with the same global batch and micro-batch.
+  world_ = dist::size(), rank_ = dist::rank();
+  batch_ = cfg.i("train.batch_size");
+  micro_ = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch_ / world_;
+  accum_ = batch_ / std::max<int64_t>(micro_, 1);
+  SL_CHECK(micro_ > 0 && batch_ % micro_ == 0 && accum_ % world_ == 0,
+           "train.batch_size " + std::to_string(batch_) + " must split into micro-batches (train.micro_batch " +
+               std::to_string(micro_) + ") that divide evenly among " + std::to_string(world_) + " processes");
+  bucket_bytes_ = cfg.i("train.allreduce_bucket_kb") * 1024;
+  if (rank_ == 0 && world_ > 1) {
+    const int64_t buckets = dist::GradientReducer(ps_, bucket_bytes_).buckets();
+    std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world_,
+                (long long)buckets, buckets == 1 ? "" : "s");
+  }
+}
+
+// Where the forward of the last training batch first turns non-finite, as a clause of a fault.
+static std::string in_forward(Task& task) {
+  std::string where = task.diagnose_nonfinite();
+  return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
+}
+
+StepResult Trainer::step(int64_t step, bool with_stats) {
+  StepResult r;
+  r.lr = sched_.at(step - 1) * (float)std::pow(cfg_.f("train.rollback_lr_factor"), (double)rollbacks);
+  ps_.zero_grad();
+  // Under mpirun, gradients are summed across processes during the backward of the last
+  // micro-batch this rank trains (the earlier ones accumulate locally).
+  std::optional<dist::GradientReducer> reducer;
+  if (world_ > 1) reducer.emplace(ps_, bucket_bytes_);
+  bool first = true;
+  for (int64_t m = 0; m < accum_; ++m) {
+    if (m % world_ != rank_) {
+      task_->skip_train_batch(micro_);
+      continue;
+    }
+    TrainLoss l = task_->train_loss(micro_, with_stats && first);
+    if (first) r.stats = std::move(l.stats), r.forward_bytes = Storage::live_bytes();
+    first = false;
+    if (!std::isfinite(l.loss.item())) {
+      r.fault = "non-finite loss at step " + std::to_string(step) + in_forward(*task_);
+      break;
+    }
+    r.loss += l.loss.item() / accum_;
+    std::optional<OnLeafGrad> overlap;
+    if (reducer && m + world_ >= accum_) overlap.emplace([&](const Tensor& leaf) { reducer->ready(leaf); });
+    scale(l.loss, 1.f / accum_).backward();
+  }
+  if (world_ > 1) {
+    // Every rank sends the same gradient buckets in the same order, even one whose loss went
+    // non-finite (it sends what it has); then one rank's fault stops every rank.
+    reducer->finish();
+    double shared[2] = {r.loss, r.fault.empty() ? 0.0 : 1.0};
+    dist::allreduce_sum(shared, 2);
+    r.loss = shared[0];
+    if (shared[1] > 0 && r.fault.empty()) r.fault = "non-finite loss at step " + std::to_string(step) + " on another process";
+  }
+  if (r.fault.empty()) r.grad_norm = clip_grad_norm(ps_, (float)cfg_.f("train.grad_clip"));
+  if (r.fault.empty()) r.fault = first_fault(step, r);
+  return r;
+}
+
+// A non-finite gradient stops the step before the update; a non-finite weight after it.
+std::string Trainer::first_fault(int64_t step, const StepResult& r) {
+  const std::string at_step = " at step " + std::to_string(step);
+  if (!std::isfinite(r.grad_norm)) {
+    std::string where = first_nonfinite(ps_, true);
+    return "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
+  }
+  opt_->step(r.lr);
+  std::string where = first_nonfinite(ps_, false);
+  return where.empty() ? "" : "non-finite parameter '" + where + "' after the update" + at_step;
+}
+
+// ---- the run around the steps: log, checks, rollback, progress, checkpoints ------------------
+
+namespace {
+
+class RunLoop {
+ public:
+  RunLoop(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after);
+  TrainSummary run();
+
+ private:
+  void start();
+  std::string measure(int64_t step, StepResult& r, std::vector<std::pair<std::string, double>>& metrics);
+  int64_t roll_back(int64_t step, const std::string& fault, float lr);
+  void log(int64_t step, const StepResult& r, const std::vector<std::pair<std::string, double>>& metrics);
+  void progress(int64_t step, double loss, float lr);
+  bool finish_step(int64_t step);
+  void guarded(int64_t step, const std::function<void()>& write);
+  void checkpoint(int64_t step);
+
+  const Config& cfg_;
+  const RunDir& dir_;
+  const bool resume_, root_, interactive_;
+  const int64_t stop_after_, steps_;
+  Trainer trainer_;
+  const std::string stats_source_;
+  const bool probe_rows_, train_rows_;
+  const int64_t stats_every_, eval_every_;  // 0 on ranks other than 0: evaluation, logs and checkpoints are rank 0's
+  std::string scratch_;                     // the log of ranks other than 0, which nobody reads
+  std::unique_ptr<H5Log> log_;
+  int64_t start_ = 0, last_restored_ = -1, timed_from_ = 0;
+  TrainSummary sum_;
+  double last_val_ = NAN, tokens_since_ = 0;
+  std::chrono::steady_clock::time_point t_begin_, t_last_;
+};
+
+RunLoop::RunLoop(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after)
+    : cfg_(cfg),
+      dir_(dir),
+      resume_(resume),
+      root_(dist::rank() == 0),
+      interactive_(isatty(fileno(stdout))),
+      stop_after_(stop_after),
+      steps_(cfg.i("train.steps")),
+      trainer_(cfg),
+      stats_source_(sl::stats_source(cfg)),
+      probe_rows_(stats_source_ != "train"),
+      train_rows_(stats_source_ != "probe"),
+      stats_every_(root_ ? cfg.i("stats.every") : 0),
+      eval_every_(root_ ? cfg.i("train.eval_every") : 0) {
+  SL_CHECK(cfg.s("train.on_nan") != "rollback" || dist::size() == 1,
+           "train.on_nan=rollback is for single-process runs; use stop under mpirun");
+}
+
+// Restores a resumed run (or writes a new one's config), opens the log, and logs step 0.
+void RunLoop::start() {
+  Trainer& t = trainer_;
+  Restored restored;
+  if (resume_) restored = restore_latest(dir_, t.params(), t.optimizer(), t.task());
+  start_ = timed_from_ = restored.step;
+  t.rollbacks = restored.rollbacks;
+  if (!resume_ && root_) data::write_file_atomic(dir_.config(), cfg_.to_yaml());
+  // Other ranks log into a scratch file nobody reads, so the loop has no rank branches.
+  scratch_ = "/tmp/sinklab-rank" + std::to_string(dist::rank()) + "-" + std::to_string(::getpid()) + ".h5";
+  log_ = root_ ? open_log(dir_, resume_) : std::make_unique<H5Log>(scratch_);
+  // Rows past the checkpoint belong to the interrupted future; step 0's rows are logged again.
+  log_->truncate_after(start_ > 0 ? start_ : -1);
+  log_->set_attr("config", cfg_.to_yaml());
+  if (start_ == 0) checkpoint(0);
+  if (root_)
+    std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir_.path.c_str(),
+                (long long)t.params().count(), (long long)steps_, (long long)cfg_.i("train.batch_size"),
+                (long long)t.task().tokens_per_sequence(),
+                start_ ? (" (resuming at step " + std::to_string(start_) + ")").c_str() : "");
+  if (root_ && stats_every_ > 0)
+    std::printf("attention statistics every %lld step%s from %s (stats.source = %s)\n", (long long)stats_every_,
+                stats_every_ == 1 ? "" : "s",
+                stats_source_ == "train"   ? "the training forward's leading block"
+                : stats_source_ == "probe" ? "a forward of the fixed probe batch after the update"
+                                           : "the probe batch and the training forward",
+                cfg_.s("stats.source").c_str());
+  if (start_ == 0 && stats_every_ > 0 && probe_rows_)
+    for (const LogRow& r : t.task().probe_stats()) log_->append(r.name, 0, r.values.data(), r.shape);
+}
+
+// Statistics and validation of a step that updated cleanly; they see the updated weights and
+// are checked before anything is logged. Returns the fault, "" if none.
+std::string RunLoop::measure(int64_t step, StepResult& r, std::vector<std::pair<std::string, double>>& metrics) {
+  Task& task = trainer_.task();
+  const std::string at_step = " at step " + std::to_string(step);
+  if (stats_every_ > 0 && step % stats_every_ == 0) {
+    const std::string prefix = stats_source_ == "both" ? "train_batch/" : "";
+    std::vector<LogRow> stats;
+    if (train_rows_)
+      for (LogRow& row : r.stats) stats.push_back({prefix + row.name, row.shape, std::move(row.values)});
+    if (probe_rows_)
+      for (LogRow& row : task.probe_stats()) stats.push_back(std::move(row));
+    r.stats = std::move(stats);
+    for (const LogRow& row : r.stats) {
+      auto bad = std::find_if(row.values.begin(), row.values.end(), [](float v) { return !std::isfinite(v); });
+      if (bad != row.values.end())
+        return "non-finite activations" + at_step + " in the statistics (stats.source = " + stats_source_ +
+               "): statistic '" + row.name + "' at " + index_str(bad - row.values.begin(), row.shape) + " of " +
+               shape_str(row.shape) + in_forward(task);
+    }
+  }
+  if (eval_every_ > 0 && (step % eval_every_ == 0 || step == steps_)) {
+    metrics = task.evaluate(cfg_.i("train.eval_batches"), trainer_.micro_batch());
+    for (auto& [name, v] : metrics)
+      if (!std::isfinite(v)) return "non-finite " + name + at_step + " (validation batches)" + in_forward(task);
+  }
+  return "";
+}
+
+// train.on_nan = rollback: back to the newest checkpoint before the fault, with a lower lr; the
+// step to continue after. Otherwise, or when rolling back cannot help, the run stops.
+int64_t RunLoop::roll_back(int64_t step, const std::string& fault, float lr) {
+  constexpr int64_t kMaxRollbacks = 20;  // then the lr is at most factor^20 of the schedule's: give up
+  auto give_up = [&](const std::string& why) {
+    log_->flush();
+    throw Error(fault + " (lr " + std::to_string(lr) + "); the checkpoints and the log up to step " +
+                std::to_string(step - 1) + " are intact. Lower train.lr, raise train.warmup" + why);
+  };
+  Trainer& t = trainer_;
+  if (cfg_.s("train.on_nan") != "rollback") give_up(", or set train.on_nan=rollback");
+  if (t.rollbacks >= kMaxRollbacks) give_up(" (" + std::to_string(kMaxRollbacks) + " rollbacks did not help)");
+  // If the fault came on the first step after the checkpoint just restored, that checkpoint
+  // itself diverges: take an older one.
+  Restored back = restore_latest(dir_, t.params(), t.optimizer(), t.task(), step == last_restored_ + 1 ? last_restored_ : step);
+  if (!back.found) give_up(" (no earlier checkpoint to roll back to)");
+  dir_.abandon_checkpoints_after(back.step);
+  last_restored_ = back.step;
+  ++t.rollbacks;
+  std::printf("%s%s; rolled back to step %lld, lr now x%g\n", interactive_ ? "\n" : "", fault.c_str(),
+              (long long)back.step, std::pow(cfg_.f("train.rollback_lr_factor"), (double)t.rollbacks));
+  log_->truncate_after(back.step);  // rows of the abandoned steps
+  timed_from_ = back.step;
+  t_begin_ = t_last_ = std::chrono::steady_clock::now();
+  tokens_since_ = 0;
+  return back.step;
+}
+
+void RunLoop::log(int64_t step, const StepResult& r, const std::vector<std::pair<std::string, double>>& metrics) {
+  auto scalar = [&](const std::string& name, float v) { log_->append(name, step, &v, {}); };
+  tokens_since_ += (double)cfg_.i("train.batch_size") * trainer_.task().tokens_per_sequence();
+  scalar("train/loss", (float)r.loss);
+  scalar("train/lr", r.lr);
+  scalar("train/grad_norm", r.grad_norm);
+  for (const LogRow& row : r.stats) log_->append(row.name, step, row.values.data(), row.shape);
+  for (auto& [name, v] : metrics) scalar(name, (float)v);
+  if (!metrics.empty()) last_val_ = metrics.at(0).second;
+  sum_.train_loss = r.loss;
+  if (step % std::max<int64_t>(1, cfg_.i("train.log_every")) == 0 || step == steps_) progress(step, r.loss, r.lr);
+}
+
+// The progress line with tokens/s and the ETA, and train/tokens_per_s.
+void RunLoop::progress(int64_t step, double loss, float lr) {
+  auto now = std::chrono::steady_clock::now();
+  double dt = std::chrono::duration<double>(now - t_last_).count();
+  double elapsed = std::chrono::duration<double>(now - t_begin_).count();
+  double tps = tokens_since_ / std::max(dt, 1e-9);
+  const float tps_f = (float)tps;
+  log_->append("train/tokens_per_s", step, &tps_f, {});
+  double eta = elapsed / std::max<int64_t>(1, step - timed_from_) * (steps_ - step);
+  if (root_)
+    std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive_ ? "\r" : "",
+                (long long)step, (long long)steps_, loss,
+                std::isnan(last_val_) ? "  -  " : (std::to_string(last_val_).substr(0, 5)).c_str(), lr, tps / 1000,
+                format_duration(eta).c_str(), interactive_ && step != steps_ ? "   " : "\n");
+  std::fflush(stdout);
+  sum_.tokens_per_second = tps;
+  tokens_since_ = 0;
+  t_last_ = now;
+}
+
+// Flushes the log and checkpoints where due; true when the run stops here (a signal, stop_after).
+bool RunLoop::finish_step(int64_t step) {
+  bool stopping = g_stop_signal != 0 || (stop_after_ > 0 && step - start_ >= stop_after_ && step < steps_);
+  if (dist::size() > 1) {  // every rank stops at the same step, or the next all-reduce would hang
+    double any = stopping;
+    dist::allreduce_sum(&any, 1);
+    stopping = any > 0;
+  }
+  const bool save = is_checkpoint_step(step, cfg_) || stopping;
+  // The log first, so that it covers every checkpoint.
+  if (save || step % std::max<int64_t>(1, cfg_.i("stats.flush_every")) == 0) guarded(step, [&] { log_->flush(); });
+  if (save) checkpoint(step);
+  sum_.steps = step;
+  if (stopping && root_)
+    std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n", (long long)step,
+                g_stop_signal ? (" by signal " + std::to_string(g_stop_signal)).c_str() : "", dir_.path.c_str());
+  return stopping;
+}
+
+// A failed checkpoint or log write (a full disk...) stops the run with the reason; what was
+// written before stays intact (both are replaced atomically), so the run can be resumed.
+void RunLoop::guarded(int64_t step, const std::function<void()>& write) {
+  try {
+    write();
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + "; the run stopped at step " + std::to_string(step) +
+                ", earlier checkpoints and the log as last flushed are intact; resume with: sinklab train --resume " +
+                dir_.path);
+  }
+}
+
+void RunLoop::checkpoint(int64_t step) {
+  Trainer& t = trainer_;
+  if (root_)
+    guarded(step, [&] { save_run_checkpoint(dir_, step, t.rollbacks, t.params(), t.optimizer(), t.task(), cfg_); });
+}
+
+TrainSummary RunLoop::run() {
+  start();
+  if (start_ >= steps_ && resume_) {
+    sum_.steps = start_, sum_.already_complete = true;
+    return sum_;
+  }
+  t_begin_ = t_last_ = std::chrono::steady_clock::now();
+  for (int64_t step = start_ + 1; step <= steps_; ++step) {
+    const bool stats_due = stats_every_ > 0 && step % stats_every_ == 0;
+    StepResult r = trainer_.step(step, stats_due && train_rows_);
+    std::vector<std::pair<std::string, double>> metrics;
+    std::string fault = r.fault.empty() ? measure(step, r, metrics) : r.fault;
+    if (!fault.empty()) {
+      step = roll_back(step, fault, r.lr);  // the loop's ++ continues at the checkpoint's next step
+      continue;
+    }
+    log(step, r, metrics);
+    if (finish_step(step)) break;
+  }
+  sum_.val_loss = last_val_;  // the last step (train.steps, or where it stopped) flushed the log
+  log_.reset();
+  if (!root_) std::remove(scratch_.c_str());
+  return sum_;
+}
+
+}  // namespace
+
 TrainSummary train(const Config& cfg, const RunDir& dir, bool resume, int64_t stop_after) {
   // From the start, so that a signal during setup also ends with a checkpoint, not a kill.
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  set_num_threads((int)cfg.i("train.threads"));
-  pin_threads(cfg.b("train.pin_threads"));
-  ParamStore ps;
-  std::unique_ptr<Task> task = make_task(cfg, ps);
-  assign_weight_decay(ps, cfg);
-  std::unique_ptr<Optimizer> opt = make_optimizer(ps, cfg);
-  const LrSchedule sched = make_schedule(cfg);
-
-  // Data parallelism: the global batch's micro-batches are dealt round-robin to the ranks, whose
-  // gradients are summed; every rank draws every micro-batch so that the data order (and so the
-  // curve) is that of one process with the same global batch and micro-batch.
-  const int world = dist::size(), rank = dist::rank();
-  const bool root = rank == 0;
-  const int64_t steps = cfg.i("train.steps"), batch = cfg.i("train.batch_size");
-  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch / world;
-  const int64_t accum = batch / std::max<int64_t>(micro, 1);
-  SL_CHECK(micro > 0 && batch % micro == 0 && accum % world == 0,
-           "train.batch_size " + std::to_string(batch) + " must split into micro-batches (train.micro_batch " +
-               std::to_string(micro) + ") that divide evenly among " + std::to_string(world) + " processes");
-  const int64_t bucket_bytes = cfg.i("train.allreduce_bucket_kb") * 1024;
-  const int64_t log_every = std::max<int64_t>(1, cfg.i("train.log_every"));
-  // Evaluation, statistics, logs and checkpoints belong to rank 0.
-  const int64_t eval_every = root ? cfg.i("train.eval_every") : 0, stats_every = root ? cfg.i("stats.every") : 0;
-  const int64_t flush_every = std::max<int64_t>(1, cfg.i("stats.flush_every"));
-  const float clip = (float)cfg.f("train.grad_clip");
-  const bool rollback_on_nan = cfg.s("train.on_nan") == "rollback";
-  SL_CHECK(!rollback_on_nan || world == 1, "train.on_nan=rollback is for single-process runs; use stop under mpirun");
-  const double rollback_factor = cfg.f("train.rollback_lr_factor");
-  constexpr int64_t kMaxRollbacks = 20;  // then the lr is at most factor^20 of the schedule's: give up
-
-  Restored restored;
-  if (resume) restored = restore_latest(dir, ps, *opt, *task);
-  const int64_t start = restored.step;
-  int64_t rollbacks = restored.rollbacks, last_restored = -1;
-  if (!resume && root) data::write_file_atomic(dir.config(), cfg.to_yaml());
-  // Other ranks log into a scratch file nobody reads, so the loop below has no rank branches.
-  const std::string scratch = "/tmp/sinklab-rank" + std::to_string(rank) + "-" + std::to_string(::getpid()) + ".h5";
-  std::unique_ptr<H5Log> log_file = root ? open_log(dir, resume) : std::make_unique<H5Log>(scratch);
-  H5Log& log = *log_file;
-  // Rows past the checkpoint belong to the interrupted future; step 0's rows are logged again.
-  log.truncate_after(start > 0 ? start : -1);
-  log.set_attr("config", cfg.to_yaml());
-  // A failed checkpoint or log write (a full disk...) stops the run with the reason; what was
-  // written before stays intact (both are replaced atomically), so the run can be resumed.
-  auto stop_on_write_error = [&](int64_t step, const std::function<void()>& write) {
-    try {
-      write();
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + "; the run stopped at step " + std::to_string(step) +
-                  ", earlier checkpoints and the log as last flushed are intact; resume with: sinklab train "
-                  "--resume " + dir.path);
-    }
-  };
-  auto checkpoint = [&](int64_t step) {
-    if (root) stop_on_write_error(step, [&] { save_run_checkpoint(dir, step, rollbacks, ps, *opt, *task, cfg); });
-  };
-  auto flush_log = [&](int64_t step) { stop_on_write_error(step, [&] { log.flush(); }); };
-  if (start == 0) checkpoint(0);
-
-  const bool interactive = isatty(fileno(stdout));
-  if (root)
-    std::printf("run %s: %lld parameters, %lld steps of %lld x %lld tokens%s\n", dir.path.c_str(),
-              (long long)ps.count(), (long long)steps, (long long)batch, (long long)task->tokens_per_sequence(),
-              start ? (" (resuming at step " + std::to_string(start) + ")").c_str() : "");
-  // stats.source: the fixed probe's forward after the update, and/or the training forward's own.
-  const std::string stats_source = sl::stats_source(cfg);
-  if (root && stats_every > 0)
-    std::printf("attention statistics every %lld step%s from %s (stats.source = %s)\n", (long long)stats_every,
-                stats_every == 1 ? "" : "s",
-                stats_source == "train"   ? "the training forward's leading block"
-                : stats_source == "probe" ? "a forward of the fixed probe batch after the update"
-                                          : "the probe batch and the training forward",
-                cfg.s("stats.source").c_str());
-  if (root && world > 1) {
-    const int64_t buckets = dist::GradientReducer(ps, bucket_bytes).buckets();
-    std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world,
-                (long long)buckets, buckets == 1 ? "" : "s");
-  }
-
-  TrainSummary sum;
-  double last_val = NAN, tokens_since = 0;
-  auto t_begin = std::chrono::steady_clock::now(), t_last = t_begin;
-  int64_t timed_from = start;
-  auto log_scalar = [&](const char* name, int64_t step, float v) { log.append(name, step, &v, {}); };
-  const bool probe_rows = stats_source != "train", train_rows = stats_source != "probe";
-  const std::string train_prefix = stats_source == "both" ? "train_batch/" : "";
-  if (start == 0 && stats_every > 0 && probe_rows)
-    for (const LogRow& r : task->probe_stats()) log.append(r.name, 0, r.values.data(), r.shape);
-
-  for (int64_t step = start + 1; step <= steps; ++step) {
-    const float lr = sched.at(step - 1) * (float)std::pow(rollback_factor, (double)rollbacks);
-    ps.zero_grad();
-    const bool stats_due = stats_every > 0 && step % stats_every == 0;
-    if (stats_due && train_rows) task->capture_train_stats();  // by the first micro-batch this rank trains
-    double loss = 0;
-    std::string fault;  // what went non-finite, named by step, layer and tensor; nothing is logged then
-    const std::string at_step = " at step " + std::to_string(step);
-    auto in_forward = [&] {
-      std::string where = task->diagnose_nonfinite();
-      return where.empty() ? "" : ", first in " + where + " (forward of the training batch)";
-    };
-    // Under mpirun, gradients are summed across processes during the backward of the last
-    // micro-batch this rank trains (the earlier ones accumulate locally).
-    std::optional<dist::GradientReducer> reducer;
-    if (world > 1) reducer.emplace(ps, bucket_bytes);
-    for (int64_t m = 0; m < accum && fault.empty(); ++m) {
-      if (m % world != rank) {
-        task->skip_train_batch(micro);
-        continue;
-      }
-      Tensor l = task->train_loss(micro);
-      if (!std::isfinite(l.item())) {
-        fault = "non-finite loss" + at_step + in_forward();
-        break;
-      }
-      loss += l.item() / accum;
-      std::optional<OnLeafGrad> overlap;
-      if (reducer && m + world >= accum) overlap.emplace([&](const Tensor& leaf) { reducer->ready(leaf); });
-      scale(l, 1.f / accum).backward();
-    }
-    if (world > 1) {
-      // Every rank sends the same gradient buckets in the same order, even one whose loss went
-      // non-finite (it sends what it has); then one rank's fault stops every rank.
-      reducer->finish();
-      double shared[2] = {loss, fault.empty() ? 0.0 : 1.0};
-      dist::allreduce_sum(shared, 2);
-      loss = shared[0];
-      if (shared[1] > 0 && fault.empty()) fault = "non-finite loss" + at_step + " on another process";
-    }
-    const float gnorm = fault.empty() ? clip_grad_norm(ps, clip) : NAN;
-    if (fault.empty() && !std::isfinite(gnorm)) {
-      std::string where = first_nonfinite(ps, true);
-      fault = "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
-    }
-    if (fault.empty()) {
-      opt->step(lr);
-      std::string where = first_nonfinite(ps, false);
-      if (!where.empty()) fault = "non-finite parameter '" + where + "' after the update" + at_step;
-    }
-    // Statistics and validation see the updated weights first: check them before logging.
-    std::vector<LogRow> stats;
-    if (fault.empty() && stats_due) {
-      if (train_rows)
-        for (LogRow& r : task->train_stats()) stats.push_back({train_prefix + r.name, r.shape, std::move(r.values)});
-      if (probe_rows)
-        for (LogRow& r : task->probe_stats()) stats.push_back(std::move(r));
-      for (const LogRow& r : stats) {
-        auto bad = std::find_if(r.values.begin(), r.values.end(), [](float v) { return !std::isfinite(v); });
-        if (bad == r.values.end()) continue;
-        fault = "non-finite activations" + at_step + " in the statistics (stats.source = " + stats_source +
-                "): statistic '" + r.name + "' at " +
-                index_str(bad - r.values.begin(), r.shape) + " of " + shape_str(r.shape) + in_forward();
-        break;
-      }
-    }
-    std::vector<std::pair<std::string, double>> metrics;
-    if (fault.empty() && eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-      metrics = task->evaluate(cfg.i("train.eval_batches"), micro);
-      for (auto& [name, v] : metrics)
-        if (!std::isfinite(v)) fault = "non-finite " + name + at_step + " (validation batches)" + in_forward();
-    }
-    if (!fault.empty()) {
-      auto give_up = [&](const std::string& why) {
-        log.flush();
-        throw Error(fault + " (lr " + std::to_string(lr) + "); the checkpoints and the log up to step " +
-                    std::to_string(step - 1) + " are intact. Lower train.lr, raise train.warmup" + why);
-      };
-      if (!rollback_on_nan) give_up(", or set train.on_nan=rollback");
-      if (rollbacks >= kMaxRollbacks) give_up(" (" + std::to_string(kMaxRollbacks) + " rollbacks did not help)");
-      // Roll back to the newest checkpoint before the fault; if the fault came on the first step
-      // after the checkpoint just restored, that checkpoint itself diverges: take an older one.
-      Restored back = restore_latest(dir, ps, *opt, *task, step == last_restored + 1 ? last_restored : step);
-      if (!back.found) give_up(" (no earlier checkpoint to roll back to)");
-      dir.abandon_checkpoints_after(back.step);
-      last_restored = back.step;
-      ++rollbacks;
-      std::printf("%s%s; rolled back to step %lld, lr now x%g\n", interactive ? "\n" : "", fault.c_str(),
-                  (long long)back.step, std::pow(rollback_factor, (double)rollbacks));
-      log.truncate_after(back.step);  // rows of the abandoned steps
-      step = back.step;  // the loop's ++ continues at the checkpoint's next step
-      timed_from = step;
-      t_begin = t_last = std::chrono::steady_clock::now();
-      tokens_since = 0;
-      continue;
-    }
-    tokens_since += (double)batch * task->tokens_per_sequence();
-    log_scalar("train/loss", step, (float)loss);
-    log_scalar("train/lr", step, lr);
-    log_scalar("train/grad_norm", step, gnorm);
-    for (const LogRow& r : stats) log.append(r.name, step, r.values.data(), r.shape);
-    for (auto& [name, v] : metrics) log_scalar(name.c_str(), step, (float)v);
-    if (!metrics.empty()) last_val = metrics.at(0).second;
-    sum.train_loss = loss;
-    if (step % log_every == 0 || step == steps) {
-      auto now = std::chrono::steady_clock::now();
-      double dt = std::chrono::duration<double>(now - t_last).count();
-      double elapsed = std::chrono::duration<double>(now - t_begin).count();
-      double tps = tokens_since / std::max(dt, 1e-9);
-      log_scalar("train/tokens_per_s", step, (float)tps);
-      double eta = elapsed / std::max<int64_t>(1, step - timed_from) * (steps - step);
-      if (root)
-        std::printf("%sstep %lld/%lld | loss %.3f | val %s | lr %.1e | %.1fk tok/s | ETA %s%s", interactive ? "\r" : "",
-                  (long long)step, (long long)steps, loss,
-                  std::isnan(last_val) ? "  -  " : (std::to_string(last_val).substr(0, 5)).c_str(), lr, tps / 1000,
-                  format_duration(eta).c_str(), interactive && step != steps ? "   " : "\n");
-      std::fflush(stdout);
-      sum.tokens_per_second = tps;
-      tokens_since = 0;
-      t_last = now;
-    }
-    bool stopping = g_stop_signal != 0 || (stop_after > 0 && step - start >= stop_after && step < steps);
-    if (world > 1) {  // every rank stops at the same step, or the next all-reduce would hang
-      double any = stopping;
-      dist::allreduce_sum(&any, 1);
-      stopping = any > 0;
-    }
-    bool save = is_checkpoint_step(step, cfg) || stopping;
-    if (save || step % flush_every == 0) flush_log(step);  // first: the log covers every checkpoint
-    if (save) checkpoint(step);
-    sum.steps = step;
-    if (stopping) {
-      if (root)
-        std::printf("\nstopped at step %lld%s; checkpoint saved, resume with: sinklab train --resume %s\n",
-                  (long long)step, g_stop_signal ? (" by signal " + std::to_string(g_stop_signal)).c_str() : "",
-                  dir.path.c_str());
-      break;
-    }
-  }
-  sum.val_loss = last_val;  // the last step (train.steps, or where it stopped) flushed the log
-  log_file.reset();
-  if (!root) std::remove(scratch.c_str());
-  return sum;
+  return RunLoop(cfg, dir, resume, stop_after).run();
 }
 
 }  // namespace sl::train

@@ -95,13 +95,16 @@ std::vector<int32_t> ViTTask::next_indices(int64_t batch) {
   return idx;
 }
 
-Tensor ViTTask::train_loss(int64_t batch) {
+TrainLoss ViTTask::train_loss(int64_t batch, bool with_stats) {
+  SL_CHECK(!with_stats, "stats.source = train measures the decoder's training forward (model.type=decoder)");
   std::vector<int32_t> idx = next_indices(batch), labels(batch);
   for (int64_t i = 0; i < batch; ++i) labels[i] = train_.labels[idx[i]];
   // The augmentation seed depends only on the data position, so a resumed run draws the same.
   uint64_t aug = 0;
   if (augment_) aug = (seed_ * 0x9E3779B97F4A7C15ull + (uint64_t)(epoch_ * train_.count + cursor_)) | 1;
-  return cross_entropy(model_->forward(batch_of(train_, idx, aug)), labels);
+  models::ModelOutput out = model_->forward(batch_of(train_, idx, aug));
+  Tensor loss = cross_entropy(out.logits, labels);
+  return {out.aux_loss.defined() ? add(loss, out.aux_loss) : loss, {}};
 }
 
 std::vector<std::pair<std::string, double>> ViTTask::evaluate(int64_t batches, int64_t batch) {
@@ -113,7 +116,7 @@ std::vector<std::pair<std::string, double>> ViTTask::evaluate(int64_t batches, i
     const int64_t m = std::min(chunk, n - start);
     std::vector<int32_t> idx(m), labels(m);
     for (int64_t i = 0; i < m; ++i) idx[i] = (int32_t)(start + i), labels[i] = test_.labels[start + i];
-    Tensor logits = model_->forward(batch_of(test_, idx, 0));
+    Tensor logits = model_->forward(batch_of(test_, idx, 0)).logits;
     loss += cross_entropy(logits, labels).item() * m;
     const int64_t K = logits.size(1);
     for (int64_t i = 0; i < m; ++i) {
@@ -124,17 +127,15 @@ std::vector<std::pair<std::string, double>> ViTTask::evaluate(int64_t batches, i
   return {{"val/loss", loss / n}, {"val/accuracy", correct / n}};
 }
 
-models::ViTCapture ViTTask::probe_forward() {
+models::Capture ViTTask::probe_forward() {
   NoGrad ng;
   std::vector<int32_t> idx(probe_B_);
   std::iota(idx.begin(), idx.end(), 0);
-  models::ViTCapture cap;
-  model_->forward(batch_of(test_, idx, 0), &cap);
-  return cap;
+  return *model_->forward(batch_of(test_, idx, 0), models::CaptureRequest{}).capture;
 }
 
 std::vector<LogRow> ViTTask::probe_stats() {
-  models::ViTCapture cap = probe_forward();
+  const models::Capture cap = probe_forward();
   const models::ViTStats s = models::compute_vit_stats(cap, model_->first_patch(), model_->grid(), stats_opt_);
   const int64_t L = s.layers, H = s.heads, N = s.tokens, E = (int64_t)stats_opt_.eps.size();
   std::vector<LogRow> rows = sink_stats_rows(s.base);

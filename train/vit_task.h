@@ -20,7 +20,7 @@ namespace sl::train {
 class ViTTask : public Task {
  public:
   ViTTask(const Config& cfg, ParamStore& ps);
-  Tensor train_loss(int64_t batch) override;
+  TrainLoss train_loss(int64_t batch, bool with_stats) override;
   void skip_train_batch(int64_t batch) override { next_indices(batch); }
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
@@ -32,7 +32,7 @@ class ViTTask : public Task {
  private:
   // Images idx of `set` as a normalised [n, C, S, S] batch; `augment_seed` > 0 augments.
   Tensor batch_of(const data::ImageSet& set, const std::vector<int32_t>& idx, uint64_t augment_seed) const;
-  models::ViTCapture probe_forward();
+  models::Capture probe_forward();
   void shuffle_epoch();
 
   data::ImageSet train_, test_;

@@ -78,7 +78,7 @@ std::vector<Block> blocks_of(const std::vector<Run>& runs, int64_t rows_per_bloc
 }  // namespace
 
 Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const std::vector<uint8_t>& mask,
-                 AttnKernel kernel, float scale, float sigmoid_bias, bool normalize, Tensor* probs, int64_t probs_rows,
+                 AttnKernel kernel_id, float scale, float kernel_bias, bool normalize, Tensor* probs, int64_t probs_rows,
                  int64_t probs_len) {
   SL_CHECK(q_in.dim() == 4 && q_in.shape() == k_in.shape() && q_in.shape() == v_in.shape(),
            "attention: q, k, v must share one [B, T, H, Dh] shape, got " + shape_str(q_in.shape()) + ", " +
@@ -86,8 +86,12 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   const int64_t B = q_in.size(0), T = q_in.size(1), H = q_in.size(2), Dh = q_in.size(3);
   SL_CHECK((int64_t)mask.size() == T * T, "attention: mask of " + std::to_string(mask.size()) +
                                               " entries for " + std::to_string(T) + " x " + std::to_string(T) + " scores");
+  const AttentionKernel& kernel = attention_kernel(kernel_id);
+  SL_CHECK(kernel.fused_row, std::string("attention: kernel '") + kernel.name + "' has no fused row; use the composed path");
+  const FusedRow kernel_row = kernel.fused_row;
+  const FusedGradRow kernel_grad_row = kernel.fused_grad_row;
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-  const bool renorm = normalize && kernel != AttnKernel::Softmax;
+  const bool renorm = normalize && !kernel.distribution;
   const std::vector<Run> runs = runs_of(mask, T);
   const std::vector<Block> blocks =
       blocks_of(runs, matmul_precision() == MatmulPrecision::bf16 ? T : kQueryBlock);
@@ -96,56 +100,6 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   Tensor out = Tensor::empty({B, T, H, Dh});
   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), O = heads(out);
 
-  // One row of weights over its visible keys [lo, hi): s becomes P in place; wr keeps the
-  // unnormalised W where a row sum divides (row_sum given), else wr is s.
-  auto kernel_row = [kernel, sigmoid_bias](float* s, float* wr, int64_t lo, int64_t hi, float* row_sum) {
-    float sum = 0;
-    if (kernel == AttnKernel::Softmax) {  // P_j = exp(s_j - max) / sum_l exp(s_l - max)
-      float top = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : top)
-      for (int64_t j = lo; j < hi; ++j) top = std::max(top, s[j]);
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = lo; j < hi; ++j) {
-        s[j] = exp_approx(s[j] - top);
-        sum += s[j];
-      }
-      const float inv = sum > 0 ? 1.f / sum : 0.f;
-#pragma omp simd
-      for (int64_t j = lo; j < hi; ++j) s[j] *= inv;
-      return;
-    }
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = lo; j < hi; ++j) {  // W_j = sigmoid(s_j + b) or relu(s_j)
-      const float x = s[j];
-      wr[j] = kernel == AttnKernel::Sigmoid ? 1.f / (1.f + exp_approx(-(x + sigmoid_bias))) : std::max(x, 0.f);
-      sum += wr[j];
-    }
-    if (row_sum) {  // P = W / sum_j W
-      *row_sum = sum;
-#pragma omp simd
-      for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
-    }
-  };
-  // One row: dP (in dr) becomes dS, given P, W and the row sum where one divides.
-  auto score_grad_row = [kernel, renorm](float* dr, const float* pr, const float* wr, int64_t n, const float* row_sum) {
-    if (kernel == AttnKernel::Softmax || renorm) {
-      // Through a row normalisation: dW_j = (dP_j - sum_l dP_l P_l) / norm
-      float c = 0;
-#pragma omp simd reduction(+ : c)
-      for (int64_t j = 0; j < n; ++j) c += dr[j] * pr[j];
-      if (kernel == AttnKernel::Softmax) {  // dS_j = P_j (dP_j - c)
-#pragma omp simd
-        for (int64_t j = 0; j < n; ++j) dr[j] = pr[j] * (dr[j] - c);
-        return;
-      }
-      const float inv = 1.f / *row_sum;
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j)  // dS_j = dW_j * w'(s_j): 0 on masked keys, where w = 0
-      dr[j] *= kernel == AttnKernel::Sigmoid ? wr[j] * (1.f - wr[j]) : (wr[j] > 0.f ? 1.f : 0.f);
-  };
   // Per block: S = scale * q k^T, then P = kernel(S) row by row (W keeps the unnormalised
   // weights when a row sum divides them), then O = P v straight into [B, T, H, Dh].
   // In bf16, P's rounding is written by the row loop and kept for the backward's dV = P^T dO.
@@ -171,7 +125,12 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
         std::fill(row + hi, row + n, 0.f);
         if (!renorm) break;
       }
-      kernel_row(s, wr, lo, hi, renorm ? row_sum[i].data() + r : nullptr);
+      const float sum = kernel_row(s, wr, lo, hi, kernel_bias);
+      if (renorm) {  // P = W / sum_j W
+        row_sum[i].data()[r] = sum;
+#pragma omp simd
+        for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
+      }
       if (p16) round_to_bf16(s, p16 + r * n, n);
     }
     gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, P16[i], v16);
@@ -198,8 +157,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   }
 
   return record(out, "attention", {q, k, v},
-                [q, k, v, P, P16, W, row_sum, blocks, whole, renorm, scale, score_grad_row](const Tensor&,
-                                                                                            const Tensor& g) {
+                [q, k, v, P, P16, W, row_sum, blocks, whole, renorm, scale, kernel_grad_row](const Tensor&,
+                                                                                             const Tensor& g) {
                   const Tensor Q = heads(q.detach()), K = heads(k.detach()), V = heads(v.detach()), dO = heads(g);
                   const Bf16Image q16 = bf16_image_kept(q), k16 = bf16_image_kept(k), v16 = bf16_image_kept(v),
                                   g16 = bf16_image(g);
@@ -223,7 +182,17 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     const float *p = P[i].data(), *w = W[i].data();
 #pragma omp parallel for if (rows * n > kParallelMin)
                     for (int64_t r = 0; r < rows; ++r) {
-                      score_grad_row(d + r * n, p + r * n, w + r * n, n, renorm ? row_sum[i].data() + r : nullptr);
+                      float* dr = d + r * n;
+                      if (renorm) {  // through P = W / sum: dL/dW_j = (dL/dP_j - sum_l dL/dP_l P_l) / sum
+                        const float* pr = p + r * n;
+                        float c = 0;
+#pragma omp simd reduction(+ : c)
+                        for (int64_t j = 0; j < n; ++j) c += dr[j] * pr[j];
+                        const float inv = 1.f / row_sum[i].data()[r];
+#pragma omp simd
+                        for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
+                      }
+                      kernel_grad_row(dr, p + r * n, w + r * n, n);
                       if (ds16) round_to_bf16(d + r * n, ds16 + r * n, n);
                     }
                     // S = scale * q k^T:  dq = scale * dS k,  dk = scale * dS^T q

@@ -1,5 +1,6 @@
 // Replaces masked entries with a constant (e.g. -inf before a softmax); they pass no gradient.
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -15,13 +16,13 @@ Tensor masked_fill(const Tensor& x_in, const std::vector<uint8_t>& mask, const S
   int64_t m = shape_numel(mask_shape), outer = m ? x.numel() / m : 0;
   const float* xd = x.data();
   float* od = out.data();
-#pragma omp parallel for if (x.numel() > 65536)
+#pragma omp parallel for if (x.numel() > kParallelMin)
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < m; ++i) od[o * m + i] = mask[i] ? value : xd[o * m + i];
   return record(out, "masked_fill", {x}, [x, mask, m, outer](const Tensor&, const Tensor& g) {
     float* gx = grad_of(x).data();
     const float* gg = g.data();
-#pragma omp parallel for if (g.numel() > 65536)
+#pragma omp parallel for if (g.numel() > kParallelMin)
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < m; ++i)
         if (!mask[i]) gx[o * m + i] += gg[o * m + i];

@@ -315,7 +315,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
       float* gb = grad_of(bias).data();
       const float* gd = gf.data();
       int64_t n_rows = gf.size(0), n = gf.size(1), block = 16;
-#pragma omp parallel for if (gf.numel() > 65536)
+#pragma omp parallel for if (gf.numel() > kParallelMin)
       for (int64_t j0 = 0; j0 < n; j0 += block) {
         int64_t j1 = std::min(n, j0 + block);
         for (int64_t i = 0; i < n_rows; ++i)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 #include "engine/threads.h"
 
 namespace sl {
@@ -85,14 +86,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
           // dx = rstd * (gy - mean(gy) - xh * mean(gy * xh)); no mean(gy) term without centring
           float mean_gy = centre ? (float)(sum_gy / D) : 0.f, mean_gy_xh = (float)(sum_gy_xh / D);
           float* dx = gx + r * D;
-          auto dxi = [&](int64_t i) { return rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh); };
-          if (gx_slot.first) {
-#pragma omp simd
-            for (int64_t i = 0; i < D; ++i) dx[i] = dxi(i);
-          } else {
-#pragma omp simd
-            for (int64_t i = 0; i < D; ++i) dx[i] += dxi(i);
-          }
+          assign_or_add(dx, D, gx_slot.first, [&](int64_t i) { return rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh); });
         }
       }
 #pragma omp critical

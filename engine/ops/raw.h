@@ -2,6 +2,8 @@
 #pragma once
 #include <bit>
 #include <cstdint>
+#include <omp.h>
+
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/tensor.h"
@@ -46,14 +48,24 @@ Tensor mT(const Tensor& t);
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
 
 // dst[i] = v(i) for i in [0, n), or dst[i] += v(i) unless `first` (a gradient's first
-// contribution goes into a new, uninitialised buffer: see grad_slot), on all threads for large n.
+// contribution goes into a new, uninitialised buffer: see grad_slot); on all threads for large n
+// unless called inside a parallel region (a row of a parallel loop), where a region per call
+// would cost more than the row.
 template <class V>
 void assign_or_add(float* dst, int64_t n, bool first, V v) {
-  if (first) {
-#pragma omp parallel for simd if (n > kParallelMin)
+  if (n > kParallelMin && !omp_in_parallel()) {
+    if (first) {
+#pragma omp parallel for simd
+      for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
+    } else {
+#pragma omp parallel for simd
+      for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
+    }
+  } else if (first) {
+#pragma omp simd
     for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
   } else {
-#pragma omp parallel for simd if (n > kParallelMin)
+#pragma omp simd
     for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
   }
 }

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "engine/ops.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -16,7 +17,7 @@ static void check_indices(const char* op, const std::vector<int32_t>& idx, int64
 // dst[i] (+)= src[idx[i]] for rows of length d.
 static void gather(const float* src, const std::vector<int32_t>& idx, int64_t d, float* dst, bool accumulate) {
   int64_t m = (int64_t)idx.size();
-#pragma omp parallel for if (m * d > 65536)
+#pragma omp parallel for if (m * d > kParallelMin)
   for (int64_t i = 0; i < m; ++i) {
     const float* s = src + idx[i] * d;
     float* t = dst + i * d;
@@ -31,7 +32,7 @@ static void gather(const float* src, const std::vector<int32_t>& idx, int64_t d,
 // column blocks instead and each sweeps every row.
 static void scatter_add(const float* src, const std::vector<int32_t>& idx, int64_t d, float* dst) {
   int64_t m = (int64_t)idx.size(), block = 16;
-#pragma omp parallel for if (m * d > 65536)
+#pragma omp parallel for if (m * d > kParallelMin)
   for (int64_t j0 = 0; j0 < d; j0 += block) {
     int64_t j1 = std::min(d, j0 + block);
     for (int64_t i = 0; i < m; ++i) {

@@ -4,6 +4,7 @@
 
 #include "engine/ops.h"
 #include "engine/ops/raw.h"
+#include "engine/threads.h"
 
 namespace sl {
 
@@ -19,7 +20,7 @@ static void copy_strided(const float* src, const Shape& shape, const Shape& stri
   }
   int64_t inner = shape[nd - 1], inner_stride = strides[nd - 1];
   int64_t outer = n / inner;
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
     int64_t rem = o, off = 0;
     for (int64_t d = nd - 2; d >= 0; --d) {
@@ -56,7 +57,7 @@ static void add_strided(const float* src, const Shape& shape, const Shape& strid
   int64_t inner = shape[nd - 1], inner_stride = strides[nd - 1];
   int64_t outer = n / inner;
   // Distinct outer rows of a non-overlapping view never alias, so rows run in parallel.
-#pragma omp parallel for if (n > 65536)
+#pragma omp parallel for if (n > kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
     int64_t rem = o, off = 0;
     for (int64_t d = nd - 2; d >= 0; --d) {
@@ -200,7 +201,7 @@ Tensor concat(const std::vector<Tensor>& xs_in, int64_t dim) {
     int64_t width = outer ? x.numel() / outer : 0;
     const float* xd = x.data();
     float* od = out.data() + col;
-#pragma omp parallel for if (x.numel() > 65536)
+#pragma omp parallel for if (x.numel() > kParallelMin)
     for (int64_t o = 0; o < outer; ++o)
       std::copy(xd + o * width, xd + (o + 1) * width, od + o * row);
     cols.push_back(col);
@@ -212,7 +213,7 @@ Tensor concat(const std::vector<Tensor>& xs_in, int64_t dim) {
       int64_t width = outer ? xs[k].numel() / outer : 0;
       float* gx = grad_of(xs[k]).data();
       const float* gg = g.data() + cols[k];
-#pragma omp parallel for if (xs[k].numel() > 65536)
+#pragma omp parallel for if (xs[k].numel() > kParallelMin)
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < width; ++i) gx[o * width + i] += gg[o * row + i];
     }

@@ -13,7 +13,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from harness import TINY, check, finish, read_log, sinklab
+from harness import TINY, check, checkpoint_steps, finish, read_log, sinklab
 
 
 def read(run, name):
@@ -36,6 +36,11 @@ with tempfile.TemporaryDirectory() as tmp:
         same = all(np.array_equal(fa["tensors/param"][k], fb["tensors/param"][k]) for k in fa["tensors/param"])
         check("resume: final weights bit-identical", same)
 
+    r = sinklab("train", "--resume", f"{tmp}/full")
+    check("resuming a complete run says so and trains nothing",
+          "is complete at step 24 (train.steps = 24); nothing to train" in r.stdout
+          and read(f"{tmp}/full", "train/loss")[0][-1] == 24, r.stdout)
+
     sinklab("train", TINY, "run.name=again", *common, probe)
     check("determinism: same seed, same curve", np.array_equal(read(f"{tmp}/full", "train/loss")[1],
                                                                read(f"{tmp}/again", "train/loss")[1]))
@@ -53,6 +58,28 @@ with tempfile.TemporaryDirectory() as tmp:
           f"{alpha[-1].ravel()[:4]} vs {la[i].ravel()[:4]}")
     check("replay maps are causal attention rows", np.allclose(maps[-1].sum(-1), 1, atol=1e-5)
           and np.all(np.triu(maps[-1][0], 1) == 0))
+
+    # A corrupt checkpoint in the middle is skipped with a warning; the others are replayed.
+    sinklab("train", TINY, "run.name=corrupt", *common, probe)
+    bad = f"{tmp}/corrupt/checkpoints/step_00000004.h5"
+    with open(bad, "r+b") as f:
+        f.seek(os.path.getsize(bad) // 2)
+        f.write(b"\xff" * 64)
+    r = sinklab("replay", f"{tmp}/corrupt", "--every-checkpoint")
+    with h5py.File(f"{tmp}/corrupt/replay.h5", "r") as f:
+        replayed = list(np.asarray(f["attn/alpha_step"]))
+    want = [s for s in checkpoint_steps(f"{tmp}/corrupt") if s != 4]
+    check("replay skips a corrupt checkpoint with a warning and replays the rest",
+          "warning: skipping unreadable checkpoint" in r.stderr and replayed == want
+          and "skipped 1 unreadable: " + bad in r.stdout, f"{replayed} vs {want}\n{r.stdout}\n{r.stderr}")
+    bad = f"{tmp}/corrupt/checkpoints/step_00000024.h5"
+    with open(bad, "r+b") as f:
+        f.seek(os.path.getsize(bad) // 2)
+        f.write(b"\xff" * 64)
+    r = sinklab("replay", f"{tmp}/corrupt")
+    with h5py.File(f"{tmp}/corrupt/replay.h5", "r") as f:
+        newest = list(np.asarray(f["attn/alpha_step"]))
+    check("replay without --every-checkpoint takes the newest intact checkpoint", newest == [want[-2]], str(newest))
 
     sinklab("train", TINY, "run.name=extras", *common, "stats.source=both", "stats.maps=true",
             "stats.map_layers=[1]")

@@ -1,0 +1,46 @@
+// What a forward pass keeps for the statistics, asked for explicitly: a forward given a
+// CaptureRequest returns, beside its output, the detached activations of the request's leading
+// block, the first `rows` sequences and their first `positions` tokens (-1 = all), with the keys
+// they see and the attention's bias slots. Under a causal mask that block is exactly what a
+// forward of just those tokens computes, so a training forward can serve as the statistics'
+// probe. The block is copied out, so a training step does not hold its whole T x T weights.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace sl::models {
+
+struct CaptureRequest {
+  int64_t rows = -1, positions = -1;
+  // The request over a batch of B rows of T tokens of which the first `extra` are the model's
+  // own (a sink token): those stay in the block, ahead of the requested positions.
+  CaptureRequest within(int64_t B, int64_t T, int64_t extra = 0) const {
+    return {rows < 0 ? B : std::min(rows, B), positions < 0 ? T : std::min(positions + extra, T)};
+  }
+};
+
+struct AttentionCapture {
+  Tensor probs;             // [B, H, T, S] attention weights (S = bias slots + T)
+  Tensor keys, values;      // [B, H, S, d_h]
+  int64_t slot_offset = 0;  // columns before the first real key (the kv-bias slot)
+};
+
+// x cut to its first extents[d] entries along each dimension d (-1: all), detached; a copy when
+// anything is cut, so that the statistics do not hold the whole tensor.
+Tensor leading_block(const Tensor& x, const std::vector<int64_t>& extents);
+
+// Per-token values of `rows` x T tokens (per_token entries each, row-major) cut to every row's
+// first n tokens.
+template <class V>
+void leading_tokens(std::vector<V>& v, int64_t T, int64_t rows, int64_t n, int64_t per_token) {
+  std::vector<V> out;
+  out.reserve(rows * n * per_token);
+  for (int64_t b = 0; b < rows; ++b)
+    out.insert(out.end(), v.begin() + b * T * per_token, v.begin() + (b * T + n) * per_token);
+  v = std::move(out);
+}
+
+}  // namespace sl::models
