@@ -92,6 +92,30 @@ const std::vector<KernelParam> kMlpParams = {
     {"mlp_b2", [](int64_t) { return Shape{1}; }, [](int64_t) { return Init::zeros(); }},
 };
 
+// softpick (Zuhri et al. 2025), a softmax replacement that leaves mass unassigned instead of
+// parking it on a sink:  P_ij = relu(e^{s_ij} - 1) / (sum_l |e^{s_il} - 1| + eps).
+// Numerator and denominator are scaled by e^{-m} with m the row's largest visible score, so the
+// exponentials cannot overflow; m is a constant of the row, so the gradient is exact.
+Tensor softpick_composed(const Tensor& s, const KernelInputs& in) {
+  const int64_t S = s.size(-1), rows = s.numel() / S, T = in.mask_shape[0];
+  Tensor sc = s.contiguous(), m = Tensor::empty(Shape(s.shape().begin(), s.shape().end() - 1));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = sc.data() + r * S;
+    const uint8_t* blocked = in.mask.data() + (r % T) * S;
+    float top = 0;  // e^{-m} <= 1: a row of negative scores keeps the unscaled form
+    for (int64_t j = 0; j < S; ++j)
+      if (!blocked[j]) top = std::max(top, row[j]);
+    m.data()[r] = top;
+  }
+  Shape col = s.shape();
+  col.back() = 1;
+  m = m.reshape(col);
+  const Tensor floor = exp(scale(m, -1.f));  // e^{-m}: the scaled 1
+  Tensor w = masked_zero(sub(exp(sub(s, m)), floor), in);
+  Tensor magnitude = sum(add(relu(w), relu(scale(w, -1.f))), -1, true);
+  return div(relu(w), add(magnitude, scale(floor, 1e-6f)));
+}
+
 }  // namespace
 
 const std::vector<AttentionKernel>& attention_kernels() {
@@ -108,6 +132,8 @@ const std::vector<AttentionKernel>& attention_kernels() {
        mlp_composed, nullptr, nullptr, kMlpParams},
       {AttnKernel::Relu, "relu", "W_ij = max(s_ij, 0)", false, nullptr, relu_composed, pointwise_row<relu_of>,
        pointwise_grad_row<relu_slope>, {}},
+      {AttnKernel::Softpick, "softpick", "P_ij = relu(e^s_ij - 1) / (sum_l |e^s_il - 1| + 1e-6), rows sum to <= 1",
+       false, nullptr, softpick_composed, nullptr, nullptr, {}},
   };
   return kernels;
 }

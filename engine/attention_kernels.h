@@ -17,7 +17,7 @@
 
 namespace sl {
 
-enum class AttnKernel { Softmax, Sigmoid, EluPlusOne, Linear, Mlp, Relu };
+enum class AttnKernel { Softmax, Sigmoid, EluPlusOne, Linear, Mlp, Relu, Softpick };
 
 // What a composed weight function reads besides the scores s [..., T, S].
 struct KernelInputs {
