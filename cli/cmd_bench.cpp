@@ -185,7 +185,7 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
   // Each kind of statistics step interleaved with plain ones, so that a shared machine's load
   // weighs on both alike; each kind's fastest step counts, since contention only ever adds time
-  // (a 16-thread step on the shared device varies by +-20 %, more than the cost measured).
+  // (a many-thread step on a shared host varies by more than the cost measured).
   int log_step = steps + 2;  // the log's step index, rising across both kinds
   auto cost_of = [&](Stats kind) {
     std::vector<double> t[2];

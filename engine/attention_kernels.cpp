@@ -132,7 +132,7 @@ const std::vector<AttentionKernel>& attention_kernels() {
        mlp_composed, nullptr, nullptr, kMlpParams},
       {AttnKernel::Relu, "relu", "W_ij = max(s_ij, 0)", false, nullptr, relu_composed, pointwise_row<relu_of>,
        pointwise_grad_row<relu_slope>, {}},
-      {AttnKernel::Softpick, "softpick", "P_ij = relu(e^s_ij - 1) / (sum_l |e^s_il - 1| + 1e-6), rows sum to <= 1",
+      {AttnKernel::Softpick, "softpick", "P_ij = relu(e^s_ij - 1) / (sum_l abs(e^s_il - 1) + 1e-6), rows sum to <= 1",
        false, nullptr, softpick_composed, nullptr, nullptr, {}},
   };
   return kernels;

@@ -11,7 +11,7 @@ int num_threads();
 // Binds OpenMP thread i of the current team size to the i-th CPU this process may use (as
 // OMP_PROC_BIND=close with one place per CPU), or lets every thread float again. A step is a
 // chain of parallel regions, each waiting for its slowest thread, and a thread the kernel
-// migrates stalls them all: on a shared 16-core host pinning gained 10-20 %. Only for a process
+// migrates stalls them all, which pinning avoids. Only for a process
 // that has the machine to itself: processes that share it would pile onto the same CPUs. Call
 // after set_num_threads.
 void pin_threads(bool on);

@@ -17,8 +17,8 @@ namespace sl {
 namespace {
 
 // Query rows per block in f32. In bf16 the whole sequence is one block: oneDNN runs products of
-// 64-row blocks on its AVX-512 gemm instead of the AMX kernel it gives whole ones, three times
-// slower (measured on the device).
+// 64-row blocks on its AVX-512 gemm instead of the AMX kernel it gives whole ones, which is
+// several times slower.
 constexpr int64_t kQueryBlock = 64;
 
 // [B, T, H, Dh] dense seen as [B, H, T, Dh] (a strided view, no copy).

@@ -199,8 +199,8 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
   const bool bf16 = matmul_precision() == MatmulPrecision::bf16;
   const memory::data_type in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   // t as oneDNN reads it: itself, or its bf16 image (a given or kept one where it covers t, else
-  // made here and alive until the product is done). (A transposed copy for a transposed A would
-  // let oneDNN's AMX kernel run dW = dY^T X 1.6x as fast, but the copy costs more than that.)
+  // made here and alive until the product is done). (A dense copy of a transposed A would let
+  // oneDNN's AMX kernel run dW = dY^T X faster, but within a step the copy costs more than that.)
   auto operand = [bf16](const Tensor& t, const Bf16Image& given) -> Operand {
     if (!bf16) return {t.shape(), t.strides(), const_cast<float*>(t.data()), nullptr};
     const Storage& s = *t.impl()->storage;
@@ -224,7 +224,7 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
   const memory::desc scratch = scratchpad_of(*p);
   if (cc.dim() == 2 && scratch.get_size() > kScratchpadMax && cc.size(0) >= 128) {
     // When c has fewer blocks than there are threads, oneDNN splits a long K among them, each
-    // summing into its own copy of c: 280 MB for the f32 dW of the large shape's head at 16
+    // summing into its own copy of c: hundreds of MB for a wide output layer's dW at 16
     // threads, resident from then on. Halves of c's rows need half as much; the operands'
     // images made here serve both halves.
     auto image = [](const Tensor& t, const Operand& o, const Bf16Image& given) {
