@@ -188,53 +188,52 @@ bool has_moe(const StatsInput& in) { return in.has_moe(); }
 
 // ---- Summary reductions of logged rows. ----
 
-double last_step(const LoggedSeries& s, const SummaryContext&) { return (double)s.steps.back(); }
-double last_value(const LoggedSeries& s, const SummaryContext&) { return s.last()[0]; }
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
 
+double scalar(const float* row, const Shape&, const SummaryContext&) { return row[0]; }
 // Sink rates [E, K]: the first real token's, for the column's threshold.
 double first_token_rate(const float* row, const Shape& shape, const SummaryContext& c) {
   if (c.eps_index >= shape.at(0) || c.first_token >= shape.at(1)) return NAN;
   return row[c.eps_index * shape[1] + c.first_token];
 }
-double sink_last(const LoggedSeries& s, const SummaryContext& c) { return first_token_rate(s.last(), s.row, c); }
-double sink_max(const LoggedSeries& s, const SummaryContext& c) {
-  double mx = 0;
-  for (size_t i = 0; i < s.steps.size(); ++i)
-    mx = std::max(mx, first_token_rate(s.values.data() + i * s.row_size(), s.row, c));
-  return mx;
-}
 // alpha [L, H, K]: the first real token's, mean over layers and heads.
-double alpha_first(const LoggedSeries& s, const SummaryContext& c) {
-  const int64_t K = s.row.at(2), n = s.row_size() / std::max<int64_t>(K, 1);
-  if (c.first_token >= K) return NAN;
+double first_token_alpha(const float* row, const Shape& shape, const SummaryContext& c) {
+  const int64_t K = shape.at(2), n = shape.at(0) * shape.at(1);
+  if (c.first_token >= K || n == 0) return NAN;
   double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += s.last()[i * K + c.first_token];
+  for (int64_t i = 0; i < n; ++i) sum += row[i * K + c.first_token];
   return sum / n;
 }
-// value_norm [L, K]: ||v|| of the first real token over the mean of the positions after it.
-double value_ratio(const LoggedSeries& s, const SummaryContext& c) {
-  const int64_t K = s.row.at(1), f = c.first_token;
+// value_norm [L, K]: ||v|| of the first real token, summed over layers, over the sum over layers
+// of the mean ||v|| of the positions after it (small at a sink).
+double first_value_ratio(const float* row, const Shape& shape, const SummaryContext& c) {
+  const int64_t K = shape.at(1), f = c.first_token;
   if (K - f < 2) return NAN;
   double first = 0, rest = 0;
-  for (int64_t l = 0; l < s.row.at(0); ++l) {
-    const float* v = s.last() + l * K;
+  for (int64_t l = 0; l < shape.at(0); ++l) {
     double after = 0;
-    for (int64_t p = f + 1; p < K; ++p) after += v[p];
-    first += v[f];
+    for (int64_t p = f + 1; p < K; ++p) after += row[l * K + p];
+    first += row[l * K + f];
     rest += after / (K - f - 1);
   }
   return first / rest;
 }
-double mean_of_last(const LoggedSeries& s, const SummaryContext&) {
+double mean_of(const float* row, const Shape& shape, const SummaryContext&) {
+  const int64_t n = numel(shape);
   double sum = 0;
-  for (int64_t i = 0; i < s.row_size(); ++i) sum += s.last()[i];
-  return s.row_size() ? sum / s.row_size() : NAN;
+  for (int64_t i = 0; i < n; ++i) sum += row[i];
+  return n ? sum / n : NAN;
 }
-double max_of_last(const LoggedSeries& s, const SummaryContext&) {
-  return s.row_size() ? *std::max_element(s.last(), s.last() + s.row_size()) : NAN;
+double max_of(const float* row, const Shape& shape, const SummaryContext&) {
+  const int64_t n = numel(shape);
+  return n ? *std::max_element(row, row + n) : NAN;
 }
-double eps_entry_of_last(const LoggedSeries& s, const SummaryContext& c) {
-  return c.eps_index < s.row.at(0) ? s.last()[c.eps_index] : NAN;
+double eps_entry(const float* row, const Shape& shape, const SummaryContext& c) {
+  return c.eps_index < shape.at(0) ? row[c.eps_index] : NAN;
 }
 
 // An MoE routing statistic: one field of models/moe_stats.h.
@@ -248,13 +247,12 @@ std::vector<Statistic> declare() {
   return {
       // ---- Logged by the trainer and the tasks. ----
       {.name = "train/loss", .unit = "nats/token", .doc = "training loss of the step (with the MoE router losses)",
-       .summary = {{"steps", "%.0f", "the last logged step", last_step},
-                   {"train_loss", "%.4g", "training loss at the last step", last_value}}},
+       .summary = {{"train_loss", "%.4g", "training loss at the last step", scalar}}},
       {.name = "train/lr", .unit = "1", .doc = "learning rate of the step"},
       {.name = "train/grad_norm", .unit = "L2 norm", .doc = "gradient norm before clipping"},
       {.name = "train/tokens_per_s", .unit = "tokens/s", .doc = "training throughput since the last log line"},
       {.name = "val/loss", .unit = "nats/token", .doc = "validation cross-entropy",
-       .summary = {{"val_loss", "%.4g", "validation loss at the last evaluation", last_value}}},
+       .summary = {{"val_loss", "%.4g", "validation loss at the last evaluation", scalar}}},
       {.name = "val/accuracy", .unit = "fraction", .doc = "ViT: test-set accuracy"},
       {.name = "maps/layer{layer}_head{head}", .shape = {A::Sequences, A::Queries, A::Keys}, .unit = "weight",
        .doc = "full attention weights of one layer and head of the probe (stats.maps, replay --save-maps)"},
@@ -263,17 +261,21 @@ std::vector<Statistic> declare() {
 
       // ---- Attention sinks (models/sink_stats.h), from the captured weights. ----
       {.name = "attn/sink_rate", .shape = {A::Eps}, .unit = "percent",
-       .doc = "Sink_1^eps: share of (layer, head, sequence) whose alpha at position 0 exceeds eps",
+       .doc = "Sink_1^eps: share of (layer, head, sequence) whose alpha at position 0 exceeds eps (summaries "
+              "read attn/sink_rate_k at the first real token, after a sink token)",
        .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, 1); }},
       {.name = "attn/sink_rate_k", .shape = {A::Eps, A::FirstK}, .unit = "percent",
        .doc = "Sink_p^eps for each of the first K positions",
        .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, in.first_k()); },
-       .summary = {{"sink@{eps}", "%.1f", "Sink_1^eps of the first real token at the last logged step", sink_last},
-                   {"sink@{eps}_max", "%.1f", "its largest value over the logged steps", sink_max}}},
+       .summary = {{"sink@{eps}", "%.1f", "Sink_1^eps of the first real token at the last logged step",
+                    first_token_rate},
+                   {"sink@{eps}_max", "%.1f", "its largest value over the logged steps", first_token_rate,
+                    SummaryColumn::Over::Max}}},
       {.name = "attn/alpha", .shape = {A::Layers, A::Heads, A::FirstK}, .unit = "weight",
        .doc = "importance alpha_p: mean attention position p receives from the queries that see it",
        .compute = [](const StatsInput& in) { return mean_importance(in, W::Raw, in.first_k()); },
-       .summary = {{"alpha1", "%.3f", "alpha of the first real token, mean over layers and heads", alpha_first}}},
+       .summary = {{"alpha1", "%.3f", "alpha of the first real token, mean over layers and heads",
+                    first_token_alpha}}},
       {.name = "attn/proxy_sink_rate", .shape = {A::Eps}, .unit = "percent", .doc = std::string("Sink_1^eps") + proxy,
        .compute = [](const StatsInput& in) { return sink_rates(in, W::Proxy, 1); },
        .logged = unnormalized, .supersedes = "attn/sink_rate"},
@@ -302,16 +304,16 @@ std::vector<Statistic> declare() {
        .doc = "||v_p|| of the first K positions, mean over sequences and heads",
        .compute = [](const StatsInput& in) { return position_norms(in, &AttentionCapture::values); },
        .summary = {{"v0_ratio", "%.2f", "||v|| of the first real token over the mean ||v|| of the next positions",
-                    value_ratio}}},
+                    first_value_ratio}}},
       {.name = "attn/slot_alpha", .shape = {A::Layers, A::Heads}, .unit = "weight",
        .doc = "attention on the kv-bias slot, mean over queries and sequences",
        .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::slot); }, .logged = has_slots,
-       .summary = {{"slot_alpha", "%.3f", "attention on the kv-bias slot, mean over layers and heads", mean_of_last}}},
+       .summary = {{"slot_alpha", "%.3f", "attention on the kv-bias slot, mean over layers and heads", mean_of}}},
       {.name = "attn/slot_sink_rate", .shape = {A::Eps}, .unit = "percent",
        .doc = "Sink_*^eps: share of (layer, head, sequence) whose slot (kv-bias key and sink token) importance "
               "exceeds eps",
        .compute = [](const StatsInput& in) { return slot_sink_rate(in, W::Raw); }, .logged = has_slot_or_sink_token,
-       .summary = {{"slot_sink@{eps}", "%.1f", "Sink_*^eps of the slot at the last logged step", eps_entry_of_last}}},
+       .summary = {{"slot_sink@{eps}", "%.1f", "Sink_*^eps of the slot at the last logged step", eps_entry}}},
       {.name = "attn/proxy_slot_sink_rate", .shape = {A::Eps}, .unit = "percent",
        .doc = std::string("Sink_*^eps") + proxy,
        .compute = [](const StatsInput& in) { return slot_sink_rate(in, W::Proxy); },
@@ -324,7 +326,7 @@ std::vector<Statistic> declare() {
       {.name = "hidden/massive_ratio", .shape = {A::Layers}, .unit = "ratio",
        .doc = "massive activations: ||h_0|| / median_t ||h_t|| after each block",
        .compute = massive_ratio, .logged = has_hidden,
-       .summary = {{"massive_ratio", "%.2f", "the largest over layers of ||h_0|| / median ||h_t||", max_of_last}}},
+       .summary = {{"massive_ratio", "%.2f", "the largest over layers of ||h_0|| / median ||h_t||", max_of}}},
 
       // ---- ViT: bidirectional attention, so importance averages over every query. ----
       {.name = "vit/alpha", .shape = {A::Layers, A::Heads, A::Tokens}, .unit = "weight",
@@ -374,7 +376,7 @@ const char* axis_doc(Axis a) {
   static const char* const docs[] = {
       "transformer blocks",
       "attention heads",
-      "the first K = min(stats.first_k, T) positions (with a sink token, it is position 0)",
+      "the first K = min(stats.first_k, T) captured positions (position 0 is the sink token, if any)",
       "the thresholds of stats.eps",
       "ViT tokens: CLS, registers, patches",
       "MoE blocks",
@@ -386,12 +388,6 @@ const char* axis_doc(Axis a) {
       "image columns",
   };
   return docs[(int)a];
-}
-
-int64_t LoggedSeries::row_size() const {
-  int64_t n = 1;
-  for (int64_t d : row) n *= d;
-  return n;
 }
 
 const std::vector<Statistic>& statistics() {
@@ -427,8 +423,7 @@ Shape row_shape(const Statistic& s, const StatsInput& in) {
 std::vector<float> compute(const Statistic& s, const StatsInput& in) {
   SL_CHECK(s.compute, "statistic " + s.name + " is logged by the trainer, not computed from a capture");
   std::vector<float> v = s.compute(in);
-  int64_t n = 1;
-  for (int64_t d : row_shape(s, in)) n *= d;
+  const int64_t n = numel(row_shape(s, in));
   SL_CHECK((int64_t)v.size() == n, "statistic " + s.name + ": computed " + std::to_string(v.size()) +
                                        " values for a row of " + std::to_string(n));
   return v;

@@ -15,30 +15,26 @@ namespace sl::models {
 
 // The symbolic axes of a row (a dataset is [steps, row...]).
 enum class Axis { Layers, Heads, FirstK, Eps, Tokens, MoEBlocks, Experts, Sequences, Queries, Keys, Rows, Cols };
+inline constexpr Axis kAxes[] = {Axis::Layers,  Axis::Heads,     Axis::FirstK,  Axis::Eps,  Axis::Tokens, Axis::MoEBlocks,
+                                 Axis::Experts, Axis::Sequences, Axis::Queries, Axis::Keys, Axis::Rows,   Axis::Cols};
 const char* axis_name(Axis a);  // "layers", "heads", "first_k", ...
 const char* axis_doc(Axis a);
 
-// A logged statistic as a reader finds it: its rows at the logged steps.
-struct LoggedSeries {
-  std::vector<int64_t> steps;
-  std::vector<float> values;  // [steps, row...] row-major
-  Shape row;                  // the row's shape
-  int64_t row_size() const;
-  const float* last() const { return values.data() + (steps.size() - 1) * row_size(); }
-};
-
-// What a reduction is told about the run and the column.
+// What a summary column is told about the run and the column.
 struct SummaryContext {
   int64_t eps_index = 0;    // which stats.eps threshold, for a "{eps}" column
   int64_t first_token = 0;  // position of the first real token: 1 with attention.sink_token, else 0
 };
 
-// One column of a sweep's summary table, reduced from a statistic's logged rows.
+// One column of a sweep's summary table (and of a run's curve): a value of each logged row of a
+// statistic, and the step whose value the table shows.
 struct SummaryColumn {
+  enum class Over { Last, Max };  // the last logged row's value, or the largest over the rows
   std::string header;  // "{eps}" stands for each stats.eps threshold (%g): one column for each
   std::string format;  // printf format of the cell
   std::string doc;
-  double (*reduce)(const LoggedSeries& s, const SummaryContext& c);  // NaN: no value
+  double (*of_row)(const float* row, const Shape& shape, const SummaryContext& c);  // NaN: no value
+  Over over = Over::Last;
 };
 
 struct Statistic {

@@ -237,35 +237,39 @@ TEST_CASE("the declaration: unique names, docs, and every computed row of a deco
   CHECK(row_shape(*find_statistic("moe/tokens_per_expert"), in) == Shape{1, 3});
 }
 
-TEST_CASE("the summary columns and their reductions", "[stats]") {
+TEST_CASE("the summary columns and their reductions of a logged row", "[stats]") {
   std::vector<std::string> headers;
   for (const SummaryCell& c : summary_cells({0.1, 0.3})) headers.push_back(c.header);
-  CHECK(headers == std::vector<std::string>{"steps", "train_loss", "val_loss", "sink@0.1", "sink@0.1_max", "sink@0.3",
+  CHECK(headers == std::vector<std::string>{"train_loss", "val_loss", "sink@0.1", "sink@0.1_max", "sink@0.3",
                                             "sink@0.3_max", "alpha1", "v0_ratio", "slot_alpha", "slot_sink@0.1",
                                             "slot_sink@0.3", "massive_ratio"});
-  auto cell = [](const std::string& header) {
+  auto column = [](const std::string& header) {
     for (const SummaryCell& c : summary_cells({0.1, 0.3}))
       if (c.header == header) return c;
     FAIL("no column " << header);
     return SummaryCell{};
   };
-  // attn/sink_rate_k rows [eps = 2, K = 2] at two steps.
-  LoggedSeries rates{{10, 20}, {40, 5, 60, 7, 30, 6, 50, 8}, {2, 2}};
-  SummaryContext first{1, 0}, after_sink_token{1, 1};
-  const SummaryCell sink = cell("sink@0.3"), sink_max = cell("sink@0.3_max");
+  const SummaryContext first{1, 0}, after_sink_token{1, 1};
+  // attn/sink_rate_k [eps = 2, K = 2]: the first real token's at the second threshold.
+  const SummaryCell sink = column("sink@0.3");
   CHECK(sink.statistic->name == "attn/sink_rate_k");
-  CHECK(sink.column->reduce(rates, first) == 50);
-  CHECK(sink.column->reduce(rates, after_sink_token) == 8);
-  CHECK(sink_max.column->reduce(rates, first) == 60);
-  CHECK(cell("steps").column->reduce(rates, first) == 20);
+  CHECK(sink.eps_index == 1);
+  const std::vector<float> rates = {30, 6, 50, 8};
+  CHECK(sink.column->of_row(rates.data(), {2, 2}, first) == 50);
+  CHECK(sink.column->of_row(rates.data(), {2, 2}, after_sink_token) == 8);
+  CHECK(sink.column->over == SummaryColumn::Over::Last);
+  CHECK(column("sink@0.3_max").column->over == SummaryColumn::Over::Max);
+  CHECK(std::isnan(sink.column->of_row(rates.data(), {1, 2}, first)));  // no second threshold logged
   // attn/alpha [L = 1, H = 2, K = 2]: the mean over heads of the first real token's.
-  LoggedSeries alpha{{5}, {0.8f, 0.1f, 0.4f, 0.3f}, {1, 2, 2}};
-  CHECK(cell("alpha1").column->reduce(alpha, first) == Approx(0.6));
-  CHECK(cell("alpha1").column->reduce(alpha, after_sink_token) == Approx(0.2));
-  // attn/value_norm [L = 2, K = 3]: sum of ||v_0|| over sum of mean ||v_1..||.
-  LoggedSeries v{{5}, {1, 2, 4, 2, 4, 4}, {2, 3}};
-  CHECK(cell("v0_ratio").column->reduce(v, first) == Approx(3.0 / 7));
-  CHECK(std::isnan(cell("v0_ratio").column->reduce(v, SummaryContext{0, 2})));  // no position after it
-  LoggedSeries massive{{5}, {3, 9, 4}, {3}};
-  CHECK(cell("massive_ratio").column->reduce(massive, first) == 9);
+  const std::vector<float> alpha = {0.8f, 0.1f, 0.4f, 0.3f};
+  CHECK(column("alpha1").column->of_row(alpha.data(), {1, 2, 2}, first) == Approx(0.6));
+  CHECK(column("alpha1").column->of_row(alpha.data(), {1, 2, 2}, after_sink_token) == Approx(0.2));
+  // attn/value_norm [L = 2, K = 3]: the sum of ||v_0|| over the sum of the mean ||v_1..||.
+  const std::vector<float> v = {1, 2, 4, 2, 4, 4};
+  CHECK(column("v0_ratio").column->of_row(v.data(), {2, 3}, first) == Approx(3.0 / 7));
+  CHECK(std::isnan(column("v0_ratio").column->of_row(v.data(), {2, 3}, SummaryContext{0, 2})));  // nothing after
+  const std::vector<float> massive = {3, 9, 4};
+  CHECK(column("massive_ratio").column->of_row(massive.data(), {3}, first) == 9);
+  CHECK(column("slot_alpha").column->of_row(massive.data(), {3}, first) == Approx(16.0 / 3));
+  CHECK(column("slot_sink@0.3").column->of_row(massive.data(), {3}, first) == 9);
 }
