@@ -25,6 +25,7 @@ int cmd_prepare_data(const Args&);
 int cmd_sweep(const Args&);
 int cmd_bench(const Args&);
 int cmd_kernels(const Args&);
+int cmd_stats(const Args&);
 
 extern const char* const kTrainHelp;
 extern const char* const kSampleHelp;
@@ -33,6 +34,7 @@ extern const char* const kPrepareDataHelp;
 extern const char* const kSweepHelp;
 extern const char* const kBenchHelp;
 extern const char* const kKernelsHelp;
+extern const char* const kStatsHelp;
 
 bool wants_help(const Args& args);
 

@@ -18,6 +18,7 @@ const std::vector<Command>& commands() {
       {"sweep", "run a grid of training runs from a sweep file and summarise them", kSweepHelp, cmd_sweep},
       {"bench", "training throughput against the PyTorch reference, same threads and shapes", kBenchHelp, cmd_bench},
       {"kernels", "list the attention kernels (attention.kernel) with their formulas", kKernelsHelp, cmd_kernels},
+      {"stats", "list the datasets of log.h5: name, shape, unit, meaning (--json for scripts)", kStatsHelp, cmd_stats},
   };
   return cmds;
 }

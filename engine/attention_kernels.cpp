@@ -120,20 +120,21 @@ Tensor softpick_composed(const Tensor& s, const KernelInputs& in) {
 
 const std::vector<AttentionKernel>& attention_kernels() {
   static const std::vector<AttentionKernel> kernels = {
-      {AttnKernel::Softmax, "softmax", "P_ij = exp(s_ij) / sum_l exp(s_il)", true, nullptr, softmax_composed,
+      {AttnKernel::Softmax, "softmax", "P_ij = exp(s_ij) / sum_l exp(s_il)", true, true, nullptr, softmax_composed,
        softmax_row, softmax_grad_row, {}},
       {AttnKernel::Sigmoid, "sigmoid", "W_ij = sigmoid(s_ij + b), b = attention.sigmoid_bias (auto: -log T)", false,
-       nullptr, sigmoid_composed, pointwise_row<sigmoid_of>, pointwise_grad_row<sigmoid_slope>, {}},
+       true, nullptr, sigmoid_composed, pointwise_row<sigmoid_of>, pointwise_grad_row<sigmoid_slope>, {}},
       {AttnKernel::EluPlusOne, "elu_plus_one", "W_ij = phi(q_i) . phi(k_j) / sqrt(d_h), phi(x) = ELU(x) + 1", false,
-       elu_plus_one, identity_composed, nullptr, nullptr, {}},
-      {AttnKernel::Linear, "linear", "W_ij = q_i . k_j / sqrt(d_h)", false, nullptr, identity_composed, nullptr,
+       true, elu_plus_one, identity_composed, nullptr, nullptr, {}},
+      {AttnKernel::Linear, "linear", "W_ij = q_i . k_j / sqrt(d_h)", false, false, nullptr, identity_composed, nullptr,
        nullptr, {}},
-      {AttnKernel::Mlp, "mlp", "W_ij = w2 . GELU(w1 s_ij + b1) + b2, learned, shared by all heads", false, nullptr,
+      {AttnKernel::Mlp, "mlp", "W_ij = w2 . GELU(w1 s_ij + b1) + b2, learned, shared by all heads", false, false,
+       nullptr,
        mlp_composed, nullptr, nullptr, kMlpParams},
-      {AttnKernel::Relu, "relu", "W_ij = max(s_ij, 0)", false, nullptr, relu_composed, pointwise_row<relu_of>,
+      {AttnKernel::Relu, "relu", "W_ij = max(s_ij, 0)", false, true, nullptr, relu_composed, pointwise_row<relu_of>,
        pointwise_grad_row<relu_slope>, {}},
       {AttnKernel::Softpick, "softpick", "P_ij = relu(e^s_ij - 1) / (sum_l abs(e^s_il - 1) + 1e-6), rows sum to <= 1",
-       false, nullptr, softpick_composed, nullptr, nullptr, {}},
+       false, true, nullptr, softpick_composed, nullptr, nullptr, {}},
   };
   return kernels;
 }

@@ -48,6 +48,7 @@ struct AttentionKernel {
   const char* name;
   const char* formula;
   bool distribution;                 // rows sum to 1 by construction: attention.normalize is moot
+  bool nonnegative;                  // W >= 0, so that W / sum_j W is a distribution
   Tensor (*feature_map)(const Tensor& x);  // phi applied to q and k before the scores; null: none
   Tensor (*composed)(const Tensor& s, const KernelInputs& in);  // masked W (0, or P = 0, where blocked)
   FusedRow fused_row;                // null: only the composed path

@@ -214,6 +214,8 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
   } else {
     o = composed_core(q, k, v, capture, capture ? &*out.capture : nullptr);
   }
+  if (capture)  // a kernel whose weights can be negative has no distribution, even normalised
+    out.capture->normalized = kernel_->distribution || (c.normalize && kernel_->nonnegative);
 
   if (gate_ == Gate::Elementwise) o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (gate_ == Gate::Headwise)

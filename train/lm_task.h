@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "models/decoder.h"
-#include "models/sink_stats.h"
+#include "models/stats_input.h"
 #include "train/lm_data.h"
 #include "train/task.h"
 
@@ -31,7 +31,7 @@ class LMTask : public Task {
   // first T, and the model's output.
   std::pair<Tensor, models::ModelOutput> loss_on(const std::vector<int32_t>& windows, int64_t B,
                                                  const std::optional<models::CaptureRequest>& capture = std::nullopt);
-  // The logged rows of a capture: sink statistics, maps (stats.maps), MoE routing.
+  // The logged rows of a capture: the declared statistics, and maps (stats.maps).
   std::vector<LogRow> stats_rows(const models::Capture& cap) const;
   // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T),
   // capturing everything.
@@ -45,7 +45,7 @@ class LMTask : public Task {
   int64_t loss_from_ = 0;  // first position whose prediction counts (prefix-LM: prefix_len - 1)
   float z_loss_;
   int64_t probe_B_, probe_T_;
-  models::SinkStatsOptions stats_opt_;
+  models::StatsOptions stats_opt_;
   bool save_maps_ = false;
   std::vector<int64_t> map_layers_;
 };
