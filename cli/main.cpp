@@ -17,6 +17,7 @@ const std::vector<Command>& commands() {
        cmd_prepare_data},
       {"sweep", "run a grid of training runs from a sweep file and summarise them", kSweepHelp, cmd_sweep},
       {"bench", "training throughput against the PyTorch reference, same threads and shapes", kBenchHelp, cmd_bench},
+      {"export", "write a checkpoint as safetensors with a transformers config and tokenizer", kExportHelp, cmd_export},
   };
   return cmds;
 }
