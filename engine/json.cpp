@@ -28,8 +28,8 @@ std::string json_string(std::string_view utf8) {
 std::string json_number(double v) {
   SL_CHECK(std::isfinite(v), "json: " + std::to_string(v) + " has no JSON form (only finite numbers do)");
   char buf[32];
-  auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
-  return std::string(buf, end);
+  std::string s(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  return s.find_first_of(".e") == std::string::npos ? s + ".0" : s;  // a float stays a float in JSON
 }
 
 }  // namespace sl

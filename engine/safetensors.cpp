@@ -15,22 +15,26 @@ static_assert(std::endian::native == std::endian::little, "safetensors stores li
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata) {
+  // Entries end in ',', the last one's dropped below.
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
-    for (auto& [k, v] : metadata) header += (header.back() == '{' ? "" : ",") + json_string(k) + ":" + json_string(v);
-    header += "}";
+    for (auto& [k, v] : metadata) header += json_string(k) + ":" + json_string(v) + ",";
+    header.back() = '}';
+    header += ",";
   }
   uint64_t offset = 0;
   for (auto& [name, t] : tensors) {
     SL_CHECK(!name.empty() && name != "__metadata__", "safetensors: '" + name + "' cannot name a tensor");
     std::string shape;
-    for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    for (int64_t d : t.shape()) shape += std::to_string(d) + ",";
+    if (!shape.empty()) shape.pop_back();
     const uint64_t bytes = (uint64_t)t.numel() * sizeof(float);
-    header += (header.size() > 1 ? "," : "") + json_string(name) + ":{\"dtype\":\"F32\",\"shape\":[" + shape +
-              "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
+    header += json_string(name) + ":{\"dtype\":\"F32\",\"shape\":[" + shape + "],\"data_offsets\":[" +
+              std::to_string(offset) + "," + std::to_string(offset + bytes) + "]},";
     offset += bytes;
   }
+  if (header.back() == ',') header.pop_back();
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');
 

@@ -41,7 +41,8 @@ TEST_CASE("safetensors: length, padded header, then the floats in name order", "
 TEST_CASE("json: escaped strings, shortest exact numbers", "[export]") {
   REQUIRE(json_string("a\"b\\c\n\x01\xc4\xa0") == "\"a\\\"b\\\\c\\u000a\\u0001\xc4\xa0\"");
   REQUIRE(json_number(1e-5) == "1e-05");
-  REQUIRE(json_number(10000) == "10000");
+  REQUIRE(json_number(10000) == "10000.0");
+  REQUIRE(json_number(-3) == "-3.0");
   REQUIRE(json_number(0.1) == "0.1");
   REQUIRE_THROWS_WITH(json_number(std::nan("")), Contains("no JSON form"));
 }
