@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "engine/json.h"
 #include "engine/attention_kernels.h"
 
 namespace sl::cli {
@@ -12,16 +13,6 @@ const char* const kKernelsHelp =
     "Lists the attention kernels (attention.kernel): name, formula, and whether the fused attention\n"
     "core runs it (else the composed ops do). --markdown prints the README's table, --json one object\n"
     "per kernel. A kernel is added by one entry in engine/attention_kernels.cpp.\n";
-
-namespace {
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
-  return out + "\"";
-}
-
-}  // namespace
 
 int cmd_kernels(const Args& args) {
   const std::string format = args.empty() ? "" : args[0];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "engine/json.h"
 #include "models/statistics.h"
 
 namespace sl::cli {
@@ -34,22 +35,6 @@ bool selected(const Statistic& s) {
   return false;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if ((unsigned char)c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string shape_text(const Statistic& s) {
   std::string t = "[";

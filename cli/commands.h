@@ -26,6 +26,7 @@ int cmd_sweep(const Args&);
 int cmd_bench(const Args&);
 int cmd_kernels(const Args&);
 int cmd_stats(const Args&);
+int cmd_export(const Args&);
 
 extern const char* const kTrainHelp;
 extern const char* const kSampleHelp;
@@ -35,6 +36,7 @@ extern const char* const kSweepHelp;
 extern const char* const kBenchHelp;
 extern const char* const kKernelsHelp;
 extern const char* const kStatsHelp;
+extern const char* const kExportHelp;
 
 bool wants_help(const Args& args);
 

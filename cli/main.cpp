@@ -19,6 +19,7 @@ const std::vector<Command>& commands() {
       {"bench", "training throughput against the PyTorch reference, same threads and shapes", kBenchHelp, cmd_bench},
       {"kernels", "list the attention kernels (attention.kernel) with their formulas", kKernelsHelp, cmd_kernels},
       {"stats", "list the datasets of log.h5: name, shape, unit, meaning (--json for scripts)", kStatsHelp, cmd_stats},
+      {"export", "write a checkpoint as safetensors with a transformers config and tokenizer", kExportHelp, cmd_export},
   };
   return cmds;
 }

@@ -4,6 +4,7 @@
 #include "data/batcher.h"
 #include "data/clean.h"
 #include "data/corpus_sources.h"
+#include "data/hf_tokenizer.h"
 #include "data/idx.h"
 #include "data/manifest.h"
 #include "data/prepare.h"

@@ -6,33 +6,24 @@
 
 namespace sl::data {
 
-namespace {
-
-enum CharClass { kLetter, kDigit, kPunct, kSpace };
-
 CharClass char_class(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return kLetter;
-  if (c >= '0' && c <= '9') return kDigit;
-  if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') return kSpace;
-  return kPunct;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return CharClass::Letter;
+  if (c >= '0' && c <= '9') return CharClass::Digit;
+  if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') return CharClass::Space;
+  return CharClass::Punct;
 }
-
-// Words longer than this are cut into pieces: encoding a word is quadratic in its length.
-constexpr size_t kMaxWord = 64;
-
-}  // namespace
 
 std::vector<std::string_view> split_words(std::string_view t) {
   std::vector<std::string_view> words;
   size_t n = t.size(), i = 0;
-  auto word_at = [&](size_t j) { return j < n && char_class(t[j]) != kSpace; };
+  auto word_at = [&](size_t j) { return j < n && char_class(t[j]) != CharClass::Space; };
   while (i < n) {
     size_t start = i;
     if (t[i] == ' ' && word_at(i + 1)) ++i;  // a leading space belongs to the word
     CharClass c = char_class(t[i]);
     size_t j = i + 1;
-    while (j < n && char_class(t[j]) == c && j - start < kMaxWord) ++j;
-    if (c == kSpace && j < n && word_at(j) && t[j - 1] == ' ' && j - 1 > start) --j;
+    while (j < n && char_class(t[j]) == c && j - start < kMaxWordBytes) ++j;
+    if (c == CharClass::Space && j < n && word_at(j) && t[j - 1] == ' ' && j - 1 > start) --j;
     words.push_back(t.substr(start, j - start));
     i = j;
   }

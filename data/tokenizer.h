@@ -14,9 +14,16 @@
 
 namespace sl::data {
 
-// Runs of letters (bytes >= 0x80 count as letters, so UTF-8 words stay whole), of digits, of
-// other punctuation, each optionally preceded by one space; remaining whitespace runs on their own
-// (a run followed by a word leaves its last space to that word).
+// The classes of bytes that words are runs of. Bytes >= 0x80 count as letters, so UTF-8 words
+// stay whole; whitespace is ' ', '\t', '\n', '\v', '\f', '\r'; every other byte is punctuation.
+enum class CharClass { Letter, Digit, Punct, Space };
+CharClass char_class(unsigned char c);
+// Longer runs are cut into pieces of this many bytes (the leading space included): encoding a
+// word is quadratic in its length.
+constexpr size_t kMaxWordBytes = 64;
+
+// Runs of letters, of digits, of punctuation, each optionally preceded by one space; remaining
+// whitespace runs on their own (a run followed by a word leaves its last space to that word).
 std::vector<std::string_view> split_words(std::string_view text);
 
 class Tokenizer {

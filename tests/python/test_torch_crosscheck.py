@@ -67,11 +67,10 @@ class Config:
 
 
 class Params:
-    """The exported parameters as float64 leaves; remembers which ones the model read."""
+    """Parameters (name -> array) as float64 leaves; remembers which ones the model read."""
 
-    def __init__(self, h5):
-        self.values = {name: torch.tensor(h5["param"][name][()], dtype=torch.float64, requires_grad=True)
-                       for name in h5["param"]}
+    def __init__(self, arrays):
+        self.values = {name: torch.tensor(a, dtype=torch.float64, requires_grad=True) for name, a in arrays.items()}
         self.used = set()
 
     def __call__(self, name):
@@ -319,7 +318,7 @@ def check_training(cfg, P, ref, ref_final):
 def check_case(path):
     cfg = Config(read_config(os.path.join(path, "case.txt")))
     with h5py.File(os.path.join(path, "tensors.h5"), "r") as h5:
-        P = Params(h5)
+        P = Params({name: h5["param"][name][()] for name in h5["param"]})
         groups = ("param", "grad", "final")
         ref = {k: torch.tensor(h5[k][()], dtype=torch.float64) for k in h5 if k not in groups}
         ref_grad = {k: torch.tensor(h5["grad"][k][()], dtype=torch.float64) for k in h5.get("grad", {})}
