@@ -12,7 +12,8 @@ namespace sl::cli {
 
 const char* const kSweepHelp =
     "usage: sinklab sweep SWEEP.yaml [--jobs N] [--threads T] [--summary] [--dry-run]\n"
-    "                    [--hostfile FILE] [--slurm] [--only I|NAME] [--into DIR] [key.sub=value ...]\n\n"
+    "                    [--hostfile FILE] [--slurm] [--only I|NAME] [--into DIR [--import D]]\n"
+    "                    [key.sub=value ...]\n\n"
     "Runs every run of a sweep file (a base config, a grid and/or named variants of overrides; see\n"
     "experiments/README.md) as its own `sinklab train` process into runs/<sweep>/<run>, then writes\n"
     "runs/<sweep>/summary.md, summary.csv (a row per run), summary_seeds.csv (mean, std, n over the\n"
@@ -30,6 +31,8 @@ const char* const kSweepHelp =
     "  --into DIR     also merge the summary into a results directory (experiments/results):\n"
     "                 DIR/SWEEP.csv keeps its rows of runs without a log here, DIR/SWEEP_seeds.csv\n"
     "                 and SWEEP.md are remade from it, DIR/curves/SWEEP/RUN.csv per run\n"
+    "  --import D     with --into: merge the summary another machine wrote into its sweep\n"
+    "                 directory D (summary.csv, curves/) instead; nothing runs, no logs are read\n"
     "Overrides after the file apply to every run (e.g. run.dir=/scratch/runs train.steps=100).\n";
 
 static std::string self_exe() {
@@ -53,7 +56,7 @@ static int run_index(const train::Sweep& sw, const std::string& which) {
 }
 
 int cmd_sweep(const Args& args) {
-  std::string file, hostfile, only, into;
+  std::string file, hostfile, only, into, import;
   std::vector<std::string> extra;
   train::SweepOptions opt;
   bool summary_only = false, slurm = false;
@@ -76,9 +79,9 @@ int cmd_sweep(const Args& args) {
     else if (a == "--summary") summary_only = true;
     else if (a == "--dry-run") opt.dry_run = true;
     else if (a == "--slurm") slurm = true;
-    else if (a == "--into") {
-      SL_CHECK(i + 1 < args.size(), "--into needs a results directory");
-      into = args[++i];
+    else if (a == "--into" || a == "--import") {
+      SL_CHECK(i + 1 < args.size(), a + " needs a directory");
+      (a == "--into" ? into : import) = args[++i];
     } else if (a == "--hostfile") {
       SL_CHECK(i + 1 < args.size(), "--hostfile needs a file");
       hostfile = args[++i];
@@ -90,7 +93,14 @@ int cmd_sweep(const Args& args) {
   SL_CHECK(!file.empty(), "missing SWEEP.yaml (see sinklab sweep --help)");
   SL_CHECK(opt.jobs >= 1, "--jobs must be >= 1");
   if (!hostfile.empty()) opt.hosts = train::read_hostfile(hostfile);
+  SL_CHECK(import.empty() || !into.empty(), "--import needs --into RESULTS (where to merge it)");
   const train::Sweep sw = train::load_sweep(file, extra);
+  if (!import.empty()) {
+    train::merge_summary(sw, import, into);
+    std::printf("merged %s into %s/%s.csv, %s_seeds.csv, %s.md and curves/%s/\n", import.c_str(), into.c_str(),
+                sw.name.c_str(), sw.name.c_str(), sw.name.c_str(), sw.name.c_str());
+    return 0;
+  }
   if (!only.empty()) opt.only = run_index(sw, only);
   const std::string exe = self_exe();
 
@@ -109,11 +119,13 @@ int cmd_sweep(const Args& args) {
     if (failed < 0) return 130;  // stopped by a signal: no summary of a half-run sweep
     if (opt.only >= 0) return failed ? 1 : 0;
   }
-  std::fputs(train::write_summary(sw, exe, into).c_str(), stdout);
+  std::fputs(train::write_summary(sw, exe).c_str(), stdout);
   std::printf("\nwrote %s/summary.md, summary.csv, summary_seeds.csv and curves/\n", sw.dir.c_str());
-  if (!into.empty())
+  if (!into.empty()) {
+    train::merge_summary(sw, sw.dir, into);
     std::printf("merged into %s/%s.csv, %s_seeds.csv, %s.md and curves/%s/\n", into.c_str(), sw.name.c_str(),
                 sw.name.c_str(), sw.name.c_str(), sw.name.c_str());
+  }
   return failed ? 1 : 0;
 }
 

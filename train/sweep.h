@@ -83,13 +83,18 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe);
 std::string slurm_script(const Sweep& sw, const std::string& exe, int threads, const std::vector<std::string>& extra);
 
 // In the sweep directory: summary.csv (one row per run), summary_seeds.csv (seed_aggregate of
-// it), summary.md (both tables), curves/<run>.csv (read_run_curve, for runs with a log), then the
-// comparison plots (scripts/plot_sinks.py; a plotting failure is only a warning). With `into`
-// (a results directory such as experiments/results), also <into>/<sweep>.csv: its rows updated
-// with this machine's (a run's row replaces the old one where the run has a log here and went at
-// least as far; other rows are kept), <sweep>_seeds.csv and <sweep>.md of that table, and
-// curves/<sweep>/<run>.csv of the replaced rows. Returns the Markdown.
-std::string write_summary(const Sweep& sw, const std::string& exe, const std::string& into = "");
+// it), summary.md (both tables), curves/<run>.csv (read_run_curve, for the runs with a log),
+// then the comparison plots (scripts/plot_sinks.py; a plotting failure is only a warning).
+// Returns the Markdown.
+std::string write_summary(const Sweep& sw, const std::string& exe);
+
+// Merges the summary that write_summary left in `from` (this machine's sweep directory, or one
+// copied from another machine) into the results directory `into` (experiments/results):
+// <into>/<sweep>.csv gets a run's row from `from` where that run has a curve there and went at
+// least as far (steps) as the row it replaces; its other rows are kept. Then <sweep>_seeds.csv
+// and <sweep>.md are made from that table, and the replaced rows' curves copied to
+// <into>/curves/<sweep>/<run>.csv.
+void merge_summary(const Sweep& sw, const std::string& from, const std::string& into);
 
 // The aggregate over seeds of a summary table: per variant (in order of first appearance; the run
 // name for a table without a variant column) the number of runs, of finished runs, their seeds,

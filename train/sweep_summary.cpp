@@ -102,8 +102,8 @@ std::vector<std::string> relaid(const CsvTable& from, size_t row, const std::vec
   return out;
 }
 
-// The committed table `old` updated with the rows of `now`: a run's row from here replaces its
-// old one where it has a log here and has gone at least as far (steps); old rows of runs not in
+// The committed table `old` updated with the rows of `now`: a run's row replaces its old one
+// where it was logged (`logged`) and has gone at least as far (steps); old rows of runs not in
 // `now` are kept after the others. `replaced[i]`: row i of `now` is in the result.
 CsvTable merged(const CsvTable& old, const CsvTable& now, const std::vector<bool>& logged, std::vector<bool>& replaced) {
   CsvTable out{now.header, {}};
@@ -113,7 +113,7 @@ CsvTable merged(const CsvTable& old, const CsvTable& now, const std::vector<bool
   for (size_t r = 0; r < now.rows.size(); ++r) {
     auto it = old_row.find(now.cell(r, "run"));
     const bool keep_old = it != old_row.end() &&
-                          (!logged[r] || number(old.cell(it->second, "steps")) > number(now.cell(r, "steps")));
+                          !(logged[r] && number(now.cell(r, "steps")) >= number(old.cell(it->second, "steps")));
     if (keep_old) {
       out.rows.push_back(relaid(old, it->second, out.header));
     } else {
@@ -125,6 +125,50 @@ CsvTable merged(const CsvTable& old, const CsvTable& now, const std::vector<bool
   for (size_t r = 0; r < old.rows.size(); ++r)
     if (old_row.count(old.cell(r, "run"))) out.rows.push_back(relaid(old, r, out.header));
   return out;
+}
+
+// summary.md: the claim, the runs, and the seed aggregate where a variant has several seeds.
+std::string markdown(const Sweep& sw, const CsvTable& runs, const CsvTable& agg) {
+  std::string md = "# Sweep " + sw.name + "\n\n";
+  if (!sw.claim.empty()) md += "Claim: " + sw.claim + "\n\n";
+  md += "Base config: `" + sw.base + "`";
+  if (!sw.common.empty()) {
+    md += "; for every run:";
+    for (auto& c : sw.common) md += " `" + c + "`";
+  }
+  md += "\n\nsink@eps: Sink_1^eps in percent at the last logged step (`_max`: the largest over steps); "
+        "alpha1: mean over layers and heads of the first token's importance; sink_source: the weights they "
+        "are scored on (proxy |w| / sum |w| for kernels that do not normalise); massive_ratio: largest over "
+        "layers of ||h_0|| / median ||h_t||; v0_ratio: ||v_0|| / mean ||v_t|| of the next positions; "
+        "slot_alpha, slot_sink: attention on the K/V-bias slot or sink token; onset_sink: the first step "
+        "(and tokens seen) with Sink_1^0.3 >= 10 %; onset_alpha: the first with alpha1 >= twice uniform "
+        "attention's.";
+  if (runs.column("bos_dormant") >= 0)
+    md += " bos_dormant / bos_active: for the head with the most BOS attention from non-trigger queries, "
+          "that attention and the one from trigger queries (the next token copies): a dormant head parks "
+          "non-trigger queries on BOS.";
+  md += "\n\n" + markdown_table(runs);
+  bool seeded = false;
+  for (size_t r = 0; r < agg.rows.size(); ++r) seeded |= agg.cell(r, "runs") != "1";
+  if (!seeded) return md;
+  CsvTable shown;
+  shown.header = {"variant", "finished/runs"};
+  std::vector<std::string> cols;
+  for (auto& h : runs.header)
+    if (h == "val_loss" || h == "alpha1" || h == "slot_alpha" || h == "onset_sink_step" || h == "onset_alpha_step" ||
+        (h.rfind("sink@", 0) == 0 && h.find("_max") == std::string::npos))
+      cols.push_back(h);
+  shown.header.insert(shown.header.end(), cols.begin(), cols.end());
+  for (size_t r = 0; r < agg.rows.size(); ++r) {
+    std::vector<std::string> row = {agg.cell(r, "variant"), agg.cell(r, "finished") + "/" + agg.cell(r, "runs")};
+    for (auto& c : cols) {
+      const std::string m = agg.cell(r, c + "_mean"), sd = agg.cell(r, c + "_std"), n = agg.cell(r, c + "_n");
+      row.push_back(m.empty() ? "" : m + (sd.empty() ? "" : " ± " + sd) + " (" + n + ")");
+    }
+    shown.rows.push_back(row);
+  }
+  return md + "\nOver the seeds of each variant (finished runs only): mean ± standard deviation (n runs with a "
+              "value; an onset never reached has none).\n\n" + markdown_table(shown);
 }
 
 }  // namespace
@@ -171,7 +215,7 @@ CsvTable seed_aggregate(const CsvTable& runs) {
   return agg;
 }
 
-std::string write_summary(const Sweep& sw, const std::string& exe, const std::string& into) {
+std::string write_summary(const Sweep& sw, const std::string& exe) {
   const Config base = Config::load(sw.base, sw.common);
   const std::vector<double> eps = base.fl("stats.eps");
   const bool backcopy = [&] {
@@ -263,52 +307,8 @@ std::string write_summary(const Sweep& sw, const std::string& exe, const std::st
     table.rows.push_back(row);
   }
 
-  // summary.md: the claim, the runs, the seed aggregate where a variant has several seeds.
-  auto markdown = [&](const CsvTable& runs, const CsvTable& agg) {
-    std::string md = "# Sweep " + sw.name + "\n\n";
-    if (!sw.claim.empty()) md += "Claim: " + sw.claim + "\n\n";
-    md += "Base config: `" + sw.base + "`";
-    if (!sw.common.empty()) {
-      md += "; for every run:";
-      for (auto& c : sw.common) md += " `" + c + "`";
-    }
-    md += "\n\nsink@eps: Sink_1^eps in percent at the last logged step (`_max`: the largest over steps); "
-          "alpha1: mean over layers and heads of the first token's importance; sink_source: the weights they "
-          "are scored on (proxy |w| / sum |w| for kernels that do not normalise); massive_ratio: largest over "
-          "layers of ||h_0|| / median ||h_t||; v0_ratio: ||v_0|| / mean ||v_t|| of the next positions; "
-          "slot_alpha, slot_sink: attention on the K/V-bias slot or sink token; onset_sink: the first step "
-          "(and tokens seen) with Sink_1^0.3 >= 10 %; onset_alpha: the first with alpha1 >= twice uniform "
-          "attention's.";
-    if (backcopy)
-      md += " bos_dormant / bos_active: for the head with the most BOS attention from non-trigger queries, "
-            "that attention and the one from trigger queries (the next token copies): a dormant head parks "
-            "non-trigger queries on BOS.";
-    md += "\n\n" + markdown_table(runs);
-    bool seeded = false;
-    for (size_t r = 0; r < agg.rows.size(); ++r) seeded |= agg.cell(r, "runs") != "1";
-    if (seeded) {
-      CsvTable shown;
-      shown.header = {"variant", "finished/runs"};
-      std::vector<std::string> cols = {"val_loss"};
-      for (double e : eps) cols.push_back("sink@" + num(e, "%g"));
-      for (const char* c : {"alpha1", "slot_alpha", "onset_sink_step", "onset_alpha_step"}) cols.push_back(c);
-      for (auto& c : cols) shown.header.push_back(c);
-      for (size_t r = 0; r < agg.rows.size(); ++r) {
-        std::vector<std::string> row = {agg.cell(r, "variant"), agg.cell(r, "finished") + "/" + agg.cell(r, "runs")};
-        for (auto& c : cols) {
-          const std::string m = agg.cell(r, c + "_mean"), s = agg.cell(r, c + "_std"), n = agg.cell(r, c + "_n");
-          row.push_back(m.empty() ? "" : m + (s.empty() ? "" : " ± " + s) + " (" + n + ")");
-        }
-        shown.rows.push_back(row);
-      }
-      md += "\nOver the seeds of each variant (finished runs only): mean ± standard deviation (n runs with a "
-            "value; an onset never reached has none).\n\n" + markdown_table(shown);
-    }
-    return md;
-  };
-
   const CsvTable agg = seed_aggregate(table);
-  std::string md = markdown(table, agg);
+  std::string md = markdown(sw, table, agg);
   const std::string script = find_plot_script(exe);
   fs::create_directories(sw.logs());
   if (!plotted.empty() && !script.empty()) {
@@ -328,18 +328,27 @@ std::string write_summary(const Sweep& sw, const std::string& exe, const std::st
   write_file(sw.dir + "/summary_seeds.csv", to_csv(agg));
   for (size_t r = 0; r < sw.runs.size(); ++r)
     if (logged[r]) write_file(sw.dir + "/curves/" + sw.runs[r].name + ".csv", to_csv(curves[r]));
-
-  if (!into.empty()) {
-    std::vector<bool> replaced;
-    const CsvTable all = merged(read_csv(into + "/" + sw.name + ".csv"), table, logged, replaced);
-    const CsvTable all_agg = seed_aggregate(all);
-    write_file(into + "/" + sw.name + ".csv", to_csv(all));
-    write_file(into + "/" + sw.name + "_seeds.csv", to_csv(all_agg));
-    write_file(into + "/" + sw.name + ".md", markdown(all, all_agg));
-    for (size_t r = 0; r < sw.runs.size(); ++r)
-      if (logged[r] && replaced[r]) write_file(into + "/curves/" + sw.name + "/" + sw.runs[r].name + ".csv", to_csv(curves[r]));
-  }
   return md;
+}
+
+void merge_summary(const Sweep& sw, const std::string& from, const std::string& into) {
+  const CsvTable now = read_csv(from + "/summary.csv");
+  SL_CHECK(now.column("run") >= 0, "'" + from + "/summary.csv' is missing or has no run column (a sweep's summary?)");
+  std::vector<bool> logged;
+  for (size_t r = 0; r < now.rows.size(); ++r) logged.push_back(fs::exists(from + "/curves/" + now.cell(r, "run") + ".csv"));
+  std::vector<bool> replaced;
+  const CsvTable all = merged(read_csv(into + "/" + sw.name + ".csv"), now, logged, replaced);
+  const CsvTable agg = seed_aggregate(all);
+  write_file(into + "/" + sw.name + ".csv", to_csv(all));
+  write_file(into + "/" + sw.name + "_seeds.csv", to_csv(agg));
+  write_file(into + "/" + sw.name + ".md", markdown(sw, all, agg));
+  for (size_t r = 0; r < now.rows.size(); ++r)
+    if (logged[r] && replaced[r]) {
+      const std::string run = now.cell(r, "run");
+      fs::create_directories(into + "/curves/" + sw.name);
+      fs::copy_file(from + "/curves/" + run + ".csv", into + "/curves/" + sw.name + "/" + run + ".csv",
+                    fs::copy_options::overwrite_existing);
+    }
 }
 
 }  // namespace sl::train

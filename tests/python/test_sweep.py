@@ -8,6 +8,7 @@
 Run by CTest as: /usr/bin/python3 test_sweep.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -207,6 +208,22 @@ variants:
           magg["a"]["sink@0.3_mean"] == agg["a"]["sink@0.3_mean"], magg["b"])
     check("--into: curves of the runs here", sorted(os.listdir(f"{results}/curves/seeded")) ==
           ["a_s1.csv", "a_s2.csv", "a_s3.csv"] and os.path.exists(f"{results}/seeded.md"))
+    # --import: another machine's summary merged with no logs here; a committed row that went
+    # further (more steps) is kept.
+    other = f"{tmp}/other"
+    os.makedirs(other)
+    for f in ("summary.csv", "curves"):  # what a device batch brings back
+        (shutil.copytree if f == "curves" else shutil.copy)(f"{tmp}/runs/seeded/{f}", f"{other}/{f}")
+    results2 = f"{tmp}/results2"
+    os.makedirs(results2)
+    write(f"{results2}/seeded.csv", "run,variant,seed,status,steps,sink@0.3\na_s1,a,1,finished,999,12.5\n")
+    sweep(seeded, "--import", other, "--into", results2, f"run.dir={tmp}/nowhere")
+    with open(f"{results2}/seeded.csv") as f:
+        imported = {r["run"]: r for r in csv.DictReader(f)}
+    check("--import: rows of the other machine merged, a row that went further kept",
+          imported["a_s1"]["steps"] == "999" and imported["a_s2"] == rows["a_s2"] and
+          imported["b_s7"]["status"] == "pending" and not os.path.exists(f"{results2}/curves/seeded/a_s1.csv") and
+          os.path.exists(f"{results2}/curves/seeded/a_s3.csv") and not os.path.exists(f"{tmp}/nowhere"), imported)
     bad_seeds = write(f"{tmp}/bad_seeds.yaml", f"base: {TINY}\nseeds: [1]\nvariants:\n  x: {{train.seed: 3}}\n")
     r = subprocess.run([BIN, "sweep", bad_seeds, "--dry-run"], capture_output=True, text=True, cwd=ROOT)
     check("seeds beside an explicit train.seed are refused", r.returncode != 0 and "sets train.seed beside `seeds:`" in r.stderr,
