@@ -24,6 +24,7 @@ int cmd_replay(const Args&);
 int cmd_prepare_data(const Args&);
 int cmd_sweep(const Args&);
 int cmd_bench(const Args&);
+int cmd_stats(const Args&);
 
 extern const char* const kTrainHelp;
 extern const char* const kSampleHelp;
@@ -31,6 +32,7 @@ extern const char* const kReplayHelp;
 extern const char* const kPrepareDataHelp;
 extern const char* const kSweepHelp;
 extern const char* const kBenchHelp;
+extern const char* const kStatsHelp;
 
 bool wants_help(const Args& args);
 

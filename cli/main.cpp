@@ -17,6 +17,7 @@ const std::vector<Command>& commands() {
        cmd_prepare_data},
       {"sweep", "run a grid of training runs from a sweep file and summarise them", kSweepHelp, cmd_sweep},
       {"bench", "training throughput against the PyTorch reference, same threads and shapes", kBenchHelp, cmd_bench},
+      {"stats", "list the datasets of log.h5: name, shape, unit, meaning (--json for scripts)", kStatsHelp, cmd_stats},
   };
   return cmds;
 }

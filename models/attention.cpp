@@ -235,6 +235,9 @@ Tensor Attention::forward(const Tensor& x, AttentionCapture* capture) const {
   } else {
     o = composed_core(q, k, v, capture);
   }
+  // Linear and mlp weights can be negative: even normalised, their rows are no distribution.
+  if (capture)
+    capture->normalized = c.kernel == "softmax" || (c.normalize && c.kernel != "linear" && c.kernel != "mlp");
 
   if (c.gate == "elementwise") o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (c.gate == "headwise")

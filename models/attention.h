@@ -46,6 +46,10 @@ struct AttentionCapture {
   Tensor probs;           // [B, H, T, S] attention weights, detached
   Tensor keys, values;    // [B, H, S, d_h], detached
   int64_t slot_offset = 0;  // columns before the first real key (the kv-bias slot)
+  // Each row of probs is a distribution over the keys: softmax (off-by-one and the sink logit
+  // leave their missing mass to an implicit key), or a nonnegative kernel with normalize. Else
+  // the statistics also score the paper's proxy weights |w| / sum |w|.
+  bool normalized = true;
 };
 
 // x cut to its first extents[d] entries along each dimension d (-1: all), detached; a copy when

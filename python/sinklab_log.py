@@ -8,11 +8,18 @@
     for row in read_sweep("runs/sweeps/wd"):          # summary.csv as dicts
         print(row["run"], row["sink@0.3"])
 
+    stats = read_statistics()                         # what each dataset is: `sinklab stats --list --json`
+    print(stats["attn/alpha"]["shape"], stats.reported("attn/alpha", run.series))
+
 A log.h5 holds, for each logged name, /<name> [rows, ...] and /<name>_step [rows] (engine/h5log.h).
 Files are opened without HDF5 locking, so a run still being written can be read.
 """
 import csv
+import json
 import os
+import re
+import shutil
+import subprocess
 from collections import namedtuple
 
 import h5py
@@ -84,3 +91,51 @@ def read_sweep(path):
         for c in numeric:
             r[c] = float(r[c]) if r[c] != "" else float("nan")
     return rows
+
+
+class Statistics:
+    """The declared datasets (models/statistics.cpp) as `sinklab stats --list --json` prints them."""
+
+    def __init__(self, listing):
+        self.axes = listing["axes"]
+        self.prefixes = listing["prefixes"]
+        self.by_name = {s["name"]: s for s in listing["statistics"]}
+        # "maps/layer{layer}_head{head}" matches maps/layer0_head1
+        self._patterns = [(re.compile("^" + re.sub(r"\\\{\w+\\\}", r"\\d+", re.escape(n)) + "$"), s)
+                          for n, s in self.by_name.items() if "{" in n]
+
+    def find(self, dataset):
+        """The declaration of a logged dataset (a train_batch/ prefix and per-head names resolved), or None."""
+        for prefix in self.prefixes:
+            if dataset.startswith(prefix):
+                dataset = dataset[len(prefix):]
+        if dataset in self.by_name:
+            return self.by_name[dataset]
+        return next((s for pattern, s in self._patterns if pattern.match(dataset)), None)
+
+    def __getitem__(self, name):
+        if name not in self.by_name:
+            raise KeyError(f"no statistic named {name!r}; `sinklab stats --list` names them all")
+        return self.by_name[name]
+
+    def reported(self, name, logged):
+        """What a report reads for `name`: the statistic superseding it (the paper's proxy) where
+        `logged` (a run's series, or any container of names) has it, else `name`."""
+        self[name]
+        return next((s["name"] for s in self.by_name.values() if s["supersedes"] == name and s["name"] in logged), name)
+
+
+def find_sinklab():
+    """The sinklab binary: $SINKLAB, else build/sinklab of this checkout, else `sinklab` on PATH."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "sinklab")
+    for candidate in (os.environ.get("SINKLAB"), here, shutil.which("sinklab")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise FileNotFoundError("no sinklab binary: build it (scripts/build.sh) or set SINKLAB=/path/to/sinklab")
+
+
+def read_statistics(sinklab=None):
+    """The declared datasets, from `sinklab stats --list --json` of the given (or found) binary."""
+    out = subprocess.run([sinklab or find_sinklab(), "stats", "--list", "--json"], capture_output=True, text=True,
+                         check=True).stdout
+    return Statistics(json.loads(out))

@@ -2,6 +2,7 @@
 """Plots of attention sinks from sinklab runs (Debian's /usr/bin/python3: h5py, matplotlib).
 
   /usr/bin/python3 scripts/plot_sinks.py runs/A [runs/B ...] [--eps-index 0] [--steps 100,1000] [--out DIR]
+                                         [--sinklab build/sinklab]
 
 Writes PNG files:
   sink_rate.png      Sink_1^eps (percent) vs step for every run on one figure, and the loss curves
@@ -12,47 +13,62 @@ Writes PNG files:
                      patches are in the image, token norms by position (last logged step)
   vit_overlays.png   ViT runs with replay maps: each probe image with the attention its patches
                      receive (mean over queries) and the CLS query's attention overlaid
-into --out (default: the first run's directory).
+into --out (default: the first run's directory). Runs are read with python/sinklab_log.py; what each
+dataset is (shape, unit, doc, and the paper's proxy statistics that supersede the raw ones for
+kernels without normalisation) comes from `sinklab stats --list --json` (--sinklab: the binary).
+Sink_1 and alpha_1 are the first real token's: position 1 after a sink token.
 """
 import argparse
 import os
 import sys
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from sinklab_log import read_log, read_run, read_statistics  # noqa: E402
 
-def series(f, name):
-    """(steps, values) of a logged dataset, or None."""
-    if name not in f or name + "_step" not in f:
-        return None
-    return np.asarray(f[name + "_step"]), np.asarray(f[name])
+STATS = None  # the declared datasets (sinklab_log.Statistics), set in main()
 
 
-def run_label(path):
-    return os.path.basename(os.path.normpath(path))
+def series(run, name):
+    """(steps, values) of what a report reads for the declared statistic `name` (its proxy version
+    where the run logged one), or None."""
+    return run.series.get(STATS.reported(name, run.series))
+
+
+def is_proxy(run, name):
+    return STATS.reported(name, run.series) != name
+
+
+def first_token(run):
+    """The position of the first real token: 1 after a sink token."""
+    return 1 if run.config.get("attention", {}).get("sink_token") else 0
+
+
+def run_label(run):
+    return os.path.basename(os.path.normpath(run.path))
 
 
 def plot_sink_rate(runs, eps_index, out):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for path in runs:
-        with h5py.File(os.path.join(path, "log.h5"), "r", locking=False) as f:
-            s = series(f, "attn/sink_rate")
-            if s is not None:
-                ax1.plot(s[0], s[1][:, eps_index], label=run_label(path))
-            loss = series(f, "train/loss")
-            if loss is not None:
-                ax2.plot(loss[0], loss[1], label=run_label(path) + " train", alpha=0.7)
-            val = series(f, "val/loss")
-            if val is not None:
-                ax2.plot(val[0], val[1], "o-", label=run_label(path) + " val", markersize=3)
+    for run in runs:
+        s = series(run, "attn/sink_rate_k")
+        if s is not None and s[1].shape[2] > first_token(run):
+            proxy = " (proxy)" if is_proxy(run, "attn/sink_rate_k") else ""
+            ax1.plot(s[0], s[1][:, eps_index, first_token(run)], label=run_label(run) + proxy)
+        loss = series(run, "train/loss")
+        if loss is not None:
+            ax2.plot(loss[0], loss[1], label=run_label(run) + " train", alpha=0.7)
+        val = series(run, "val/loss")
+        if val is not None:
+            ax2.plot(val[0], val[1], "o-", label=run_label(run) + " val", markersize=3)
     ax1.set(xlabel="step", ylabel="Sink_1 (%)", title="first-token sink rate", ylim=(-2, 102))
     ax1.set_xscale("symlog", linthresh=10)
-    ax2.set(xlabel="step", ylabel="loss", title="loss")
+    ax2.set(xlabel="step", ylabel=f"loss ({STATS['train/loss']['unit']})", title="loss")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -62,17 +78,17 @@ def plot_sink_rate(runs, eps_index, out):
 
 
 def plot_alpha_heatmap(run, steps, out):
-    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
-        s = series(f, "attn/alpha")
-    if s is None:
+    s = series(run, "attn/alpha")
+    if s is None or s[1].shape[3] <= first_token(run):
         return
     all_steps, alpha = s
     chosen = [int(x) for x in steps.split(",")] if steps else [int(all_steps[-1])]
+    proxy = " (proxy)" if is_proxy(run, "attn/alpha") else ""
     fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 3.5), squeeze=False)
     for ax, step in zip(axes[0], chosen):
         i = int(np.argmin(np.abs(all_steps - step)))
-        im = ax.imshow(alpha[i, :, :, 0], vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set(xlabel="head", ylabel="layer", title=f"alpha_1 at step {int(all_steps[i])}")
+        im = ax.imshow(alpha[i, :, :, first_token(run)], vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set(xlabel="head", ylabel="layer", title=f"alpha_1{proxy} at step {int(all_steps[i])}")
         fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "alpha1_heatmap.png"), dpi=110)
@@ -80,8 +96,7 @@ def plot_alpha_heatmap(run, steps, out):
 
 
 def plot_hidden_norms(run, out):
-    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
-        s = series(f, "hidden/norm")
+    s = series(run, "hidden/norm")
     if s is None:
         return
     steps, norms = s
@@ -96,48 +111,40 @@ def plot_hidden_norms(run, out):
     plt.close(fig)
 
 
-def plot_maps(run, out):
-    path = os.path.join(run, "replay.h5")
+def replay_maps(run):
+    """The attention maps replay.h5 holds: {name: (steps, values)}, and the replay's series."""
+    path = os.path.join(run.path, "replay.h5")
     if not os.path.exists(path):
-        return
-    with h5py.File(path, "r", locking=False) as f:
-        if "maps" not in f:
-            return
-        names = [n for n in f["maps"] if not n.endswith("_step")]
-        maps = {n: (np.asarray(f["maps"][n + "_step"]), np.asarray(f["maps"][n])) for n in names}
+        return {}, {}
+    replay = read_log(path)
+    maps = {n: s for n, s in replay.items() if STATS.find(n) is STATS["maps/layer{layer}_head{head}"]}
+    return maps, replay
+
+
+def plot_maps(run, out):
+    maps, _ = replay_maps(run)
     if not maps:
         return
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4), squeeze=False)
     for ax, (name, (steps, m)) in zip(axes[0], maps.items()):
         ax.imshow(m[-1, 0], cmap="magma", vmin=0, vmax=min(1.0, float(m[-1, 0].max())))
-        ax.set(xlabel="key", ylabel="query", title=f"{name}, step {int(steps[-1])}")
+        ax.set(xlabel="key", ylabel="query", title=f"{name[len('maps/'):]}, step {int(steps[-1])}")
     fig.tight_layout()
     fig.savefig(os.path.join(out, "attention_maps.png"), dpi=110)
     plt.close(fig)
 
 
-def vit_layout(f):
-    """(grid, first_patch) of a ViT run from the config attribute of a log/replay file, or None."""
-    text = f.attrs.get("config", "")
-    text = text.decode() if isinstance(text, bytes) else str(text)
-    section, values = "", {}
-    for line in text.splitlines():
-        if line and not line.startswith(" ") and line.rstrip().endswith(":"):
-            section = line.strip()[:-1]
-        elif section == "vit" and ":" in line:
-            key, _, rest = line.strip().partition(":")
-            values[key] = rest.split("#")[0].strip()
-    try:
-        grid = int(values["image_size"]) // int(values["patch"])
-        return grid, 1 + int(values["registers"])
-    except (KeyError, ValueError):
+def vit_layout(run):
+    """(grid, first_patch) of a ViT run from its config, or None."""
+    vit = run.config.get("vit")
+    if run.config.get("model", {}).get("type") != "vit" or not vit:
         return None
+    return vit["image_size"] // vit["patch"], 1 + vit["registers"]
 
 
 def plot_vit(run, eps_index, out):
-    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
-        alpha, rate, norms = series(f, "vit/alpha"), series(f, "vit/sink_rate"), series(f, "vit/token_norm")
-        layout = vit_layout(f)
+    alpha, rate, norms = series(run, "vit/alpha"), series(run, "vit/sink_rate"), series(run, "vit/token_norm")
+    layout = vit_layout(run)
     if alpha is None or rate is None or layout is None:
         return
     grid, first = layout
@@ -164,17 +171,12 @@ def plot_vit(run, eps_index, out):
 
 
 def plot_vit_overlays(run, out, max_images=4):
-    path = os.path.join(run, "replay.h5")
-    if not os.path.exists(path):
+    maps, replay = replay_maps(run)
+    layout, images = vit_layout(run), replay.get(STATS["vit/probe_images"]["name"])
+    if layout is None or not maps or images is None:
         return
-    with h5py.File(path, "r", locking=False) as f:
-        if "maps" not in f or "vit/probe_images" not in f:
-            return
-        layout = vit_layout(f)
-        images = np.asarray(f["vit/probe_images"])[-1]
-        maps = {n: np.asarray(f["maps"][n])[-1] for n in f["maps"] if not n.endswith("_step")}
-    if layout is None or not maps:
-        return
+    images = images.values[-1]
+    maps = {n[len("maps/"):]: s.values[-1] for n, s in maps.items()}
     grid, first = layout
     n_img = min(max_images, images.shape[0])
     fig, axes = plt.subplots(2 * len(maps), n_img, figsize=(2.5 * n_img, 5 * len(maps)), squeeze=False)
@@ -201,18 +203,22 @@ def main():
     ap.add_argument("--eps-index", type=int, default=0, help="which stats.eps threshold to plot")
     ap.add_argument("--steps", default="", help="comma-separated steps for the alpha_1 heatmap")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--sinklab", default=None, help="the sinklab binary (default: $SINKLAB, build/sinklab, PATH)")
     a = ap.parse_args()
     for r in a.runs:
         if not os.path.exists(os.path.join(r, "log.h5")):
             sys.exit(f"plot_sinks: {r} has no log.h5 (is it a sinklab run directory?)")
+    global STATS
+    STATS = read_statistics(a.sinklab)
+    runs = [read_run(r) for r in a.runs]
     out = a.out or a.runs[0]
     os.makedirs(out, exist_ok=True)
-    plot_sink_rate(a.runs, a.eps_index, out)
-    plot_alpha_heatmap(a.runs[0], a.steps, out)
-    plot_hidden_norms(a.runs[0], out)
-    plot_maps(a.runs[0], out)
-    plot_vit(a.runs[0], a.eps_index, out)
-    plot_vit_overlays(a.runs[0], out)
+    plot_sink_rate(runs, a.eps_index, out)
+    plot_alpha_heatmap(runs[0], a.steps, out)
+    plot_hidden_norms(runs[0], out)
+    plot_maps(runs[0], out)
+    plot_vit(runs[0], a.eps_index, out)
+    plot_vit_overlays(runs[0], out)
     print("wrote plots to", out)
 
 

@@ -2,7 +2,6 @@
 #include <cmath>
 
 #include "models/attention.h"
-#include "models/sink_stats.h"
 #include "tests/gradcheck.h"
 
 using namespace sl;
@@ -63,37 +62,24 @@ TEST_CASE("causal, prefix and sliding masks entry by entry", "[attention][mask]"
   }
 }
 
-TEST_CASE("importance and sink rate on hand-made attention maps", "[attention][stats]") {
-  const int64_t T = 4;
-  // Uniform causal attention: row i spreads 1/(i+1) over keys 0..i.
-  Tensor uniform = Tensor::zeros({1, 1, T, T});
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t j = 0; j <= i; ++j) uniform.data()[i * T + j] = 1.f / (i + 1);
-  auto a = importance(uniform, 0, T);
-  // alpha_0 = (1 + 1/2 + 1/3 + 1/4) / 4
-  REQUIRE(a[0] == Approx((1 + 0.5 + 1.0 / 3 + 0.25) / 4));
-  REQUIRE(a[3] == Approx(0.25));  // only the last query sees key 3, with weight 1/4
-
-  // A perfect sink: every query puts all its weight on key 0.
-  Tensor sink = Tensor::zeros({1, 1, T, T});
-  for (int64_t i = 0; i < T; ++i) sink.data()[i * T] = 1.f;
-  REQUIRE(importance(sink, 0, 2)[0] == Approx(1.0));
-  REQUIRE(importance(sink, 0, 2)[1] == Approx(0.0));
-
-  // Two layers, one sink (alpha_0 = 1) and one uniform (alpha_0 = 0.52): both exceed eps 0.3,
-  // only the sink exceeds 0.6.
-  std::vector<AttentionCapture> caps(2);
-  caps[0].probs = sink;
-  caps[1].probs = uniform;
-  SinkStatsOptions opt;
-  opt.first_k = 2;
-  opt.eps = {0.3, 0.6};
-  SinkStats s = compute_sink_stats(caps, {}, opt);
-  REQUIRE(s.sink_rate[0] == Approx(100.0));
-  REQUIRE(s.sink_rate[1] == Approx(50.0));
-  REQUIRE(s.entropy[0] == Approx(0.0).margin(1e-6));  // the sink layer is deterministic
-  REQUIRE(s.attn_max[0] == Approx(1.0));
-  REQUIRE(s.row_sum[1] == Approx(1.0));
+TEST_CASE("the capture says whether the weights are distributions over keys", "[attention][stats]") {
+  struct Case { std::string kernel; bool normalize, fused, distribution; };
+  for (const Case& k : {Case{"softmax", false, true, true}, Case{"softmax", false, false, true},
+                        Case{"sigmoid", false, true, false}, Case{"sigmoid", true, true, true},
+                        Case{"relu", true, false, true}, Case{"elu_plus_one", false, false, false},
+                        Case{"elu_plus_one", true, false, true}, Case{"linear", true, false, false},
+                        Case{"mlp", true, false, false}, Case{"mlp", false, false, false}}) {
+    INFO(k.kernel << " normalize " << k.normalize << " fused " << k.fused);
+    AttentionConfig c = small(k.kernel);
+    c.normalize = k.normalize, c.fused_core = k.fused;
+    ParamStore ps;
+    Attention attn(c, ps, "attn");
+    randomise(ps, 3);
+    AttentionCapture cap;
+    cap.normalized = !k.distribution;  // the forward must set it
+    attn.forward(testing::randn({1, 4, 12}, 2), &cap);
+    CHECK(cap.normalized == k.distribution);
+  }
 }
 
 TEST_CASE("every attention variant has correct gradients", "[attention][grad]") {

@@ -7,8 +7,7 @@
 
 #include "models/decoder.h"
 #include "tests/error_of.h"
-#include "models/moe_stats.h"
-#include "models/sink_stats.h"
+#include "models/statistics.h"
 #include "train/config.h"
 #include "train/task.h"
 
@@ -105,30 +104,22 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
     CHECK(max_abs_diff(a.values, r.values) < tol * 10);
     CHECK(max_abs_diff(train.hidden[l], ref.hidden[l]) < tol * 10);  // norms of order 1-10
   }
-  SinkStatsOptions opt;
-  opt.first_k = 5, opt.eps = {0.1, 0.3};
-  SinkStats s = compute_sink_stats(train.attn, train.hidden, opt), sr = compute_sink_stats(ref.attn, ref.hidden, opt);
-  CHECK(max_abs_diff(s.alpha, sr.alpha) < tol);
-  CHECK(s.sink_rate == sr.sink_rate);
-  CHECK(s.sink_rate_k == sr.sink_rate_k);
-  CHECK(max_abs_diff(s.entropy, sr.entropy) < tol);
-  CHECK(max_abs_diff(s.row_sum, sr.row_sum) < tol);
-  CHECK(max_abs_diff(s.slot_alpha, sr.slot_alpha) < tol);
-  CHECK(max_abs_diff(s.key_norm, sr.key_norm) < tol);
-  CHECK(max_abs_diff(s.value_norm, sr.value_norm) < tol);
-  CHECK(max_abs_diff(s.hidden_norm, sr.hidden_norm) < tol * 10);
-  CHECK(max_abs_diff(s.massive_ratio, sr.massive_ratio) < tol * 10);
+  // Every declared statistic of the block, against the probe's. The router losses are of the
+  // whole batch, so they are not compared; routing is per token (no capacity).
+  StatsOptions opt;
+  opt.first_k = 5, opt.eps = {0.1, 0.3}, opt.sink_tokens = extra;
+  StatsInput in(train.attn, train.hidden, train.moe, opt), rin(ref.attn, ref.hidden, ref.moe, opt);
   if (c.moe.experts > 0) {
-    // Routing is per token (no capacity): the block's tokens route as in the probe. The router
-    // losses are of the whole batch, so they are not compared.
-    MoEStats m = compute_moe_stats(train.moe, train.attn, 0.3f), mr = compute_moe_stats(ref.moe, ref.attn, 0.3f);
-    REQUIRE(m.layers == 1);
+    REQUIRE(in.moe().layers == 1);
     CHECK(train.moe[1].tokens == R * P);
-    CHECK(m.tokens_per_expert == mr.tokens_per_expert);
-    CHECK(m.first_token_experts == mr.first_token_experts);
-    CHECK(m.sink_token_experts == mr.sink_token_experts);
-    CHECK(max_abs_diff(m.router_entropy, mr.router_entropy) < tol);
-    CHECK(max_abs_diff(m.expert_norm_max, mr.expert_norm_max) < tol * 10);
+  }
+  for (const Statistic& s : statistics()) {
+    if (!s.compute || (s.logged && !s.logged(rin)) || s.name == "moe/aux_loss" || s.name == "moe/z_loss") continue;
+    INFO(variant << ": " << s.name);
+    REQUIRE((!s.logged || s.logged(in)));
+    const std::vector<float> got = compute(s, in), want = compute(s, rin);
+    if (s.unit == "percent" || s.unit == "count") CHECK(got == want);  // thresholds and counts agree exactly
+    else CHECK(max_abs_diff(got, want) < (s.unit == "L2 norm" || s.unit == "ratio" ? tol * 10 : tol));
   }
 }
 

@@ -6,7 +6,7 @@
 
 #include "engine/optim.h"
 #include "models/vit.h"
-#include "models/vit_stats.h"
+#include "models/statistics.h"
 #include "tests/gradcheck.h"
 #include "train/config.h"
 #include "train/task.h"
@@ -87,31 +87,24 @@ TEST_CASE("vit: every attention variant runs bidirectionally and its alpha is ov
     REQUIRE(A.size(2) == T);
     // Bidirectional: the last key is seen by the first query.
     if (c.attn.kernel == "softmax") CHECK(A.data()[slots + T - 1] > 0.f);
-    ViTStats s = compute_vit_stats(cap, vit.first_patch(), vit.grid(), SinkStatsOptions{4, {0.3}});
-    CHECK(s.tokens == 1 + 2 + 4);
+    StatsOptions opt;
+    opt.first_k = 4, opt.vit = true, opt.first_patch = vit.first_patch();
+    StatsInput in(cap.attn, cap.hidden, {}, opt);
+    CHECK(in.queries() == 1 + 2 + 4);
+    const std::vector<float> alpha = compute("vit/alpha", in);
     // alpha_j = mean over queries of A[i, j]; check one entry against the weights directly.
     double a = 0;
     for (int64_t i = 0; i < T; ++i)
       for (int64_t b = 0; b < 3; ++b) a += A.data()[((b * 2 + 1) * T + i) * A.size(3) + slots + 4] / (3.0 * T);
-    CHECK(s.alpha[1 * T + 4] == Approx(a).margin(1e-6));
+    CHECK(alpha[1 * T + 4] == Approx(a).margin(1e-6));
     if (c.attn.kernel == "softmax" && !c.attn.off_by_one && !c.attn.sink_logit && !c.attn.kv_bias) {
       // Rows sum to 1, so the importances of all tokens sum to 1 per head.
       double total = 0;
-      for (int64_t j = 0; j < T; ++j) total += s.alpha[j];
+      for (int64_t j = 0; j < T; ++j) total += alpha[j];
       CHECK(total == Approx(1.0).epsilon(1e-5));
-      CHECK(s.base.alpha[0] == s.alpha[0]);
+      CHECK(compute("attn/alpha", in)[0] == alpha[0]);
     }
   }
-}
-
-TEST_CASE("vit: importance over all queries of a hand-made attention map", "[vit]") {
-  // B = 1, H = 1, T = 3, one bias slot: rows [slot, k0, k1, k2].
-  Tensor A = Tensor::from({1, 1, 3, 4}, {0.1f, 0.5f, 0.2f, 0.2f,  0.f, 0.9f, 0.1f, 0.f,  0.3f, 0.3f, 0.f, 0.4f});
-  std::vector<float> alpha = importance_all_queries(A, 1);
-  REQUIRE(alpha.size() == 3);
-  CHECK(alpha[0] == Approx((0.5 + 0.9 + 0.3) / 3));
-  CHECK(alpha[1] == Approx((0.2 + 0.1 + 0.0) / 3));
-  CHECK(alpha[2] == Approx((0.2 + 0.0 + 0.4) / 3));
 }
 
 TEST_CASE("vit: the task learns synthetic images and logs accuracy and ViT statistics", "[vit]") {

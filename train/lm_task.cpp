@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "models/moe_stats.h"
-#include "models/sink_stats.h"
+#include "models/statistics.h"
 #include "train/model_builder.h"
 #include "train/stats_rows.h"
 
@@ -20,6 +19,7 @@ LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   z_loss_ = (float)cfg.f("train.z_loss");
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
+  stats_opt_.sink_tokens = cfg.b("attention.sink_token") ? 1 : 0;
   save_maps_ = cfg.b("stats.maps");
   map_layers_ = cfg.il("stats.map_layers");
 }
@@ -102,28 +102,12 @@ void LMTask::capture_train_stats() {
 std::vector<LogRow> LMTask::train_stats() { return std::move(train_rows_); }
 
 std::vector<LogRow> LMTask::stats_rows(const models::DecoderCapture& cap) const {
-  std::vector<LogRow> rows = sink_stats_rows(models::compute_sink_stats(cap.attn, cap.hidden, stats_opt_));
+  std::vector<LogRow> rows = statistics_rows(models::StatsInput(cap.attn, cap.hidden, cap.moe, stats_opt_));
   // Full maps (stats.maps), for the layers asked for, every head.
   for (int64_t l = 0; save_maps_ && l < (int64_t)cap.attn.size(); ++l) {
     if (!map_layers_.empty() && std::find(map_layers_.begin(), map_layers_.end(), l) == map_layers_.end()) continue;
     for (int64_t h = 0; h < cap.attn[l].probs.size(1); ++h) rows.push_back(attention_map_row(cap.attn, l, h));
   }
-  const models::MoEStats m = models::compute_moe_stats(cap.moe, cap.attn, (float)stats_opt_.eps.at(0));
-  if (m.layers == 0) return rows;
-  const int64_t M = m.layers, E = m.experts;
-  std::vector<LogRow> moe = {
-      {"moe/block", {M}, m.block},
-      {"moe/tokens_per_expert", {M, E}, m.tokens_per_expert},
-      {"moe/dropped", {M}, m.dropped},
-      {"moe/router_entropy", {M}, m.router_entropy},
-      {"moe/first_token_experts", {M, E}, m.first_token_experts},
-      {"moe/sink_token_experts", {M, E}, m.sink_token_experts},
-      {"moe/sink_tokens", {M}, m.sink_tokens},
-      {"moe/expert_norm_max", {M, E}, m.expert_norm_max},
-      {"moe/aux_loss", {M}, m.aux_loss},
-      {"moe/z_loss", {M}, m.z_loss},
-  };
-  rows.insert(rows.end(), moe.begin(), moe.end());
   return rows;
 }
 
@@ -134,7 +118,7 @@ LogRow attention_map_row(const std::vector<models::AttentionCapture>& attn, int6
   Tensor A = attn[layer].probs.contiguous();
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
   SL_CHECK(head >= 0 && head < H, "no head " + std::to_string(head));
-  LogRow row{"maps/layer" + std::to_string(layer) + "_head" + std::to_string(head), {B, T, S}, {}};
+  LogRow row{models::attention_map_name(layer, head), {B, T, S}, {}};
   for (int64_t b = 0; b < B; ++b)
     row.values.insert(row.values.end(), A.data() + (b * H + head) * T * S, A.data() + (b * H + head + 1) * T * S);
   return row;

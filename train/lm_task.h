@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "models/decoder.h"
-#include "models/sink_stats.h"
+#include "models/stats_input.h"
 #include "train/lm_data.h"
 #include "train/task.h"
 
@@ -30,7 +30,7 @@ class LMTask : public Task {
 
  private:
   Tensor loss_on(const std::vector<int32_t>& windows, int64_t B, models::DecoderCapture* capture = nullptr);
-  // The logged rows of a capture: sink statistics, maps (stats.maps), MoE routing.
+  // The logged rows of a capture: the declared statistics, and maps (stats.maps).
   std::vector<LogRow> stats_rows(const models::DecoderCapture& cap) const;
   // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T).
   models::DecoderCapture capture_forward(const std::vector<int32_t>& windows, int64_t T, Tensor* logits = nullptr);
@@ -43,7 +43,7 @@ class LMTask : public Task {
   int64_t loss_from_ = 0;  // first position whose prediction counts (prefix-LM: prefix_len - 1)
   float z_loss_;
   int64_t probe_B_, probe_T_;
-  models::SinkStatsOptions stats_opt_;
+  models::StatsOptions stats_opt_;
   bool save_maps_ = false;
   bool capture_next_ = false;        // capture_train_stats() was called; the next train_loss() captures
   std::vector<LogRow> train_rows_;  // what it captured, until train_stats()

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "models/vit_stats.h"
 #include "train/lm_task.h"
 #include "train/model_builder.h"
 #include "train/stats_rows.h"
@@ -42,6 +41,8 @@ ViTTask::ViTTask(const Config& cfg, ParamStore& ps)
   probe_B_ = std::min<int64_t>(probe_B_, test_.count);
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
+  stats_opt_.vit = true;
+  stats_opt_.first_patch = model_->first_patch();
   shuffle_epoch();
 }
 
@@ -135,14 +136,7 @@ models::ViTCapture ViTTask::probe_forward() {
 
 std::vector<LogRow> ViTTask::probe_stats() {
   models::ViTCapture cap = probe_forward();
-  const models::ViTStats s = models::compute_vit_stats(cap, model_->first_patch(), model_->grid(), stats_opt_);
-  const int64_t L = s.layers, H = s.heads, N = s.tokens, E = (int64_t)stats_opt_.eps.size();
-  std::vector<LogRow> rows = sink_stats_rows(s.base);
-  rows.push_back({"vit/alpha", {L, H, N}, s.alpha});
-  rows.push_back({"vit/sink_rate", {E, N}, s.sink_rate});
-  rows.push_back({"vit/cls_attention", {L, H, N}, s.cls_attention});
-  rows.push_back({"vit/token_norm", {L, N}, s.token_norm});
-  rows.push_back({"vit/high_norm_rate", {L}, s.high_norm_rate});
+  std::vector<LogRow> rows = statistics_rows(models::StatsInput(cap.attn, cap.hidden, {}, stats_opt_));
   if (!probe_images_logged_) {
     const int64_t R = test_.rows, C = test_.cols;
     rows.push_back({"vit/probe_images", {probe_B_, R, C}, std::vector<float>(test_.images.begin(), test_.images.begin() + probe_B_ * R * C)});

@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "data/idx.h"
-#include "models/sink_stats.h"
+#include "models/stats_input.h"
 #include "models/vit.h"
 #include "train/task.h"
 
@@ -46,7 +46,7 @@ class ViTTask : public Task {
   std::vector<int32_t> order_;  // this epoch's permutation of the training set
   int64_t probe_B_;
   bool probe_images_logged_ = false;
-  models::SinkStatsOptions stats_opt_;
+  models::StatsOptions stats_opt_;
 };
 
 }  // namespace sl::train

@@ -1,7 +1,7 @@
 """Shared pieces of the Python tests run by CTest (`/usr/bin/python3 test_X.py PATH/sinklab_tests`):
 the sinklab binary beside the test binary, pass/fail bookkeeping ending in 'N passed, M failed',
-and independent readers of a run's checkpoints and log written with h5py and zlib only (they do
-not trust the C++ loader)."""
+and readers of a run's checkpoints (h5py and zlib only) and log (python/sinklab_log.py) that are
+independent of the C++ loader."""
 import os
 import subprocess
 import sys
@@ -14,6 +14,8 @@ BIN = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "sinklab")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = os.path.join(ROOT, "configs", "tiny.yaml")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import sinklab_log  # noqa: E402
 _counts = {"passed": 0, "failed": 0}
 
 
@@ -60,12 +62,4 @@ def verify_checkpoint(path):
 
 def read_log(run, skip=("train/tokens_per_s",)):
     """Every logged quantity: name -> (steps, values)."""
-    out = {}
-    with h5py.File(os.path.join(run, "log.h5"), "r", locking=False) as f:
-        names = []
-        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
-        for n in names:
-            if n.endswith("_step") or n in skip:
-                continue
-            out[n] = (np.asarray(f[n + "_step"]), np.asarray(f[n]))
-    return out
+    return {n: s for n, s in sinklab_log.read_log(os.path.join(run, "log.h5")).items() if n not in skip}

@@ -1,0 +1,470 @@
+#include "models/statistics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace sl::models {
+
+namespace {
+
+using A = Axis;
+using W = Weights;
+using Values = std::vector<float>;
+
+// ---- Shared reductions over layers, heads and sequences. ----
+
+// mean over sequences of alpha[b, h, p] for p < P: [L, H, P].
+Values mean_importance(const StatsInput& in, W w, int64_t P) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
+  Values out(L * H * P, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const Values& alpha = in.importance(l, w);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t p = 0; p < P; ++p) out[(l * H + h) * P + p] += alpha[(b * H + h) * T + p] / B;
+  }
+  return out;
+}
+
+// Sink_p^eps for p < P: percent of (layer, sequence, head) with alpha_p > eps: [E, P].
+Values sink_rates(const StatsInput& in, W w, int64_t P) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries(), E = in.eps_count();
+  const std::vector<double>& eps = in.options().eps;
+  Values out(E * P, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const Values& alpha = in.importance(l, w);
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t e = 0; e < E; ++e)
+          if (alpha[bh * T + p] > eps[e]) out[e * P + p] += 100.f / (L * H * B);
+  }
+  return out;
+}
+
+// Sink_*^eps: percent of (layer, sequence, head) whose weight on the slots (kv-bias columns and
+// the sink token), averaged over queries, exceeds eps: [E].
+Values slot_sink_rate(const StatsInput& in, W w) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), E = in.eps_count();
+  Values out(E, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const std::vector<double> slot = slot_importance(in.weights(l, w), in.slots() + in.options().sink_tokens);
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      for (int64_t e = 0; e < E; ++e)
+        if (slot[bh] > in.options().eps[e]) out[e] += 100.f / (L * H * B);
+  }
+  return out;
+}
+
+// A per-(sequence, head) sum over rows of RowSums, as a mean over sequences and rows: [L, H].
+Values per_head_mean(const StatsInput& in, std::vector<double> RowSums::*field) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
+  Values out(L * H, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const std::vector<double>& v = in.row_sums(l).*field;
+    for (int64_t bh = 0; bh < B * H; ++bh) out[l * H + bh % H] += (float)(v[bh] / (B * T));
+  }
+  return out;
+}
+
+// Mean over sequences and heads of ||x|| at the first K positions after the slots, for keys or
+// values [B, H, S, d_h]: [L, K] (zeros for a layer that kept none).
+Values position_norms(const StatsInput& in, Tensor AttentionCapture::*field) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), K = in.first_k();
+  Values out(L * K, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const AttentionCapture& a = in.attn()[l];
+    if (!(a.*field).defined()) continue;
+    const Values norms = row_norms(a.*field);
+    const int64_t S = (a.*field).size(2);
+    for (int64_t bh = 0; bh < B * H; ++bh)
+      for (int64_t p = 0; p < K; ++p) out[l * K + p] += norms[bh * S + a.slot_offset + p] / (B * H);
+  }
+  return out;
+}
+
+// Mean over sequences of ||h_t|| after block l, for every position t of the captured stream.
+Values mean_token_norms(const StatsInput& in, int64_t l) {
+  const Values& norms = in.token_norms(l);
+  const int64_t B = in.sequences(), Th = (int64_t)norms.size() / B;
+  Values out(Th, 0.f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Th; ++t) out[t] += norms[b * Th + t] / B;
+  return out;
+}
+
+Values hidden_norms(const StatsInput& in) {
+  const int64_t L = in.layers(), K = in.first_k();
+  Values out(L * K, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const Values norms = mean_token_norms(in, l);
+    for (int64_t p = 0; p < std::min(K, (int64_t)norms.size()); ++p) out[l * K + p] = norms[p];
+  }
+  return out;
+}
+
+Values massive_ratio(const StatsInput& in) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const Values norms = mean_token_norms(in, l);
+    Values sorted = norms;
+    const size_t mid = sorted.size() / 2;
+    std::nth_element(sorted.begin(), sorted.begin() + mid, sorted.end());
+    out[l] = norms[0] / std::max(sorted[mid], 1e-12f);
+  }
+  return out;
+}
+
+Values attn_max(const StatsInput& in) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<double>& top = in.row_sums(l).max;
+    out[l] = (float)*std::max_element(top.begin(), top.end());
+  }
+  return out;
+}
+
+Values attn_mean(const StatsInput& in) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    double total = 0;
+    for (double s : in.row_sums(l).row_sum) total += s;
+    const Tensor& A = in.weights(l);
+    out[l] = (float)(total / ((double)A.size(0) * A.size(1) * A.size(2) * A.size(3)));
+  }
+  return out;
+}
+
+// ViT: the CLS query's weights on every token, mean over images: [L, H, T].
+Values cls_attention(const StatsInput& in) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
+  Values out(L * H * T, 0.f);
+  for (int64_t l = 0; l < L; ++l) {
+    const Tensor& A = in.weights(l);
+    const int64_t S = A.size(3), slots = in.attn()[l].slot_offset;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = 0; j < T; ++j) out[(l * H + h) * T + j] += A.data()[(b * H + h) * T * S + slots + j] / B;
+  }
+  return out;
+}
+
+Values vit_token_norms(const StatsInput& in) {
+  Values out;
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const Values norms = mean_token_norms(in, l);
+    out.insert(out.end(), norms.begin(), norms.end());
+  }
+  return out;
+}
+
+// ViT: percent of patch tokens whose ||h|| exceeds twice the image's median patch norm: [L].
+Values high_norm_rate(const StatsInput& in) {
+  const int64_t B = in.sequences(), first = in.options().first_patch;
+  Values out(in.layers(), 0.f);
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const Values& norms = in.token_norms(l);
+    const int64_t T = (int64_t)norms.size() / B;
+    for (int64_t b = 0; b < B; ++b) {
+      Values patch(norms.begin() + b * T + first, norms.begin() + (b + 1) * T);
+      std::nth_element(patch.begin(), patch.begin() + patch.size() / 2, patch.end());
+      const float median = patch[patch.size() / 2];
+      for (int64_t j = first; j < T; ++j)
+        if (norms[b * T + j] > 2 * median) out[l] += 100.f / (B * (T - first));
+    }
+  }
+  return out;
+}
+
+// ---- When a statistic applies. ----
+
+bool has_slots(const StatsInput& in) { return in.slots() > 0; }
+bool has_slot_or_sink_token(const StatsInput& in) { return in.slots() + in.options().sink_tokens > 0; }
+bool unnormalized(const StatsInput& in) { return !in.normalized(); }
+bool unnormalized_with_slot(const StatsInput& in) { return !in.normalized() && has_slot_or_sink_token(in); }
+bool has_hidden(const StatsInput& in) { return in.has_hidden(); }
+bool is_vit(const StatsInput& in) { return in.options().vit; }
+bool has_moe(const StatsInput& in) { return in.has_moe(); }
+
+// ---- Summary reductions of logged rows. ----
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+double scalar(const float* row, const Shape&, const SummaryContext&) { return row[0]; }
+// Sink rates [E, K]: the first real token's, for the column's threshold.
+double first_token_rate(const float* row, const Shape& shape, const SummaryContext& c) {
+  if (c.eps_index >= shape.at(0) || c.first_token >= shape.at(1)) return NAN;
+  return row[c.eps_index * shape[1] + c.first_token];
+}
+// alpha [L, H, K]: the first real token's, mean over layers and heads.
+double first_token_alpha(const float* row, const Shape& shape, const SummaryContext& c) {
+  const int64_t K = shape.at(2), n = shape.at(0) * shape.at(1);
+  if (c.first_token >= K || n == 0) return NAN;
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += row[i * K + c.first_token];
+  return sum / n;
+}
+// value_norm [L, K]: ||v|| of the first real token, summed over layers, over the sum over layers
+// of the mean ||v|| of the positions after it (small at a sink).
+double first_value_ratio(const float* row, const Shape& shape, const SummaryContext& c) {
+  const int64_t K = shape.at(1), f = c.first_token;
+  if (K - f < 2) return NAN;
+  double first = 0, rest = 0;
+  for (int64_t l = 0; l < shape.at(0); ++l) {
+    double after = 0;
+    for (int64_t p = f + 1; p < K; ++p) after += row[l * K + p];
+    first += row[l * K + f];
+    rest += after / (K - f - 1);
+  }
+  return first / rest;
+}
+double mean_of(const float* row, const Shape& shape, const SummaryContext&) {
+  const int64_t n = numel(shape);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += row[i];
+  return n ? sum / n : NAN;
+}
+double max_of(const float* row, const Shape& shape, const SummaryContext&) {
+  const int64_t n = numel(shape);
+  return n ? *std::max_element(row, row + n) : NAN;
+}
+double eps_entry(const float* row, const Shape& shape, const SummaryContext& c) {
+  return c.eps_index < shape.at(0) ? row[c.eps_index] : NAN;
+}
+
+// An MoE routing statistic: one field of models/moe_stats.h.
+Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field) {
+  return {.name = std::move(name), .shape = std::move(shape), .unit = std::move(unit), .doc = std::move(doc),
+          .compute = [field](const StatsInput& in) { return in.moe().*field; }, .logged = has_moe};
+}
+
+std::vector<Statistic> declare() {
+  const char* proxy = " on the proxy weights |w| / sum |w| (kernels whose rows are not distributions)";
+  return {
+      // ---- Logged by the trainer and the tasks. ----
+      {.name = "train/loss", .unit = "nats/token", .doc = "training loss of the step (with the MoE router losses)",
+       .summary = {{"train_loss", "%.4g", "training loss at the last step", scalar}}},
+      {.name = "train/lr", .unit = "1", .doc = "learning rate of the step"},
+      {.name = "train/grad_norm", .unit = "L2 norm", .doc = "gradient norm before clipping"},
+      {.name = "train/tokens_per_s", .unit = "tokens/s", .doc = "training throughput since the last log line"},
+      {.name = "val/loss", .unit = "nats/token", .doc = "validation cross-entropy",
+       .summary = {{"val_loss", "%.4g", "validation loss at the last evaluation", scalar}}},
+      {.name = "val/accuracy", .unit = "fraction", .doc = "ViT: test-set accuracy"},
+      {.name = "maps/layer{layer}_head{head}", .shape = {A::Sequences, A::Queries, A::Keys}, .unit = "weight",
+       .doc = "full attention weights of one layer and head of the probe (stats.maps, replay --save-maps)"},
+      {.name = "vit/probe_images", .shape = {A::Sequences, A::Rows, A::Cols}, .unit = "pixel",
+       .doc = "ViT: the probe images, logged once"},
+
+      // ---- Attention sinks (models/sink_stats.h), from the captured weights. ----
+      {.name = "attn/sink_rate", .shape = {A::Eps}, .unit = "percent",
+       .doc = "Sink_1^eps: share of (layer, head, sequence) whose alpha at position 0 exceeds eps (summaries "
+              "read attn/sink_rate_k at the first real token, after a sink token)",
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, 1); }},
+      {.name = "attn/sink_rate_k", .shape = {A::Eps, A::FirstK}, .unit = "percent",
+       .doc = "Sink_p^eps for each of the first K positions",
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, in.first_k()); },
+       .summary = {{"sink@{eps}", "%.1f", "Sink_1^eps of the first real token at the last logged step",
+                    first_token_rate},
+                   {"sink@{eps}_max", "%.1f", "its largest value over the logged steps", first_token_rate,
+                    SummaryColumn::Over::Max}}},
+      {.name = "attn/alpha", .shape = {A::Layers, A::Heads, A::FirstK}, .unit = "weight",
+       .doc = "importance alpha_p: mean attention position p receives from the queries that see it",
+       .compute = [](const StatsInput& in) { return mean_importance(in, W::Raw, in.first_k()); },
+       .summary = {{"alpha1", "%.3f", "alpha of the first real token, mean over layers and heads",
+                    first_token_alpha}}},
+      {.name = "attn/proxy_sink_rate", .shape = {A::Eps}, .unit = "percent", .doc = std::string("Sink_1^eps") + proxy,
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Proxy, 1); },
+       .logged = unnormalized, .supersedes = "attn/sink_rate"},
+      {.name = "attn/proxy_sink_rate_k", .shape = {A::Eps, A::FirstK}, .unit = "percent",
+       .doc = std::string("Sink_p^eps") + proxy,
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Proxy, in.first_k()); },
+       .logged = unnormalized, .supersedes = "attn/sink_rate_k"},
+      {.name = "attn/proxy_alpha", .shape = {A::Layers, A::Heads, A::FirstK}, .unit = "weight",
+       .doc = std::string("alpha_p") + proxy,
+       .compute = [](const StatsInput& in) { return mean_importance(in, W::Proxy, in.first_k()); },
+       .logged = unnormalized, .supersedes = "attn/alpha"},
+      {.name = "attn/entropy", .shape = {A::Layers, A::Heads}, .unit = "nats",
+       .doc = "entropy of each query's weights divided by their sum, mean over queries and sequences",
+       .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::entropy); }},
+      {.name = "attn/max", .shape = {A::Layers}, .unit = "weight", .doc = "largest attention weight",
+       .compute = attn_max},
+      {.name = "attn/mean", .shape = {A::Layers}, .unit = "weight", .doc = "mean attention weight over all cells",
+       .compute = attn_mean},
+      {.name = "attn/row_sum", .shape = {A::Layers, A::Heads}, .unit = "weight",
+       .doc = "mean sum of a query's weights (1 for normalised kernels)",
+       .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::row_sum); }},
+      {.name = "attn/key_norm", .shape = {A::Layers, A::FirstK}, .unit = "L2 norm",
+       .doc = "||k_p|| of the first K positions, mean over sequences and heads",
+       .compute = [](const StatsInput& in) { return position_norms(in, &AttentionCapture::keys); }},
+      {.name = "attn/value_norm", .shape = {A::Layers, A::FirstK}, .unit = "L2 norm",
+       .doc = "||v_p|| of the first K positions, mean over sequences and heads",
+       .compute = [](const StatsInput& in) { return position_norms(in, &AttentionCapture::values); },
+       .summary = {{"v0_ratio", "%.2f", "||v|| of the first real token over the mean ||v|| of the next positions",
+                    first_value_ratio}}},
+      {.name = "attn/slot_alpha", .shape = {A::Layers, A::Heads}, .unit = "weight",
+       .doc = "attention on the kv-bias slot, mean over queries and sequences",
+       .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::slot); }, .logged = has_slots,
+       .summary = {{"slot_alpha", "%.3f", "attention on the kv-bias slot, mean over layers and heads", mean_of}}},
+      {.name = "attn/slot_sink_rate", .shape = {A::Eps}, .unit = "percent",
+       .doc = "Sink_*^eps: share of (layer, head, sequence) whose slot (kv-bias key and sink token) importance "
+              "exceeds eps",
+       .compute = [](const StatsInput& in) { return slot_sink_rate(in, W::Raw); }, .logged = has_slot_or_sink_token,
+       .summary = {{"slot_sink@{eps}", "%.1f", "Sink_*^eps of the slot at the last logged step", eps_entry}}},
+      {.name = "attn/proxy_slot_sink_rate", .shape = {A::Eps}, .unit = "percent",
+       .doc = std::string("Sink_*^eps") + proxy,
+       .compute = [](const StatsInput& in) { return slot_sink_rate(in, W::Proxy); },
+       .logged = unnormalized_with_slot, .supersedes = "attn/slot_sink_rate"},
+
+      // ---- The residual stream. ----
+      {.name = "hidden/norm", .shape = {A::Layers, A::FirstK}, .unit = "L2 norm",
+       .doc = "||h_p|| after each block at the first K positions, mean over sequences",
+       .compute = hidden_norms, .logged = has_hidden},
+      {.name = "hidden/massive_ratio", .shape = {A::Layers}, .unit = "ratio",
+       .doc = "massive activations: ||h_0|| / median_t ||h_t|| after each block",
+       .compute = massive_ratio, .logged = has_hidden,
+       .summary = {{"massive_ratio", "%.2f", "the largest over layers of ||h_0|| / median ||h_t||", max_of}}},
+
+      // ---- ViT: bidirectional attention, so importance averages over every query. ----
+      {.name = "vit/alpha", .shape = {A::Layers, A::Heads, A::Tokens}, .unit = "weight",
+       .doc = "importance of every token (CLS, registers, patches), mean over images",
+       .compute = [](const StatsInput& in) { return mean_importance(in, W::Raw, in.queries()); }, .logged = is_vit},
+      {.name = "vit/sink_rate", .shape = {A::Eps, A::Tokens}, .unit = "percent",
+       .doc = "share of (layer, head, image) in which the token's importance exceeds eps",
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, in.queries()); }, .logged = is_vit},
+      {.name = "vit/cls_attention", .shape = {A::Layers, A::Heads, A::Tokens}, .unit = "weight",
+       .doc = "attention of the CLS query on every token, mean over images", .compute = cls_attention,
+       .logged = is_vit},
+      {.name = "vit/token_norm", .shape = {A::Layers, A::Tokens}, .unit = "L2 norm",
+       .doc = "||h_j|| after each block, mean over images", .compute = vit_token_norms, .logged = is_vit},
+      {.name = "vit/high_norm_rate", .shape = {A::Layers}, .unit = "percent",
+       .doc = "patch tokens with ||h|| above twice the image's median patch norm", .compute = high_norm_rate,
+       .logged = is_vit},
+
+      // ---- MoE routing (models/moe_stats.h); sink tokens at the first stats.eps. ----
+      moe("moe/block", {A::MoEBlocks}, "index", "block index of each MoE layer", &MoEStats::block),
+      moe("moe/tokens_per_expert", {A::MoEBlocks, A::Experts}, "count",
+          "assignments each expert processed (after the capacity)", &MoEStats::tokens_per_expert),
+      moe("moe/dropped", {A::MoEBlocks}, "percent", "assignments dropped by the capacity", &MoEStats::dropped),
+      moe("moe/router_entropy", {A::MoEBlocks}, "nats",
+          "entropy of the router scores, mean over tokens (log E = uniform)", &MoEStats::router_entropy),
+      moe("moe/first_token_experts", {A::MoEBlocks, A::Experts}, "fraction",
+          "share of the first tokens' assignments per expert", &MoEStats::first_token_experts),
+      moe("moe/sink_token_experts", {A::MoEBlocks, A::Experts}, "fraction",
+          "share of the sink tokens' assignments per expert (0 if none)", &MoEStats::sink_token_experts),
+      moe("moe/sink_tokens", {A::MoEBlocks}, "percent", "tokens whose importance exceeds eps in some head",
+          &MoEStats::sink_tokens),
+      moe("moe/expert_norm_max", {A::MoEBlocks, A::Experts}, "L2 norm", "largest ||FFN_e(x)|| (massive activations)",
+          &MoEStats::expert_norm_max),
+      moe("moe/aux_loss", {A::MoEBlocks}, "1", "load-balancing loss, unweighted", &MoEStats::aux_loss),
+      moe("moe/z_loss", {A::MoEBlocks}, "1", "router z-loss, unweighted", &MoEStats::z_loss),
+  };
+}
+
+}  // namespace
+
+const char* axis_name(Axis a) {
+  static const char* const names[] = {"layers",    "heads",     "first_k", "eps",  "tokens", "moe_blocks",
+                                      "experts",   "sequences", "queries", "keys", "rows",   "cols"};
+  return names[(int)a];
+}
+
+const char* axis_doc(Axis a) {
+  static const char* const docs[] = {
+      "transformer blocks",
+      "attention heads",
+      "the first K = min(stats.first_k, T) captured positions (position 0 is the sink token, if any)",
+      "the thresholds of stats.eps",
+      "ViT tokens: CLS, registers, patches",
+      "MoE blocks",
+      "experts of an MoE block",
+      "probe sequences (images)",
+      "query positions",
+      "key columns: kv-bias slots, then positions",
+      "image rows",
+      "image columns",
+  };
+  return docs[(int)a];
+}
+
+const std::vector<Statistic>& statistics() {
+  static const std::vector<Statistic> all = declare();
+  return all;
+}
+
+const Statistic* find_statistic(const std::string& name) {
+  const std::string prefix = "train_batch/";
+  const std::string bare = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+  for (const Statistic& s : statistics())
+    if (s.name == bare) return &s;
+  return nullptr;
+}
+
+Shape row_shape(const Statistic& s, const StatsInput& in) {
+  Shape shape;
+  for (Axis a : s.shape) {
+    switch (a) {
+      case Axis::Layers: shape.push_back(in.layers()); break;
+      case Axis::Heads: shape.push_back(in.heads()); break;
+      case Axis::FirstK: shape.push_back(in.first_k()); break;
+      case Axis::Eps: shape.push_back(in.eps_count()); break;
+      case Axis::Tokens: shape.push_back(in.queries()); break;
+      case Axis::MoEBlocks: shape.push_back(in.moe().layers); break;
+      case Axis::Experts: shape.push_back(in.moe().experts); break;
+      default: throw Error("statistic " + s.name + ": axis " + axis_name(a) + " is not one of a capture's");
+    }
+  }
+  return shape;
+}
+
+std::vector<float> compute(const Statistic& s, const StatsInput& in) {
+  SL_CHECK(s.compute, "statistic " + s.name + " is logged by the trainer, not computed from a capture");
+  std::vector<float> v = s.compute(in);
+  const int64_t n = numel(row_shape(s, in));
+  SL_CHECK((int64_t)v.size() == n, "statistic " + s.name + ": computed " + std::to_string(v.size()) +
+                                       " values for a row of " + std::to_string(n));
+  return v;
+}
+
+std::vector<float> compute(const std::string& name, const StatsInput& in) {
+  const Statistic* s = find_statistic(name);
+  SL_CHECK(s, "no statistic named '" + name + "' (see sinklab stats --list)");
+  SL_CHECK(!s->logged || s->logged(in), "statistic " + name + " is not logged for this capture");
+  return compute(*s, in);
+}
+
+const Statistic& reported(const Statistic& s, const std::function<bool(const std::string&)>& is_logged) {
+  for (const Statistic& p : statistics())
+    if (p.supersedes == s.name && is_logged(p.name)) return p;
+  return s;
+}
+
+std::vector<SummaryCell> summary_cells(const std::vector<double>& eps) {
+  std::vector<SummaryCell> cells;
+  for (const Statistic& s : statistics()) {
+    bool per_eps = false;
+    for (const SummaryColumn& c : s.summary) per_eps = per_eps || c.header.find("{eps}") != std::string::npos;
+    for (int64_t e = 0; e < (per_eps ? (int64_t)eps.size() : 1); ++e)
+      for (const SummaryColumn& c : s.summary) {
+        std::string header = c.header;
+        if (size_t at = header.find("{eps}"); at != std::string::npos) {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%g", eps[e]);
+          header.replace(at, 5, buf);
+        } else if (e > 0) {
+          continue;
+        }
+        cells.push_back({header, &s, &c, e});
+      }
+  }
+  return cells;
+}
+
+std::string attention_map_name(int64_t layer, int64_t head) {
+  return "maps/layer" + std::to_string(layer) + "_head" + std::to_string(head);
+}
+
+}  // namespace sl::models

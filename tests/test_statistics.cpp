@@ -1,0 +1,275 @@
+// The declared statistics (models/statistics.h) on hand-made captures with known answers, the
+// paper's proxy weights and Sink_*, and the declaration's summary columns.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <set>
+
+#include "models/decoder.h"
+#include "models/statistics.h"
+
+using namespace sl;
+using namespace sl::models;
+
+namespace {
+
+// One layer's capture of hand-made weights [B, H, T, S].
+AttentionCapture capture(const Shape& shape, const std::vector<float>& probs, int64_t slots = 0,
+                         bool normalized = true) {
+  AttentionCapture c;
+  c.probs = Tensor::from(shape, probs);
+  c.slot_offset = slots;
+  c.normalized = normalized;
+  return c;
+}
+
+// Causal attention over T keys: every query spreads 1 / (i + 1) over keys 0..i.
+Tensor uniform_causal(int64_t T) {
+  Tensor u = Tensor::zeros({1, 1, T, T});
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j <= i; ++j) u.data()[i * T + j] = 1.f / (i + 1);
+  return u;
+}
+
+// A perfect sink: every query puts all its weight on key 0.
+Tensor perfect_sink(int64_t T) {
+  Tensor s = Tensor::zeros({1, 1, T, T});
+  for (int64_t i = 0; i < T; ++i) s.data()[i * T] = 1.f;
+  return s;
+}
+
+StatsOptions options(int64_t first_k, std::vector<double> eps) {
+  StatsOptions o;
+  o.first_k = first_k;
+  o.eps = std::move(eps);
+  return o;
+}
+
+const std::vector<Tensor> kNoHidden;
+const std::vector<MoECapture> kNoMoE;
+
+void check_values(const std::vector<float>& got, const std::vector<double>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("entry " << i);
+    CHECK(got[i] == Approx(want[i]).margin(1e-6));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("importance of hand-made attention maps", "[stats]") {
+  const int64_t T = 4;
+  auto a = importance(uniform_causal(T), 0, T);
+  REQUIRE(a[0] == Approx((1 + 0.5 + 1.0 / 3 + 0.25) / 4));  // alpha_0 = mean of row i's 1/(i+1)
+  REQUIRE(a[3] == Approx(0.25));                           // only the last query sees key 3
+  REQUIRE(importance(perfect_sink(T), 0, 2)[0] == Approx(1.0));
+  REQUIRE(importance(perfect_sink(T), 0, 2)[1] == Approx(0.0));
+
+  // Bidirectional (ViT), one bias slot: rows [slot, k0, k1, k2].
+  Tensor A = Tensor::from({1, 1, 3, 4}, {0.1f, 0.5f, 0.2f, 0.2f, 0.f, 0.9f, 0.1f, 0.f, 0.3f, 0.3f, 0.f, 0.4f});
+  check_values(importance_all_queries(A, 1), {(0.5 + 0.9 + 0.3) / 3, (0.2 + 0.1 + 0.0) / 3, (0.2 + 0.0 + 0.4) / 3});
+}
+
+TEST_CASE("sink rates, importance and the row statistics of a sink and a uniform layer", "[stats]") {
+  // Layer 0 sinks (alpha_0 = 1), layer 1 is uniform (alpha_0 = 0.52, alpha_1 = 0.36): both
+  // exceed eps 0.3 at position 0, only the sink exceeds 0.6; at position 1 only the uniform 0.3.
+  const int64_t T = 4;
+  std::vector<AttentionCapture> caps(2);
+  caps[0].probs = perfect_sink(T);
+  caps[1].probs = uniform_causal(T);
+  StatsInput in(caps, kNoHidden, kNoMoE, options(2, {0.3, 0.6}));
+  const double u0 = (1 + 0.5 + 1.0 / 3 + 0.25) / 4, u1 = (0.5 + 1.0 / 3 + 0.25) / 3;
+  check_values(compute("attn/sink_rate", in), {100, 50});
+  check_values(compute("attn/sink_rate_k", in), {100, 50, 50, 0});  // [eps, K]
+  check_values(compute("attn/alpha", in), {1, 0, u0, u1});        // [L, H, K]
+  check_values(compute("attn/entropy", in), {0, (std::log(2.) + std::log(3.) + std::log(4.)) / 4});
+  check_values(compute("attn/max", in), {1, 1});
+  check_values(compute("attn/mean", in), {0.25, 0.25});  // 4 rows of sum 1 over 16 cells
+  check_values(compute("attn/row_sum", in), {1, 1});
+  // No keys, values or hidden states were captured: their norms are zero and hidden/ is not logged.
+  check_values(compute("attn/key_norm", in), {0, 0, 0, 0});
+  CHECK_THROWS_WITH(compute("hidden/norm", in), Catch::Contains("not logged for this capture"));
+  CHECK_THROWS_WITH(compute("attn/proxy_alpha", in), Catch::Contains("not logged"));
+  CHECK_THROWS_WITH(compute("attn/nonsense", in), Catch::Contains("sinklab stats --list"));
+
+  // Sink rates average over sequences and heads: two sequences, one sinks.
+  std::vector<float> two(2 * T * T, 0.f);
+  std::copy_n(perfect_sink(T).data(), T * T, two.begin());
+  std::copy_n(uniform_causal(T).data(), T * T, two.begin() + T * T);
+  std::vector<AttentionCapture> batch{capture({2, 1, T, T}, two)};
+  StatsInput bin(batch, kNoHidden, kNoMoE, options(1, {0.6}));
+  check_values(compute("attn/sink_rate", bin), {50});
+  check_values(compute("attn/alpha", bin), {(1 + u0) / 2});
+}
+
+TEST_CASE("a kv-bias slot: slot_alpha, Sink_* and the importance of the keys after it", "[stats]") {
+  // B = H = 1, T = 2, one slot: rows [slot, k0, k1].
+  std::vector<AttentionCapture> caps{capture({1, 1, 2, 3}, {0.5f, 0.5f, 0.f, 0.2f, 0.4f, 0.4f}, 1)};
+  caps[0].keys = Tensor::from({1, 1, 3, 2}, {9, 9, 3, 4, 0, 1});  // the slot's key is not a position
+  caps[0].values = Tensor::from({1, 1, 3, 2}, {9, 9, 0, 2, 1, 0});
+  StatsInput in(caps, kNoHidden, kNoMoE, options(2, {0.3, 0.4}));
+  check_values(compute("attn/slot_alpha", in), {(0.5 + 0.2) / 2});
+  check_values(compute("attn/slot_sink_rate", in), {100, 0});  // 0.35 > 0.3, not > 0.4
+  check_values(compute("attn/alpha", in), {(0.5 + 0.4) / 2, 0.4});
+  check_values(compute("attn/key_norm", in), {5, 1});
+  check_values(compute("attn/value_norm", in), {2, 1});
+}
+
+TEST_CASE("a sink token: Sink_* counts the (layer, head, sequence) whose sink token exceeds eps", "[stats]") {
+  // H = 2, T = 3: head 0 gives 0.9 of every query to the sink token (position 0), head 1 is uniform.
+  std::vector<float> w(2 * 9, 0.f);
+  const float head0[] = {1, 0, 0, 0.9f, 0.1f, 0, 0.9f, 0.05f, 0.05f};
+  std::copy(head0, head0 + 9, w.begin());
+  std::copy_n(uniform_causal(3).data(), 9, w.begin() + 9);
+  StatsOptions o = options(2, {0.7, 0.95});
+  o.sink_tokens = 1;
+  std::vector<AttentionCapture> caps{capture({1, 2, 3, 3}, w)};
+  StatsInput in(caps, kNoHidden, kNoMoE, o);
+  // head 0: (1 + 0.9 + 0.9) / 3 = 0.933; head 1: (1 + 1/2 + 1/3) / 3 = 0.611
+  check_values(compute("attn/slot_sink_rate", in), {50, 0});
+  // With a kv-bias slot as well, the slot is both columns: rows [slot, sink token, k1].
+  std::vector<float> ws = {0.1f, 0.9f, 0.f, 0.1f, 0.45f, 0.45f};
+  std::vector<AttentionCapture> both{capture({1, 1, 2, 3}, ws, 1)};
+  StatsInput bin(both, kNoHidden, kNoMoE, o);
+  check_values(compute("attn/slot_sink_rate", bin), {100, 0});  // (1.0 + 0.55) / 2 = 0.775
+  check_values(compute("attn/slot_alpha", bin), {0.1});        // the kv-bias column alone
+  // Without a sink token or slot there is no Sink_*.
+  std::vector<AttentionCapture> plain{capture({1, 1, 3, 3}, std::vector<float>(head0, head0 + 9))};
+  CHECK_THROWS(compute("attn/slot_sink_rate", StatsInput(plain, kNoHidden, kNoMoE, options(2, {0.5}))));
+}
+
+TEST_CASE("proxy weights |w| / sum |w| per row", "[stats]") {
+  Tensor P = proxy_weights(Tensor::from({3, 3}, {2, 1, 1, -2, 1, -1, 0, 0, 0}));
+  check_values(P.to_vector(), {0.5, 0.25, 0.25, 0.5, 0.25, 0.25, 0, 0, 0});
+}
+
+TEST_CASE("unnormalised weights: the proxy statistics beside the raw ones", "[stats]") {
+  // Rows [2, 0] and [-1, 3]: proxy rows [1, 0] and [0.25, 0.75].
+  std::vector<AttentionCapture> caps{capture({1, 1, 2, 2}, {2, 0, -1, 3}, 0, false)};
+  StatsInput in(caps, kNoHidden, kNoMoE, options(2, {0.6}));
+  check_values(compute("attn/alpha", in), {(2 - 1) / 2.0, 3});
+  check_values(compute("attn/proxy_alpha", in), {(1 + 0.25) / 2, 0.75});
+  check_values(compute("attn/sink_rate", in), {0});        // raw alpha_0 = 0.5
+  check_values(compute("attn/proxy_sink_rate", in), {100});  // proxy alpha_0 = 0.625
+  check_values(compute("attn/proxy_sink_rate_k", in), {100, 100});
+  CHECK_THROWS(compute("attn/proxy_slot_sink_rate", in));  // no slot
+  // The report reads the proxy where it is logged.
+  auto logged = [&](const std::string& n) { return n != "attn/proxy_alpha"; };
+  CHECK(reported(*find_statistic("attn/sink_rate"), logged).name == "attn/proxy_sink_rate");
+  CHECK(reported(*find_statistic("attn/alpha"), logged).name == "attn/alpha");
+
+  // With a kv-bias slot, Sink_* on the proxy too: rows [slot, k0, k1] = [-3, 1, 0] and [1, 1, 2].
+  std::vector<AttentionCapture> slot{capture({1, 1, 2, 3}, {-3, 1, 0, 1, 1, 2}, 1, false)};
+  StatsInput sin(slot, kNoHidden, kNoMoE, options(1, {0.4}));
+  check_values(compute("attn/slot_sink_rate", sin), {0});          // raw (-3 + 1) / 2 = -1
+  check_values(compute("attn/proxy_slot_sink_rate", sin), {100});  // proxy (0.75 + 0.25) / 2 = 0.5
+}
+
+TEST_CASE("hidden-state norms and massive activations", "[stats]") {
+  std::vector<AttentionCapture> caps{capture({1, 1, 3, 3}, uniform_causal(3).to_vector())};
+  std::vector<Tensor> hidden{Tensor::from({1, 3, 2}, {6, 8, 1, 0, 0, 2})};  // norms 10, 1, 2
+  StatsInput in(caps, hidden, kNoMoE, options(2, {0.3}));
+  check_values(compute("hidden/norm", in), {10, 1});
+  check_values(compute("hidden/massive_ratio", in), {5});  // 10 / median(10, 1, 2)
+}
+
+TEST_CASE("ViT statistics: importance over all queries, CLS attention, token norms", "[stats][vit]") {
+  // T = 4 tokens (CLS, 3 patches), no slot; bidirectional rows.
+  const std::vector<float> w = {0.4f, 0.2f, 0.2f, 0.2f, 0.7f, 0.1f, 0.1f, 0.1f,
+                                0.7f, 0.1f, 0.1f, 0.1f, 0.2f, 0.f,  0.f,  0.8f};
+  std::vector<AttentionCapture> caps{capture({1, 1, 4, 4}, w)};
+  std::vector<Tensor> hidden{Tensor::from({1, 4, 1}, {7, 1, 1, 5})};  // patch norms 1, 1, 5: median 1
+  StatsOptions o = options(2, {0.45});
+  o.vit = true, o.first_patch = 1;
+  StatsInput in(caps, hidden, kNoMoE, o);
+  check_values(compute("vit/alpha", in), {0.5, 0.1, 0.1, 0.3});
+  check_values(compute("vit/sink_rate", in), {100, 0, 0, 0});
+  check_values(compute("vit/cls_attention", in), {0.4, 0.2, 0.2, 0.2});
+  check_values(compute("vit/token_norm", in), {7, 1, 1, 5});
+  check_values(compute("vit/high_norm_rate", in), {100.0 / 3});
+  // The generic rows read the same all-query importance.
+  check_values(compute("attn/alpha", in), {0.5, 0.1});
+  check_values(compute("attn/sink_rate", in), {100});
+}
+
+TEST_CASE("the declaration: unique names, docs, and every computed row of a decoder capture", "[stats]") {
+  std::set<std::string> names;
+  for (const Statistic& s : statistics()) {
+    INFO(s.name);
+    CHECK(names.insert(s.name).second);
+    CHECK(!s.unit.empty());
+    CHECK(!s.doc.empty());
+    if (!s.supersedes.empty()) CHECK(find_statistic(s.supersedes) != nullptr);
+  }
+  CHECK(find_statistic("train_batch/attn/alpha") == find_statistic("attn/alpha"));
+
+  // A decoder with a kv-bias slot, an unnormalised kernel and an MoE block logs every decoder
+  // statistic; each row has the size of its declared shape (compute() checks it).
+  DecoderConfig c;
+  c.vocab_size = 11, c.d_model = 8, c.n_layers = 2, c.n_heads = 2, c.d_ff = 10, c.context = 6;
+  c.attn.kernel = "sigmoid", c.attn.kv_bias = true, c.sink_token = true;
+  c.moe.experts = 3, c.moe.top_k = 2, c.moe_every = 2;
+  ParamStore ps;
+  Decoder dec(c, ps);
+  Rng rng(3);
+  ps.finalize(rng);
+  std::vector<int32_t> tokens(2 * 6);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = (int32_t)(i % 11);
+  DecoderCapture cap;
+  dec.forward(tokens, 2, 6, &cap);
+  StatsOptions o = options(3, {0.1, 0.3});
+  o.sink_tokens = 1;
+  StatsInput in(cap.attn, cap.hidden, cap.moe, o);
+  CHECK(!in.normalized());
+  for (const Statistic& s : statistics()) {
+    INFO(s.name);
+    if (!s.compute) continue;
+    const bool vit = s.name.rfind("vit/", 0) == 0;
+    CHECK((!s.logged || s.logged(in)) == !vit);
+    if (vit) continue;
+    const Shape shape = row_shape(s, in);
+    CHECK(compute(s, in).size() == (size_t)std::accumulate(shape.begin(), shape.end(), int64_t{1},
+                                                           std::multiplies<int64_t>()));
+  }
+  CHECK(row_shape(*find_statistic("attn/alpha"), in) == Shape{2, 2, 3});
+  CHECK(row_shape(*find_statistic("moe/tokens_per_expert"), in) == Shape{1, 3});
+}
+
+TEST_CASE("the summary columns and their reductions of a logged row", "[stats]") {
+  std::vector<std::string> headers;
+  for (const SummaryCell& c : summary_cells({0.1, 0.3})) headers.push_back(c.header);
+  CHECK(headers == std::vector<std::string>{"train_loss", "val_loss", "sink@0.1", "sink@0.1_max", "sink@0.3",
+                                            "sink@0.3_max", "alpha1", "v0_ratio", "slot_alpha", "slot_sink@0.1",
+                                            "slot_sink@0.3", "massive_ratio"});
+  auto column = [](const std::string& header) {
+    for (const SummaryCell& c : summary_cells({0.1, 0.3}))
+      if (c.header == header) return c;
+    FAIL("no column " << header);
+    return SummaryCell{};
+  };
+  const SummaryContext first{1, 0}, after_sink_token{1, 1};
+  // attn/sink_rate_k [eps = 2, K = 2]: the first real token's at the second threshold.
+  const SummaryCell sink = column("sink@0.3");
+  CHECK(sink.statistic->name == "attn/sink_rate_k");
+  CHECK(sink.eps_index == 1);
+  const std::vector<float> rates = {30, 6, 50, 8};
+  CHECK(sink.column->of_row(rates.data(), {2, 2}, first) == 50);
+  CHECK(sink.column->of_row(rates.data(), {2, 2}, after_sink_token) == 8);
+  CHECK(sink.column->over == SummaryColumn::Over::Last);
+  CHECK(column("sink@0.3_max").column->over == SummaryColumn::Over::Max);
+  CHECK(std::isnan(sink.column->of_row(rates.data(), {1, 2}, first)));  // no second threshold logged
+  // attn/alpha [L = 1, H = 2, K = 2]: the mean over heads of the first real token's.
+  const std::vector<float> alpha = {0.8f, 0.1f, 0.4f, 0.3f};
+  CHECK(column("alpha1").column->of_row(alpha.data(), {1, 2, 2}, first) == Approx(0.6));
+  CHECK(column("alpha1").column->of_row(alpha.data(), {1, 2, 2}, after_sink_token) == Approx(0.2));
+  // attn/value_norm [L = 2, K = 3]: the sum of ||v_0|| over the sum of the mean ||v_1..||.
+  const std::vector<float> v = {1, 2, 4, 2, 4, 4};
+  CHECK(column("v0_ratio").column->of_row(v.data(), {2, 3}, first) == Approx(3.0 / 7));
+  CHECK(std::isnan(column("v0_ratio").column->of_row(v.data(), {2, 3}, SummaryContext{0, 2})));  // nothing after
+  const std::vector<float> massive = {3, 9, 4};
+  CHECK(column("massive_ratio").column->of_row(massive.data(), {3}, first) == 9);
+  CHECK(column("slot_alpha").column->of_row(massive.data(), {3}, first) == Approx(16.0 / 3));
+  CHECK(column("slot_sink@0.3").column->of_row(massive.data(), {3}, first) == 9);
+}
