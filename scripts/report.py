@@ -106,10 +106,7 @@ class Variant:
     def __init__(self, name, overrides, agg, runs, paper):
         self.name, self.overrides, self.agg, self.runs, self.paper = name, overrides, agg, runs, paper
         self.finished, self.total = count(agg, "finished"), count(agg, "runs")
-        sources = {str(r.get("sink_source", "")) for r in runs if r.get("status") == "finished"}
-        self.raw = any(s.startswith("raw") for s in sources)  # Sink_1 of raw unnormalised weights
-        self.raw_alpha = any("raw" in s for s in sources)      # alpha_1 of them
-        self.proxy = any(s.startswith("proxy") for s in sources)
+        self.proxy = any(r.get("sink_source") == "proxy" for r in runs if r.get("status") == "finished")
 
     def stat(self, col):
         return Stat(self.agg, col)
@@ -156,8 +153,6 @@ def term(sweep, word, measure, spread):
         raise SystemExit(f"experiments/{sweep.name}.yaml: rule names '{word}', which is neither a variant "
                          f"({', '.join(sweep.by_name)}) nor a number")
     s = v.stat(measure)
-    if v.raw and measure.startswith("sink@"):
-        return math.nan, math.nan, f"{word} (raw weights, no proxy logged)"
     return (s.mean if s.n else math.nan), (s.std if s.n > 1 else spread), word
 
 
@@ -245,18 +240,13 @@ def finished_cell(v):
 def stat_cell(v, col, digits):
     if v.finished == 0:
         return "pending"
-    shown = v.stat(col).show(digits)
-    if shown and col == "alpha1" and v.raw_alpha:
-        return f"raw weights {shown}"
-    return shown or "—"
+    return v.stat(col).show(digits) or "—"
 
 
 def onset_cell(v, col):
     s = v.stat(col + "_step")
     if v.finished == 0:
         return "pending"
-    if v.raw if col == "onset_sink" else v.raw_alpha:
-        return "— (raw weights)"
     if s.n == 0:
         return f"not reached (0 of {v.finished})"
     tokens = v.stat(col + "_tokens")
@@ -270,8 +260,6 @@ def sink_cell(v, col=MEASURE):
     s = v.stat(col)
     if not s.n:
         return "—"
-    if v.raw and col == MEASURE:
-        return f"raw weights {s.mean:.1f}: not a share (no proxy logged)"
     return s.show() + ("*" if v.proxy and col == MEASURE else "")
 
 
@@ -411,9 +399,8 @@ def main():
         "## How to read it", "",
         "- Sink_1^0.3: the share (%) of (layer, head, probe sequence) whose first token receives more than 0.3 of "
         "the attention on average (Gu et al.); alpha_1: that attention, averaged. Kernels that do not normalise "
-        "their weights are scored on proxy weights |w| / sum |w| (marked *, as in the paper); where a run logged "
-        "no proxy its raw number is shown but judged pending. slot Sink_*: the same share for a K/V-bias slot or "
-        "sink token.",
+        "their weights into a distribution are scored on proxy weights |w| / sum |w| (marked *, as in the paper). "
+        "slot Sink_*: the same share for a K/V-bias slot or sink token.",
         "- ours: mean ± sample standard deviation (n finished seeds) at the last step; onsets: the first logged "
         "step with Sink_1^0.3 >= 10 % and with alpha_1 >= twice uniform causal attention's (2 H_64 / 64 = 0.148), "
         "over the seeds that reached it.",

@@ -113,12 +113,3 @@ TEST_CASE("the onset is the first logged step reaching the threshold", "[sweep][
   c.names[1] = "sink@0.2";
   REQUIRE(onset(c, no03).sink_step == -1);
 }
-
-TEST_CASE("unnormalised kernels are scored on proxy weights", "[sweep][proxy]") {
-  auto cfg = [](const std::string& o) { return Config::from_string("{}", {o}); };
-  REQUIRE_FALSE(scored_by_proxy(cfg("attention.kernel=softmax")));
-  REQUIRE(scored_by_proxy(cfg("attention.kernel=sigmoid")));
-  REQUIRE_FALSE(scored_by_proxy(Config::from_string("attention: {kernel: sigmoid, normalize: true}")));
-  REQUIRE(scored_by_proxy(cfg("attention.kernel=elu_plus_one")));
-  REQUIRE(scored_by_proxy(cfg("attention.kernel=relu")));
-}

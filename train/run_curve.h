@@ -1,16 +1,15 @@
 // A run's headline statistics at its logged steps, read from its log.h5: what a sweep's summary
 // row and its per-run curve (runs/SWEEP/curves/RUN.csv, committed as
-// experiments/results/curves/SWEEP/RUN.csv) are made of.
-//
-// Sink_1^eps and alpha_1 (the first token's importance, models/sink_stats.h) are those of the
-// attention weights, except for a kernel that does not normalise its weights (scored_by_proxy):
-// its raw weights are no distribution (a row may sum far above 1), so, as the paper does, they are
-// those of the proxy weights |w_ij| / sum_j |w_ij| where the log has them (attn/proxy_*).
+// experiments/results/curves/SWEEP/RUN.csv) are made of. The columns are the summary columns the
+// statistics declare (models/statistics.h), each reading the statistic a report reads: the paper's
+// proxy weights |w| / sum |w| where the run logged them (kernels whose weights are no
+// distribution), else the weights.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "models/statistics.h"
 #include "train/config.h"
 #include "train/csv_table.h"
 
@@ -19,23 +18,23 @@ namespace sl::train {
 struct RunCurve {
   // Every step with statistics or a validation loss, and the last training step; ascending.
   std::vector<int64_t> steps;
-  // tokens (seen after that step), train_loss, val_loss, sink@EPS..., alpha1, massive_ratio,
-  // v0_ratio, slot_alpha, slot_sink@EPS...: one value per step, NaN where not logged then.
+  // One value per step (NaN where not logged then) for tokens (seen after that step), then for
+  // each summary cell of models::summary_cells(stats.eps), in its order.
   std::vector<std::string> names;
   std::vector<std::vector<double>> columns;
-  std::string sink_source;  // where sink@ and alpha1 come from: weights, proxy, or raw (no proxy logged)
+  std::vector<models::SummaryCell> cells;  // cells[i] is column i + 1
+  std::string sink_source;                 // what sink@ and alpha1 read: "weights" or "proxy"
   // The column `name`; an error naming the valid ones if there is none.
   const std::vector<double>& operator[](const std::string& name) const;
+  // The cell's value in a summary: the last logged value, or the largest (SummaryColumn::over).
+  double summary(size_t cell) const;
 };
-
-// Whether Sink_1 and alpha_1 of a run are scored on proxy weights: a kernel other than softmax
-// without attention.normalize.
-bool scored_by_proxy(const Config& run);
 
 // The curve of the run whose resolved config is `run` and whose log is `log_path`.
 RunCurve read_run_curve(const Config& run, const std::string& log_path);
 
-// The curve as a table: step, then its columns (NaN as an empty cell).
+// The curve as a table: step, tokens and the columns a summary shows at the last step (a largest
+// value over steps is the same column).
 CsvTable curve_table(const RunCurve& c);
 
 // alpha_1 of uniform causal attention over T positions (A[i, 0] = 1 / (i + 1)):

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "models/statistics.h"
 #include "train/run_curve.h"
 #include "train/run_dir.h"
 #include "train/sweep.h"
@@ -51,19 +52,6 @@ std::string find_plot_script(const std::string& exe) {
   for (fs::path p : {fs::path(exe).parent_path() / "../scripts/plot_sinks.py", fs::path("scripts/plot_sinks.py")})
     if (fs::exists(p)) return p.lexically_normal().string();
   return "";
-}
-
-double last(const std::vector<double>& v) {
-  for (size_t i = v.size(); i-- > 0;)
-    if (!std::isnan(v[i])) return v[i];
-  return NAN;
-}
-
-double largest(const std::vector<double>& v) {
-  double m = NAN;
-  for (double x : v)
-    if (!std::isnan(x) && !(x <= m)) m = x;
-  return m;
 }
 
 void write_file(const std::string& path, const std::string& text) {
@@ -112,8 +100,9 @@ CsvTable merged(const CsvTable& old, const CsvTable& now, const std::vector<bool
   replaced.assign(now.rows.size(), false);
   for (size_t r = 0; r < now.rows.size(); ++r) {
     auto it = old_row.find(now.cell(r, "run"));
+    const double old_steps = it == old_row.end() ? NAN : number(old.cell(it->second, "steps"));
     const bool keep_old = it != old_row.end() &&
-                          !(logged[r] && number(now.cell(r, "steps")) >= number(old.cell(it->second, "steps")));
+                          !(logged[r] && (std::isnan(old_steps) || number(now.cell(r, "steps")) >= old_steps));
     if (keep_old) {
       out.rows.push_back(relaid(old, it->second, out.header));
     } else {
@@ -136,13 +125,12 @@ std::string markdown(const Sweep& sw, const CsvTable& runs, const CsvTable& agg)
     md += "; for every run:";
     for (auto& c : sw.common) md += " `" + c + "`";
   }
-  md += "\n\nsink@eps: Sink_1^eps in percent at the last logged step (`_max`: the largest over steps); "
-        "alpha1: mean over layers and heads of the first token's importance; sink_source: the weights they "
-        "are scored on (proxy |w| / sum |w| for kernels that do not normalise); massive_ratio: largest over "
-        "layers of ||h_0|| / median ||h_t||; v0_ratio: ||v_0|| / mean ||v_t|| of the next positions; "
-        "slot_alpha, slot_sink: attention on the K/V-bias slot or sink token; onset_sink: the first step "
-        "(and tokens seen) with Sink_1^0.3 >= 10 %; onset_alpha: the first with alpha1 >= twice uniform "
-        "attention's.";
+  md += "\n\nsteps: the last logged; tokens: seen by then (steps x batch x context)";
+  for (const models::Statistic& st : models::statistics())
+    for (const models::SummaryColumn& col : st.summary) md += "; " + col.header + ": " + col.doc;
+  md += "; sink_source: the weights sink@ and alpha1 read (proxy |w| / sum |w| where logged, for kernels whose "
+        "weights are no distribution); onset_sink: the first step (and tokens seen) with Sink_1^0.3 >= 10 %; "
+        "onset_alpha: the first with alpha1 >= twice uniform causal attention's.";
   if (runs.column("bos_dormant") >= 0)
     md += " bos_dormant / bos_active: for the head with the most BOS attention from non-trigger queries, "
           "that attention and the one from trigger queries (the next token copies): a dormant head parks "
@@ -224,15 +212,11 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     return false;
   }();
 
+  const std::vector<models::SummaryCell> cells = models::summary_cells(eps);
   CsvTable table;
   auto& header = table.header;
-  header = {"run", "variant", "seed", "status", "overrides", "steps", "tokens", "train_loss", "val_loss"};
-  for (double e : eps) {
-    header.push_back("sink@" + num(e, "%g"));
-    header.push_back("sink@" + num(e, "%g") + "_max");
-  }
-  for (const char* h : {"alpha1", "massive_ratio", "v0_ratio", "slot_alpha"}) header.push_back(h);
-  for (double e : eps) header.push_back("slot_sink@" + num(e, "%g"));
+  header = {"run", "variant", "seed", "status", "overrides", "steps", "tokens"};
+  for (auto& cell : cells) header.push_back(cell.header);
   for (const char* h : {"sink_source", "onset_sink_step", "onset_sink_tokens", "onset_alpha_step", "onset_alpha_tokens",
                         "wall_s"})
     header.push_back(h);
@@ -267,17 +251,7 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     auto tokens = [&](double step) { return per_step > 0 && step >= 0 ? num(step * per_step, "%.0f") : ""; };
     row.push_back(num(steps, "%.0f"));
     row.push_back(tokens(steps));
-    row.push_back(num(last(c["train_loss"]), "%.4g"));
-    row.push_back(num(last(c["val_loss"]), "%.4g"));
-    for (double e : eps) {
-      row.push_back(num(last(c["sink@" + num(e, "%g")]), "%.2f"));
-      row.push_back(num(largest(c["sink@" + num(e, "%g")]), "%.2f"));
-    }
-    row.push_back(num(last(c["alpha1"]), "%.4f"));
-    row.push_back(num(last(c["massive_ratio"]), "%.2f"));
-    row.push_back(num(last(c["v0_ratio"]), "%.2f"));
-    row.push_back(num(last(c["slot_alpha"]), "%.4f"));
-    for (double e : eps) row.push_back(num(last(c["slot_sink@" + num(e, "%g")]), "%.2f"));
+    for (size_t k = 0; k < cells.size(); ++k) row.push_back(num(c.summary(k), cells[k].column->format.c_str()));
     row.push_back(c.sink_source);
     const Onset o = onset(c, cfg);
     for (int64_t step : {o.sink_step, o.alpha_step}) {

@@ -77,17 +77,15 @@ variants:
     write(f"{ex}/results/baseline.csv", "run,variant,seed,status,sink@0.3,sink_source\n"
           "baseline_s1,baseline,1,finished,28,weights\nbaseline_s2,baseline,2,finished,30,weights\n"
           "baseline_s3,baseline,3,finished,32,weights\n")
+    # e is an unnormalised kernel: its runs' Sink_1 is on proxy weights.
     write(f"{ex}/results/toy_seeds.csv", cols + "a,3,3,1 2 3,10,1,3,0.1,0.01,3,,,0,,,0\nc,1,1,1,31,,1,0.21,,1,,,0,,,0\n"
-          "d,3,0,,,,0,,,0,,,0,,,0\ne,3,3,1 2 3,100,0,3,5,0.1,3,0,0,3,0,0,3\n")
-    write(f"{ex}/results/toy.csv", "run,variant,seed,status,sink@0.3,sink_source\n"
-          "a_s1,a,1,finished,9,weights\nc_s1,c,1,finished,31,weights\ne_s1,e,1,finished,100,"
-          "raw weights (unnormalised; no proxy logged)\n")
+          "d,3,0,,,,0,,,0,,,0,,,0\ne,3,3,1 2 3,0.5,0.5,3,0.01,0.001,3,,,0,,,0\n")
     for run, values in (("a_s1", (0, 5, 9)), ("a_s2", (0, 6, 10)), ("a_s3", (0, 7, 11))):
         write(f"{ex}/results/curves/toy/{run}.csv", "step,tokens,sink@0.3,alpha1\n" +
               "".join(f"{s},{s * 2048},{v},0.1\n" for s, v in zip((0, 50, 100), values)))
     write(f"{ex}/results/toy.csv", "run,variant,seed,status,sink@0.3,sink_source\n"
           "a_s1,a,1,finished,9,weights\na_s2,a,2,finished,10,weights\na_s3,a,3,finished,11,weights\n"
-          "c_s1,c,1,finished,31,weights\ne_s1,e,1,finished,100,raw weights (unnormalised; no proxy logged)\n")
+          "c_s1,c,1,finished,31,weights\ne_s1,e,1,finished,0.5,proxy\n")
     out = f"{ex}/REPORT.md"
     r = report("--experiments", ex, "--plots")
     md = open(out).read() if r.returncode == 0 else r.stdout + r.stderr
@@ -99,14 +97,13 @@ variants:
           "`a < c < b`: **agrees** (a < c: 10.0 vs 31.0, spread 2.0: holds; c < b: 31.0 vs 30.0, spread 2.0: no effect; "
           "a < b: 10.0 vs 30.0, spread 2.0: holds)" in md, md)
     check("b < a: an effect the other way: disagrees", "`b < a`: **disagrees**" in md, md)
-    check("raw weights of an unnormalised kernel are not judged",
-          "`e < b`: **pending** (e (raw weights, no proxy logged) < b: pending)" in md and
-          "raw weights 100.0: not a share (no proxy logged)" in md, md)
+    check("a kernel scored on proxy weights is marked * and judged on them",
+          "`e < b`: **agrees** (e < b: 0.5 vs 30.0, spread 2.0: holds)" in md and "| 0.5 ± 0.5 (3)* |" in md, md)
     check("a variant without finished runs is pending, on its own measure",
           "`slot_sink@0.3: 0 < d` (slot_sink@0.3): **pending**" in md and "| d | attention.kv_bias=true | — | pending |" in md,
           md)
     check("the sweep's verdict counts its chains",
-          "Verdict: **pending (2 of 6 chains; so far 3 agrees, 1 disagrees)**" in md, md)
+          "Verdict: **pending (1 of 6 chains; so far 4 agrees, 1 disagrees)**" in md, md)
     check("ours as mean ± std (n) beside the paper's number; the baseline row under this sweep's name",
           "| a | train.lr=1.0e-4 | setting a: 2.90 | 10.0 ± 1.0 (3) |" in md and
           "| b | the baseline (experiments/baseline.yaml) | — | 30.0 ± 2.0 (3) |" in md, md)
