@@ -29,16 +29,17 @@ if [ ! -f data/cache/bpe1024/train_000.bin ]; then  # the corpus the calibrated 
 fi
 export SINKLAB_CACHE=$PWD/.sweepwt/cache
 
-# The pairs, each checked against its sweep file before anything starts.
+# The pairs, each checked against its sweep file before anything starts, each once.
 PAIRS=()
+pair() { [[ " ${PAIRS[*]} " == *" $1 "* ]] || PAIRS+=("$1"); }
 add() {
   if [[ $1 == */* ]]; then
-    $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run >/dev/null || exit 1
-    PAIRS+=("$1")
+    $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run </dev/null >/dev/null || exit 1
+    pair "$1"
   else
     local runs
-    runs=$($S sweep "experiments/$1.yaml" --dry-run) || exit 1
-    for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do PAIRS+=("$1/$r"); done
+    runs=$($S sweep "experiments/$1.yaml" --dry-run </dev/null) || exit 1
+    for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do pair "$1/$r"; done
   fi
 }
 for item in "$@"; do
