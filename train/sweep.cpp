@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -41,7 +42,29 @@ struct Axis {
 struct Variant {
   std::string name;
   std::vector<std::string> overrides;
+  std::vector<std::string> seeds;  // its own `seeds:`, replacing the file's
+  bool own_seeds = false;
 };
+
+// A `seeds:` list: whole numbers >= 0, each a run.
+std::vector<std::string> read_seeds(const YAML::Node& n, const std::string& where) {
+  SL_CHECK(n.IsSequence() && n.size() > 0, where + ": seeds: expected a non-empty list of whole numbers, e.g. [1, 2, 3]");
+  std::vector<std::string> seeds;
+  for (auto x : n) {
+    const std::string v = x.IsScalar() ? x.Scalar() : "";
+    SL_CHECK(!v.empty() && v.find_first_not_of("0123456789") == std::string::npos,
+             where + ": seeds: '" + v + "' is not a whole number >= 0");
+    SL_CHECK(std::find(seeds.begin(), seeds.end(), v) == seeds.end(), where + ": seeds: " + v + " is listed twice");
+    seeds.push_back(v);
+  }
+  return seeds;
+}
+
+bool sets_key(const std::vector<std::string>& overrides, const std::string& key) {
+  for (auto& o : overrides)
+    if (o.rfind(key + "=", 0) == 0) return true;
+  return false;
+}
 
 // The run names for `short_keys` (last key component) or full keys; unique or empty.
 std::vector<std::string> run_names(const std::vector<std::pair<const Variant*, std::vector<size_t>>>& combos,
@@ -95,6 +118,7 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
   sw.name = fs::path(path).stem().string();
   std::vector<Axis> grid;
   std::vector<Variant> variants;
+  std::vector<std::string> seeds;
   for (auto it : doc) {
     const std::string key = it.first.Scalar();
     const YAML::Node& v = it.second;
@@ -102,6 +126,10 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
       sw.base = (fs::path(path).parent_path() / v.Scalar()).lexically_normal().string();
     } else if (key == "claim") {
       sw.claim = v.Scalar();
+    } else if (key == "seeds") {
+      seeds = read_seeds(v, path);
+    } else if (key == "rule") {
+      // The verdict rule of the sweep: read by scripts/report.py, not by the runs.
     } else if (key == "overrides") {
       SL_CHECK(v.IsSequence(), path + ": overrides: expected a list of key=value");
       for (auto o : v) sw.common.push_back(o.Scalar());
@@ -119,14 +147,22 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
     } else if (key == "variants") {
       SL_CHECK(v.IsMap(), path + ": variants: expected a map from run name to a map of overrides");
       for (auto var : v) {
-        Variant variant{var.first.Scalar(), {}};
+        Variant variant;
+        variant.name = var.first.Scalar();
         SL_CHECK(var.second.IsMap() || var.second.IsNull(),
                  path + ": variant '" + variant.name + "': expected a map of key: value");
-        for (auto o : var.second) variant.overrides.push_back(o.first.Scalar() + "=" + value_text(o.second));
+        for (auto o : var.second) {
+          if (o.first.Scalar() == "seeds") {
+            variant.seeds = read_seeds(o.second, path + ": variant '" + variant.name + "'");
+            variant.own_seeds = true;
+          } else {
+            variant.overrides.push_back(o.first.Scalar() + "=" + value_text(o.second));
+          }
+        }
         variants.push_back(variant);
       }
     } else {
-      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, overrides, grid, variants");
+      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, seeds, overrides, grid, variants");
     }
   }
   SL_CHECK(!sw.base.empty(), path + ": missing 'base: CONFIG.yaml'");
@@ -152,19 +188,36 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
 
   const Config base = Config::load(sw.base, sw.common);
   sw.dir = base.s("run.dir") + "/" + sw.name;
+  std::set<std::string> taken;
   for (size_t i = 0; i < combos.size(); ++i) {
+    const Variant* v = combos[i].first;
     SweepRun r;
-    r.name = names[i];
-    if (combos[i].first) r.overrides = combos[i].first->overrides;
+    r.variant = names[i];
+    if (v) r.overrides = v->overrides;
     for (size_t a = 0; a < grid.size(); ++a)
       r.overrides.push_back(grid[a].key + "=" + grid[a].values[combos[i].second[a]]);
-    r.dir = sw.dir + "/" + r.name;
-    try {
-      r.steps = Config::load(sw.base, sw.overrides_of(r)).i("train.steps");
-    } catch (const Error& e) {
-      throw Error(path + ": run '" + r.name + "': " + e.what());
+    const std::vector<std::string>& own = v && v->own_seeds ? v->seeds : seeds;
+    for (const char* key : {"train.seed", "data.seed"})
+      SL_CHECK(own.empty() || !(sets_key(sw.common, key) || sets_key(r.overrides, key)),
+               path + ": run '" + r.variant + "' sets " + key + " beside `seeds:`, which sets train.seed and data.seed");
+    for (size_t s = 0; s < std::max<size_t>(1, own.size()); ++s) {
+      SweepRun sr = r;
+      sr.name = r.variant;
+      if (!own.empty()) {
+        sr.seed = own[s];
+        sr.name += "_s" + sr.seed;
+        sr.overrides.push_back("train.seed=" + sr.seed);
+        sr.overrides.push_back("data.seed=" + sr.seed);
+      }
+      SL_CHECK(taken.insert(sr.name).second, path + ": two runs would be named '" + sr.name + "'");
+      sr.dir = sw.dir + "/" + sr.name;
+      try {
+        sr.steps = Config::load(sw.base, sw.overrides_of(sr)).i("train.steps");
+      } catch (const Error& e) {
+        throw Error(path + ": run '" + sr.name + "': " + e.what());
+      }
+      sw.runs.push_back(sr);
     }
-    sw.runs.push_back(r);
   }
   return sw;
 }

@@ -1,15 +1,17 @@
-// The summary table of a sweep, read from each run's log.h5.
-#include <hdf5.h>
-
+// The summary of a sweep: one row per run from its log.h5 (runs/<sweep>/summary.csv), the
+// aggregate over the seeds of each variant (summary_seeds.csv), each run's curve
+// (curves/<run>.csv) and summary.md with both tables.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <functional>
+#include <map>
 
 #include "engine/error.h"
 #include "engine/hdf5_handle.h"
+#include "models/statistics.h"
+#include "train/run_curve.h"
 #include "train/run_dir.h"
 #include "train/sweep.h"
 
@@ -19,45 +21,25 @@ namespace sl::train {
 
 namespace {
 
-// A logged dataset: its steps and the rows [rows, row_shape...] flattened.
-struct Series {
-  std::vector<int64_t> steps;
-  std::vector<float> values;
-  int64_t row = 0;  // floats per row
-  bool empty() const { return steps.empty(); }
-  const float* last() const { return values.data() + (steps.size() - 1) * row; }
-};
-
-Series read_series(hid_t file, const std::string& name) {
-  Series s;
-  if (!h5::exists(file, name, name) || !h5::exists(file, name + "_step", name)) return s;
-  h5::Handle vd(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose, "opening " + name);
-  h5::Handle sd(H5Dopen2(file, (name + "_step").c_str(), H5P_DEFAULT), H5Dclose, "opening " + name + "_step");
-  Shape shape = h5::extent(vd);
-  const int64_t rows = std::min(shape.at(0), h5::extent(sd).at(0));  // a running writer may be mid-row
-  if (rows == 0) return s;
-  s.row = 1;
-  for (size_t d = 1; d < shape.size(); ++d) s.row *= shape[d];
-  std::vector<float> values((size_t)(shape[0] * s.row));
-  std::vector<int64_t> steps((size_t)h5::extent(sd).at(0));
-  h5::check(H5Dread(vd, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "reading " + name);
-  h5::check(H5Dread(sd, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps.data()), "reading " + name + "_step");
-  s.steps.assign(steps.begin(), steps.begin() + rows);
-  s.values.assign(values.begin(), values.begin() + rows * s.row);
-  return s;
-}
-
-std::string num(double v, const char* fmt = "%.4g") {
+std::string num(double v, const char* fmt) {
   if (std::isnan(v)) return "";
-  char buf[32];
+  char buf[48];
   std::snprintf(buf, sizeof buf, fmt, v);
   return buf;
 }
 
-double mean(const float* p, int64_t n, int64_t stride = 1) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += p[i * stride];
-  return n ? s / n : NAN;
+// The summary's columns that are text; every other column holds a number (or is empty).
+bool text_column(const std::string& name) {
+  for (const char* t : {"run", "variant", "seed", "status", "overrides", "sink_source", "heads_bos_dormant/active"})
+    if (name == t) return true;
+  return false;
+}
+
+double number(const std::string& cell) {
+  if (cell.empty()) return NAN;
+  char* end = nullptr;
+  const double v = std::strtod(cell.c_str(), &end);
+  return end && *end == '\0' ? v : NAN;
 }
 
 std::string read_first_line(const std::string& path) {
@@ -73,7 +55,154 @@ std::string find_plot_script(const std::string& exe) {
   return "";
 }
 
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  SL_CHECK(out.good(), "cannot write '" + path + "'");
+}
+
+// A Markdown table of `t`'s columns that are not empty in every row.
+std::string markdown_table(const CsvTable& t) {
+  std::vector<size_t> cols;
+  for (size_t c = 0; c < t.header.size(); ++c)
+    for (auto& r : t.rows)
+      if (!r[c].empty()) {
+        cols.push_back(c);
+        break;
+      }
+  std::string md = "|";
+  for (size_t c : cols) md += " " + t.header[c] + " |";
+  md += "\n|";
+  for (size_t c : cols) md += text_column(t.header[c]) ? "---|" : "---:|";
+  md += "\n";
+  for (auto& r : t.rows) {
+    md += "|";
+    for (size_t c : cols) md += " " + r[c] + " |";
+    md += "\n";
+  }
+  return md;
+}
+
+// `row` of `from` laid out in the columns of `header` (columns `from` lacks stay empty).
+std::vector<std::string> relaid(const CsvTable& from, size_t row, const std::vector<std::string>& header) {
+  std::vector<std::string> out;
+  for (auto& h : header) out.push_back(from.cell(row, h));
+  return out;
+}
+
+// The committed table `old` updated with the rows of `now`: a run's row replaces its old one
+// where it was logged (`logged`) and has gone at least as far (steps); old rows of runs not in
+// `now` are kept after the others. `replaced[i]`: row i of `now` is in the result.
+CsvTable merged(const CsvTable& old, const CsvTable& now, const std::vector<bool>& logged, std::vector<bool>& replaced) {
+  CsvTable out{now.header, {}};
+  std::map<std::string, size_t> old_row;
+  for (size_t r = 0; r < old.rows.size(); ++r) old_row[old.cell(r, "run")] = r;
+  replaced.assign(now.rows.size(), false);
+  for (size_t r = 0; r < now.rows.size(); ++r) {
+    auto it = old_row.find(now.cell(r, "run"));
+    const double old_steps = it == old_row.end() ? NAN : number(old.cell(it->second, "steps"));
+    const bool keep_old = it != old_row.end() &&
+                          !(logged[r] && (std::isnan(old_steps) || number(now.cell(r, "steps")) >= old_steps));
+    if (keep_old) {
+      out.rows.push_back(relaid(old, it->second, out.header));
+    } else {
+      out.rows.push_back(now.rows[r]);
+      replaced[r] = true;
+    }
+    if (it != old_row.end()) old_row.erase(it);
+  }
+  for (size_t r = 0; r < old.rows.size(); ++r)
+    if (old_row.count(old.cell(r, "run"))) out.rows.push_back(relaid(old, r, out.header));
+  return out;
+}
+
+// summary.md: the claim, the runs, and the seed aggregate where a variant has several seeds.
+std::string markdown(const Sweep& sw, const CsvTable& runs, const CsvTable& agg) {
+  std::string md = "# Sweep " + sw.name + "\n\n";
+  if (!sw.claim.empty()) md += "Claim: " + sw.claim + "\n\n";
+  md += "Base config: `" + sw.base + "`";
+  if (!sw.common.empty()) {
+    md += "; for every run:";
+    for (auto& c : sw.common) md += " `" + c + "`";
+  }
+  md += "\n\nsteps: the last logged; tokens: seen by then (steps x batch x context)";
+  for (const models::Statistic& st : models::statistics())
+    for (const models::SummaryColumn& col : st.summary) md += "; " + col.header + ": " + col.doc;
+  md += "; sink_source: the weights sink@ and alpha1 read (proxy |w| / sum |w| where logged, for kernels whose "
+        "weights are no distribution); onset_sink: the first step (and tokens seen) with Sink_1^0.3 >= 10 %; "
+        "onset_alpha: the first with alpha1 >= twice uniform causal attention's.";
+  if (runs.column("bos_dormant") >= 0)
+    md += " bos_dormant / bos_active: for the head with the most BOS attention from non-trigger queries, "
+          "that attention and the one from trigger queries (the next token copies): a dormant head parks "
+          "non-trigger queries on BOS.";
+  md += "\n\n" + markdown_table(runs);
+  bool seeded = false;
+  for (size_t r = 0; r < agg.rows.size(); ++r) seeded |= agg.cell(r, "runs") != "1";
+  if (!seeded) return md;
+  CsvTable shown;
+  shown.header = {"variant", "finished/runs"};
+  std::vector<std::string> cols;
+  for (auto& h : runs.header)
+    if (h == "val_loss" || h == "alpha1" || h == "slot_alpha" || h == "onset_sink_step" || h == "onset_alpha_step" ||
+        (h.rfind("sink@", 0) == 0 && h.find("_max") == std::string::npos))
+      cols.push_back(h);
+  shown.header.insert(shown.header.end(), cols.begin(), cols.end());
+  for (size_t r = 0; r < agg.rows.size(); ++r) {
+    std::vector<std::string> row = {agg.cell(r, "variant"), agg.cell(r, "finished") + "/" + agg.cell(r, "runs")};
+    for (auto& c : cols) {
+      const std::string m = agg.cell(r, c + "_mean"), sd = agg.cell(r, c + "_std"), n = agg.cell(r, c + "_n");
+      row.push_back(m.empty() ? "" : m + (sd.empty() ? "" : " ± " + sd) + " (" + n + ")");
+    }
+    shown.rows.push_back(row);
+  }
+  return md + "\nOver the seeds of each variant (finished runs only): mean ± standard deviation (n runs with a "
+              "value; an onset never reached has none).\n\n" + markdown_table(shown);
+}
+
 }  // namespace
+
+CsvTable seed_aggregate(const CsvTable& runs) {
+  std::vector<std::string> numeric;
+  for (auto& h : runs.header)
+    if (!text_column(h)) numeric.push_back(h);
+  CsvTable agg;
+  agg.header = {"variant", "runs", "finished", "seeds"};
+  for (auto& h : numeric)
+    for (const char* s : {"_mean", "_std", "_n"}) agg.header.push_back(h + s);
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<size_t>> members;
+  for (size_t r = 0; r < runs.rows.size(); ++r) {
+    std::string v = runs.cell(r, "variant");
+    if (v.empty()) v = runs.cell(r, "run");  // a summary from before the seeds axis
+    if (!members.count(v)) order.push_back(v);
+    members[v].push_back(r);
+  }
+  for (auto& v : order) {
+    std::vector<size_t> done;
+    std::vector<std::string> seeds;
+    for (size_t r : members[v])
+      if (runs.cell(r, "status") == "finished") {
+        done.push_back(r);
+        if (!runs.cell(r, "seed").empty()) seeds.push_back(runs.cell(r, "seed"));
+      }
+    std::vector<std::string> row = {v, std::to_string(members[v].size()), std::to_string(done.size()), join(seeds, " ")};
+    for (auto& h : numeric) {
+      std::vector<double> x;
+      for (size_t r : done)
+        if (!std::isnan(number(runs.cell(r, h)))) x.push_back(number(runs.cell(r, h)));
+      double m = 0, ss = 0;
+      for (double a : x) m += a;
+      m /= (double)x.size();
+      for (double a : x) ss += (a - m) * (a - m);
+      row.push_back(x.empty() ? "" : num(m, "%.6g"));
+      row.push_back(x.size() < 2 ? "" : num(std::sqrt(ss / (double)(x.size() - 1)), "%.6g"));
+      row.push_back(std::to_string(x.size()));
+    }
+    agg.rows.push_back(row);
+  }
+  return agg;
+}
 
 std::string write_summary(const Sweep& sw, const std::string& exe) {
   const Config base = Config::load(sw.base, sw.common);
@@ -84,19 +213,22 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     return false;
   }();
 
-  std::vector<std::string> header = {"run", "status", "overrides", "steps", "train_loss", "val_loss"};
-  for (double e : eps) {
-    header.push_back("sink@" + num(e, "%g"));
-    header.push_back("sink@" + num(e, "%g") + "_max");
-  }
-  for (const char* h : {"alpha1", "massive_ratio", "v0_ratio", "slot_alpha", "wall_s"}) header.push_back(h);
+  const std::vector<models::SummaryCell> cells = models::summary_cells(eps);
+  CsvTable table;
+  auto& header = table.header;
+  header = {"run", "variant", "seed", "status", "overrides", "steps", "tokens"};
+  for (auto& cell : cells) header.push_back(cell.header);
+  for (const char* h : {"sink_source", "onset_sink_step", "onset_sink_tokens", "onset_alpha_step", "onset_alpha_tokens",
+                        "wall_s"})
+    header.push_back(h);
   if (backcopy)
     for (const char* h : {"bos_dormant", "bos_active", "heads_bos_dormant/active"}) header.push_back(h);
 
-  std::vector<std::vector<std::string>> rows;
+  std::vector<bool> logged;
+  std::vector<CsvTable> curves;
   std::vector<std::string> plotted;
   for (const SweepRun& r : sw.runs) {
-    std::vector<std::string> row = {r.name};
+    std::vector<std::string> row = {r.name, r.variant, r.seed};
     const RunState state = run_state(r);
     const std::string exit_code = read_first_line(sw.logs() + "/" + r.name + ".exit");
     std::string status = state_name(state);
@@ -104,53 +236,35 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
     row.push_back(status);
     row.push_back(join(r.overrides, " "));
     RunDir dir{r.dir};
-    if (!fs::exists(dir.log())) {
-      rows.push_back(row);
+    logged.push_back(fs::exists(dir.log()));
+    curves.emplace_back();
+    if (!logged.back()) {
+      row.resize(header.size());
+      table.rows.push_back(row);
       continue;
     }
     plotted.push_back(r.dir);
-    h5::silence_errors();
-    h5::Handle fapl = h5::file_access(false);
-    h5::Handle file(H5Fopen(dir.log().c_str(), H5F_ACC_RDONLY, fapl), H5Fclose, "opening " + dir.log());
-    Series loss = read_series(file, "train/loss"), val = read_series(file, "val/loss");
-    Series sink = read_series(file, "attn/sink_rate"), alpha = read_series(file, "attn/alpha");
-    Series massive = read_series(file, "hidden/massive_ratio"), slot = read_series(file, "attn/slot_alpha");
-    Series vnorm = read_series(file, "attn/value_norm");
-    row.push_back(loss.empty() ? "0" : std::to_string(loss.steps.back()));
-    row.push_back(loss.empty() ? "" : num(*loss.last()));
-    row.push_back(val.empty() ? "" : num(*val.last()));
-    for (size_t e = 0; e < eps.size(); ++e) {
-      if (sink.empty() || (int64_t)e >= sink.row) {
-        row.insert(row.end(), {"", ""});
-        continue;
-      }
-      double mx = 0;
-      for (size_t i = 0; i < sink.steps.size(); ++i) mx = std::max(mx, (double)sink.values[i * sink.row + e]);
-      row.push_back(num(sink.last()[e], "%.1f"));
-      row.push_back(num(mx, "%.1f"));
+    const Config cfg = Config::load(sw.base, sw.overrides_of(r));
+    const RunCurve c = read_run_curve(cfg, dir.log());
+    curves.back() = curve_table(c);
+    const double steps = c.steps.empty() ? 0 : (double)c.steps.back();
+    const double per_step = (double)tokens_per_step(cfg);
+    auto tokens = [&](double step) { return per_step > 0 && step >= 0 ? num(step * per_step, "%.0f") : ""; };
+    row.push_back(num(steps, "%.0f"));
+    row.push_back(tokens(steps));
+    for (size_t k = 0; k < cells.size(); ++k) row.push_back(num(c.summary(k), cells[k].column->format.c_str()));
+    row.push_back(c.sink_source);
+    const Onset o = onset(c, cfg);
+    for (int64_t step : {o.sink_step, o.alpha_step}) {
+      row.push_back(step < 0 ? "" : std::to_string(step));
+      row.push_back(step < 0 ? "" : tokens((double)step));
     }
-    // alpha is [L, H, K]: alpha_1 is every K-th value; value_norm is [L, K].
-    const int64_t K = std::max<int64_t>(1, base.i("stats.first_k"));
-    row.push_back(alpha.empty() ? "" : num(mean(alpha.last(), alpha.row / K, K), "%.3f"));
-    row.push_back(massive.empty() ? "" : num(*std::max_element(massive.last(), massive.last() + massive.row), "%.2f"));
-    double v0 = NAN;
-    if (!vnorm.empty() && K > 1) {
-      double first = 0, rest = 0;
-      for (int64_t l = 0; l < vnorm.row / K; ++l) {
-        first += vnorm.last()[l * K];
-        rest += mean(vnorm.last() + l * K + 1, K - 1);
-      }
-      v0 = first / rest;  // ||v_BOS|| / mean ||v_t|| of the next positions: small values at the sink
-    }
-    row.push_back(num(v0, "%.2f"));
-    row.push_back(slot.empty() ? "" : num(mean(slot.last(), slot.row), "%.3f"));
     row.push_back(num(std::atof(read_first_line(sw.logs() + "/" + r.name + ".wall").c_str()), "%.0f"));
     if (backcopy) {
       std::vector<HeadDomains> heads;
-      const Config cfg = Config::load(dir.config());
       const std::vector<int64_t> saved = dir.checkpoint_steps();  // an interrupted run: its newest
       if (!saved.empty() && cfg.s("data.source") == "backcopy")
-        heads = backcopy_head_domains(cfg, dir.checkpoint(saved.back()));
+        heads = backcopy_head_domains(Config::load(dir.config()), dir.checkpoint(saved.back()));
       auto top = std::max_element(heads.begin(), heads.end(),
                                   [](auto& a, auto& b) { return a.bos_dormant < b.bos_dormant; });
       row.push_back(heads.empty() ? "" : num(top->bos_dormant, "%.3f"));
@@ -165,50 +279,13 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
       row.push_back(join(per, " "));
     }
     row.resize(header.size());
-    rows.push_back(row);
+    table.rows.push_back(row);
   }
 
-  std::string md = "# Sweep " + sw.name + "\n\n";
-  if (!sw.claim.empty()) md += "Claim: " + sw.claim + "\n\n";
-  md += "Base config: `" + sw.base + "`";
-  if (!sw.common.empty()) {
-    md += "; for every run:";
-    for (auto& c : sw.common) md += " `" + c + "`";
-  }
-  md += "\n\nsink@eps: Sink_1^eps in percent at the last logged step (`_max`: the largest over steps); "
-        "alpha1: mean over layers and heads of the first token's importance; massive_ratio: largest over "
-        "layers of ||h_0|| / median ||h_t||; v0_ratio: ||v_0|| / mean ||v_t|| of the next positions; "
-        "slot_alpha: attention on the K/V-bias slot.";
-  if (backcopy)
-    md += " bos_dormant / bos_active: for the head with the most BOS attention from non-trigger queries, "
-          "that attention and the one from trigger queries (the next token copies): a dormant head parks "
-          "non-trigger queries on BOS.";
-  md += "\n\n|";
-  for (auto& h : header) md += " " + h + " |";
-  md += "\n|";
-  for (size_t i = 0; i < header.size(); ++i) md += i < 3 ? "---|" : "---:|";
-  md += "\n";
-  for (auto& row : rows) {
-    md += "|";
-    for (auto& c : row) md += " " + c + " |";
-    md += "\n";
-  }
-  auto csv_cell = [](const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
-  auto csv_line = [&](const std::vector<std::string>& cells) {
-    std::vector<std::string> quoted;
-    for (auto& c : cells) quoted.push_back(csv_cell(c));
-    return join(quoted, ",") + "\n";
-  };
-  std::string csv = csv_line(header);
-  for (auto& row : rows) csv += csv_line(row);
-
-  fs::create_directories(sw.logs());
+  const CsvTable agg = seed_aggregate(table);
+  std::string md = markdown(sw, table, agg);
   const std::string script = find_plot_script(exe);
+  fs::create_directories(sw.logs());
   if (!plotted.empty() && !script.empty()) {
     std::string cmd = "/usr/bin/python3 '" + script + "'";
     for (auto& p : plotted) cmd += " '" + p + "'";
@@ -221,9 +298,32 @@ std::string write_summary(const Sweep& sw, const std::string& exe) {
   } else if (script.empty()) {
     std::fprintf(stderr, "warning: scripts/plot_sinks.py not found; no plots\n");
   }
-  std::ofstream(sw.dir + "/summary.md") << md;
-  std::ofstream(sw.dir + "/summary.csv") << csv;
+  write_file(sw.dir + "/summary.md", md);
+  write_file(sw.dir + "/summary.csv", to_csv(table));
+  write_file(sw.dir + "/summary_seeds.csv", to_csv(agg));
+  for (size_t r = 0; r < sw.runs.size(); ++r)
+    if (logged[r]) write_file(sw.dir + "/curves/" + sw.runs[r].name + ".csv", to_csv(curves[r]));
   return md;
+}
+
+void merge_summary(const Sweep& sw, const std::string& from, const std::string& into) {
+  const CsvTable now = read_csv(from + "/summary.csv");
+  SL_CHECK(now.column("run") >= 0, "'" + from + "/summary.csv' is missing or has no run column (a sweep's summary?)");
+  std::vector<bool> logged;
+  for (size_t r = 0; r < now.rows.size(); ++r) logged.push_back(fs::exists(from + "/curves/" + now.cell(r, "run") + ".csv"));
+  std::vector<bool> replaced;
+  const CsvTable all = merged(read_csv(into + "/" + sw.name + ".csv"), now, logged, replaced);
+  const CsvTable agg = seed_aggregate(all);
+  write_file(into + "/" + sw.name + ".csv", to_csv(all));
+  write_file(into + "/" + sw.name + "_seeds.csv", to_csv(agg));
+  write_file(into + "/" + sw.name + ".md", markdown(sw, all, agg));
+  for (size_t r = 0; r < now.rows.size(); ++r)
+    if (logged[r] && replaced[r]) {
+      const std::string run = now.cell(r, "run");
+      fs::create_directories(into + "/curves/" + sw.name);
+      fs::copy_file(from + "/curves/" + run + ".csv", into + "/curves/" + sw.name + "/" + run + ".csv",
+                    fs::copy_options::overwrite_existing);
+    }
 }
 
 }  // namespace sl::train

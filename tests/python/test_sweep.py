@@ -8,6 +8,7 @@
 Run by CTest as: /usr/bin/python3 test_sweep.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -62,9 +63,12 @@ grid:
     check("summary: one row per run", sorted(table) == sorted(names), list(table))
     for n, d in runs.items():
         row = table[n]
-        (_, loss), (_, val), (_, sink) = read(d, "train/loss"), read(d, "val/loss"), read(d, "attn/sink_rate")
-        _, alpha = read(d, "attn/alpha")
+        # Sigmoid weights are no distribution: the summary reads their proxy, which its log has.
+        proxy = "proxy_" if "sigmoid" in n else ""
+        (_, loss), (_, val), (_, sink) = read(d, "train/loss"), read(d, "val/loss"), read(d, f"attn/{proxy}sink_rate")
+        _, alpha = read(d, f"attn/{proxy}alpha")
         ok = (row["status"] == "finished" and row["steps"] == "20"
+              and row["sink_source"] == ("proxy" if proxy else "weights")
               and abs(float(row["train_loss"]) - loss[-1]) < 1e-3 * abs(loss[-1])
               and abs(float(row["val_loss"]) - val[-1]) < 1e-3 * abs(val[-1])
               and abs(float(row["sink@0.3"]) - sink[-1, 0]) < 0.051
@@ -149,5 +153,85 @@ variants:
     out = sweep(grid, "--only", "2", f"run.dir={tmp}/dry")
     check("--only runs just that run", os.listdir(f"{tmp}/dry/grid").count("kernel-sigmoid_seed-0") == 1 and
           not os.path.exists(f"{tmp}/dry/grid/kernel-softmax_seed-0"), os.listdir(f"{tmp}/dry/grid"))
+
+    # 5. A seeds axis: one run per (variant, seed), the aggregate over seeds, per-run curves, and
+    # the summary merged into a results directory.
+    seeded = write(f"{tmp}/seeded.yaml", f"""base: {TINY}
+overrides: [train.steps=10, train.eval_every=5, "stats.eps=[0.1, 0.3]"]
+seeds: [1, 2, 3]
+rule: {{chains: ["a < b"]}}
+variants:
+  a: {{}}
+  b: {{attention.kernel: sigmoid, seeds: [7]}}
+""")
+    out = sweep(seeded, "--dry-run", f"run.dir={tmp}/runs")
+    check("seeds: a run per variant and seed, train.seed = data.seed = the seed",
+          [l.split(":")[0] for l in out.splitlines() if l.startswith("[pending]")] ==
+          ["[pending] a_s1", "[pending] a_s2", "[pending] a_s3", "[pending] b_s7"] and
+          "attention.kernel=sigmoid train.seed=7 data.seed=7" in out, out)
+    out = sweep(seeded, "--only", "a_s2", f"run.dir={tmp}/runs")
+    check("--only NAME runs that run", os.listdir(f"{tmp}/runs/seeded") == ["a_s2"] or
+          sorted(os.listdir(f"{tmp}/runs/seeded")) == ["a_s2", "logs"], os.listdir(f"{tmp}/runs/seeded"))
+    results = f"{tmp}/results"
+    os.makedirs(results)
+    # A committed row of a run that has no log here survives the merge.
+    # So does a pending row of a run that has since run.
+    write(f"{results}/seeded.csv", "run,variant,seed,status,steps,sink@0.3\nb_s7,b,7,finished,10,55.5\n"
+          "a_s3,a,3,pending,,\n")
+    sweep(seeded, "--jobs", "2", f"run.dir={tmp}/runs", "--only", "a_s1")
+    sweep(seeded, "--jobs", "2", f"run.dir={tmp}/runs", "--only", "a_s3")
+    sweep(seeded, "--summary", "--into", results, f"run.dir={tmp}/runs")
+    with open(f"{tmp}/runs/seeded/summary.csv") as f:
+        rows = {r["run"]: r for r in csv.DictReader(f)}
+    with open(f"{tmp}/runs/seeded/summary_seeds.csv") as f:
+        agg = {r["variant"]: r for r in csv.DictReader(f)}
+    a = [rows[f"a_s{s}"] for s in (1, 2, 3)]
+    ok = agg["a"]["runs"] == "3" and agg["a"]["finished"] == "3" and agg["a"]["seeds"] == "1 2 3"
+    for col in ("val_loss", "alpha1", "sink@0.1"):
+        x = np.array([float(r[col]) for r in a])
+        ok = ok and abs(float(agg["a"][col + "_mean"]) - x.mean()) < 1e-5 * max(1, abs(x.mean()))
+        ok = ok and abs(float(agg["a"][col + "_std"] or 0) - x.std(ddof=1)) < 1e-5 * max(1, x.std(ddof=1))
+        ok = ok and agg["a"][col + "_n"] == "3"
+    check("summary_seeds.csv: mean, sample std and n over the seeds of summary.csv", ok, (agg["a"], a))
+    check("summary: the not-yet-run seed is pending", rows["b_s7"]["status"] == "pending" and agg["b"]["finished"] == "0",
+          rows["b_s7"])
+    curve = list(csv.DictReader(open(f"{tmp}/runs/seeded/curves/a_s1.csv")))
+    (cs, cv) = read(f"{tmp}/runs/seeded/a_s1", "attn/sink_rate")
+    check("curve: step, tokens (step x batch x context), Sink_1 per eps, at the logged steps",
+          [int(r["step"]) for r in curve] == list(cs) and all(int(r["tokens"]) == int(r["step"]) * 4 * 32 for r in curve)
+          and all(abs(float(r["sink@0.3"]) - v[1]) < 1e-4 for r, v in zip(curve, cv)) and curve[-1]["val_loss"] != "",
+          curve[:3])
+    with open(f"{results}/seeded.csv") as f:
+        merged = {r["run"]: r for r in csv.DictReader(f)}
+    check("--into: the committed row of a run without a log here is kept",
+          merged["b_s7"]["sink@0.3"] == "55.5" and merged["b_s7"]["status"] == "finished", merged["b_s7"])
+    check("--into: runs with a log here replace or add rows",
+          all(merged[f"a_s{s}"] == rows[f"a_s{s}"] for s in (1, 2, 3)), merged)
+    with open(f"{results}/seeded_seeds.csv") as f:
+        magg = {r["variant"]: r for r in csv.DictReader(f)}
+    check("--into: the aggregate is of the merged rows", magg["b"]["sink@0.3_mean"] == "55.5" and
+          magg["a"]["sink@0.3_mean"] == agg["a"]["sink@0.3_mean"], magg["b"])
+    check("--into: curves of the runs here", sorted(os.listdir(f"{results}/curves/seeded")) ==
+          ["a_s1.csv", "a_s2.csv", "a_s3.csv"] and os.path.exists(f"{results}/seeded.md"))
+    # --import: another machine's summary merged with no logs here; a committed row that went
+    # further (more steps) is kept.
+    other = f"{tmp}/other"
+    os.makedirs(other)
+    for f in ("summary.csv", "curves"):  # what a device batch brings back
+        (shutil.copytree if f == "curves" else shutil.copy)(f"{tmp}/runs/seeded/{f}", f"{other}/{f}")
+    results2 = f"{tmp}/results2"
+    os.makedirs(results2)
+    write(f"{results2}/seeded.csv", "run,variant,seed,status,steps,sink@0.3\na_s1,a,1,finished,999,12.5\n")
+    sweep(seeded, "--import", other, "--into", results2, f"run.dir={tmp}/nowhere")
+    with open(f"{results2}/seeded.csv") as f:
+        imported = {r["run"]: r for r in csv.DictReader(f)}
+    check("--import: rows of the other machine merged, a row that went further kept",
+          imported["a_s1"]["steps"] == "999" and imported["a_s2"] == rows["a_s2"] and
+          imported["b_s7"]["status"] == "pending" and not os.path.exists(f"{results2}/curves/seeded/a_s1.csv") and
+          os.path.exists(f"{results2}/curves/seeded/a_s3.csv") and not os.path.exists(f"{tmp}/nowhere"), imported)
+    bad_seeds = write(f"{tmp}/bad_seeds.yaml", f"base: {TINY}\nseeds: [1]\nvariants:\n  x: {{train.seed: 3}}\n")
+    r = subprocess.run([BIN, "sweep", bad_seeds, "--dry-run"], capture_output=True, text=True, cwd=ROOT)
+    check("seeds beside an explicit train.seed are refused", r.returncode != 0 and "sets train.seed beside `seeds:`" in r.stderr,
+          r.stderr)
 
 finish()
