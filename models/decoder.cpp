@@ -50,9 +50,11 @@ Decoder::Decoder(const DecoderConfig& c, ParamStore& ps) : cfg_(c) {
   if (!c.tie_embeddings) lm_head_ = ps.add("lm_head", {c.vocab_size, D}, Init::normal(c.init_std), true);
 }
 
-bool Decoder::is_moe_block(int64_t layer) const {
-  return cfg_.moe.experts > 0 && layer % cfg_.moe_every == cfg_.moe_every - 1;
+bool is_moe_block(const DecoderConfig& c, int64_t layer) {
+  return c.moe.experts > 0 && layer % c.moe_every == c.moe_every - 1;
 }
+
+bool Decoder::is_moe_block(int64_t layer) const { return models::is_moe_block(cfg_, layer); }
 
 Tensor Decoder::feed_forward(const Block& b, const Tensor& x, MoECapture* capture) const {
   if (b.ffn) return b.ffn->forward(x);

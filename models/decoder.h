@@ -69,6 +69,9 @@ class Decoder {
   mutable Tensor router_loss_;
 };
 
+// Whether block `layer` has an MoE layer as its FFN (moe.experts > 0, every moe_every-th block).
+bool is_moe_block(const DecoderConfig& c, int64_t layer);
+
 // The fixed sinusoidal table of Vaswani et al.: P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(.).
 Tensor sinusoidal_positions(int64_t n, int64_t d);
 
