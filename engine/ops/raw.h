@@ -1,5 +1,8 @@
 // Raw kernels (no autograd) shared by the ops and by fused ops that call oneDNN directly.
 #pragma once
+#include <omp.h>
+
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -46,15 +49,28 @@ Tensor mT(const Tensor& t);
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
 
 // dst[i] = v(i) for i in [0, n), or dst[i] += v(i) unless `first` (a gradient's first
-// contribution goes into a new, uninitialised buffer: see grad_slot), on all threads for large n.
+// contribution goes into a new, uninitialised buffer: see grad_slot); on all threads for large n
+// unless called inside a parallel region (a row of a parallel loop), where a region per call
+// would cost more than the row.
 template <class V>
-void assign_or_add(float* dst, int64_t n, bool first, V v) {
-  if (first) {
-#pragma omp parallel for simd if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
-  } else {
-#pragma omp parallel for simd if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
+void assign_or_add(float* dst, int64_t n, bool first, const V& v) {
+  auto run = [dst, first](const V& f, int64_t i0, int64_t i1) {
+    if (first) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dst[i] = f(i);
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dst[i] += f(i);
+    }
+  };
+  if (n <= kParallelMin || omp_in_parallel()) return run(v, 0, n);
+  constexpr int64_t kChunk = 4096;
+#pragma omp parallel for
+  for (int64_t c = 0; c < n; c += kChunk) {
+    // The thread's own copy of v: read through the shared closure, whose pointers a store to dst
+    // might change, the compiler reloads them per lane and the loads become gathers.
+    const V f = v;
+    run(f, c, std::min(n, c + kChunk));
   }
 }
 
