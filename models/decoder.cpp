@@ -80,6 +80,15 @@ static void keep_leading(MoECapture& m, int64_t T, int64_t rows, int64_t n) {
 }
 
 Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const {
+  return linear(hidden(tokens, B, T, capture), output_layer());
+}
+
+Tensor Decoder::loss(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const std::vector<int32_t>& targets,
+                     int32_t ignore_index, float z_loss, DecoderCapture* capture) const {
+  return linear_cross_entropy(hidden(tokens, B, T, capture), output_layer(), targets, ignore_index, z_loss);
+}
+
+Tensor Decoder::hidden(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const {
   const auto& c = cfg_;
   const int64_t D = c.d_model;
   SL_CHECK((int64_t)tokens.size() == B * T, "decoder: " + std::to_string(tokens.size()) + " tokens for batch " +
@@ -122,8 +131,7 @@ Tensor Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T
   }
   if (c.norm_placement == "pre") h = final_norm_.forward(h);
   if (sink_.defined()) h = slice(h, 1, 1, Tp);
-  h = h.reshape({B * T, D});
-  return linear(h, c.tie_embeddings ? wte_ : lm_head_);
+  return h.reshape({B * T, D});
 }
 
 }  // namespace sl::models

@@ -47,6 +47,10 @@ class Decoder {
   Decoder(const DecoderConfig& cfg, ParamStore& ps);
   // tokens: B*T ids, row-major. Returns logits [B*T, vocab] for the T real positions.
   Tensor forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture = nullptr) const;
+  // cross_entropy(forward(tokens, ...), targets, ignore_index, z_loss) with the output layer
+  // fused into the loss (linear_cross_entropy): the logits never leave the op.
+  Tensor loss(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const std::vector<int32_t>& targets,
+              int32_t ignore_index, float z_loss, DecoderCapture* capture = nullptr) const;
   const DecoderConfig& config() const { return cfg_; }
   bool is_moe_block(int64_t layer) const;
   // The weighted router losses of the last forward pass (a scalar in its graph); undefined
@@ -61,6 +65,9 @@ class Decoder {
     std::optional<MoE> moe;  // MoE blocks
   };
   Tensor feed_forward(const Block& b, const Tensor& x, MoECapture* capture) const;
+  // The last hidden states [B*T, D] of the T real positions, which the output layer reads.
+  Tensor hidden(const std::vector<int32_t>& tokens, int64_t B, int64_t T, DecoderCapture* capture) const;
+  const Tensor& output_layer() const { return cfg_.tie_embeddings ? wte_ : lm_head_; }
   DecoderConfig cfg_;
   Tensor wte_, wpe_, lm_head_, sink_;
   Tensor sinusoidal_;  // fixed [context (+1), D] table when pos == sinusoidal

@@ -33,7 +33,7 @@ Tensor LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B, models::D
       inputs[b * T + t] = windows[b * (T + 1) + t];
       targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
     }
-  return cross_entropy(model_->forward(inputs, B, T, capture), targets, -1, z_loss_);
+  return model_->loss(inputs, B, T, targets, -1, z_loss_, capture);
 }
 
 Tensor LMTask::train_loss(int64_t batch) {
