@@ -115,9 +115,9 @@ Tensor linear_cross_entropy(const Tensor& x_in, const Tensor& w, const std::vect
   Tensor x = x_in.contiguous();
   Tensor logits = Tensor::empty({N, V});  // becomes d loss / d logits * count, row by row
   gemm(x.detach(), mT(w.detach()), logits, nullptr, false, 1.f, bf16_image_kept(x));
-  const bool grads = grad_enabled() && (needs_grad(x) || needs_grad(w));
+  const bool grads = recording({x, w});
   const Bf16Image d16 = grads ? bf16_image_to_fill(logits) : Bf16Image{};
-  uint16_t* p16 = d16.bf16 ? reinterpret_cast<uint16_t*>(d16.bf16->data) : nullptr;
+  uint16_t* p16 = bf16_values(d16);
   float* px = logits.data();
   double total = 0;
 #pragma omp parallel reduction(+ : total) if (logits.numel() > kParallelMin)

@@ -165,8 +165,17 @@ Bf16Image bf16_image_to_fill(const Tensor& t) {
   return {t.data(), t.numel(), Storage::allocate((t.numel() + 1) / 2)};
 }
 
+Bf16Image bf16_image_kept_to_fill(const Tensor& t, bool keep) {
+  Storage& s = *t.impl()->storage;
+  if (!keep || !wants_image(t) || t.data() != s.data || t.numel() != s.size || !t.is_contiguous()) return {};
+  s.bf16 = Storage::allocate((s.size + 1) / 2);
+  return {s.data, s.size, s.bf16};
+}
+
 Bf16Image bf16_image(const Tensor& t) {
   if (!wants_image(t)) return {};
+  const Storage& s = *t.impl()->storage;
+  if (s.bf16) return {s.data, s.size, s.bf16};  // kept: the rounding of these very values
   return {t.data(), span(t), rounded(t.data(), span(t))};
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 #include "engine/threads.h"
 
 namespace sl {
@@ -31,6 +32,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
   const float* pw = w.defined() ? w.data() : nullptr;
   const float* pb = b.defined() ? b.data() : nullptr;
   float* py = out.data();
+  uint16_t* py16 = bf16_values(bf16_image_kept_to_fill(out, recording({x, w, b})));  // for the products reading y
 #pragma omp parallel for if (x.numel() > kParallelMin)
   for (int64_t r = 0; r < R; ++r) {
     const float* xr = px + r * D;
@@ -53,6 +55,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
       if (pb) v += pb[i];
       yr[i] = v;
     }
+    if (py16) round_to_bf16(yr, py16 + r * D, D);
   }
 
   return record(out, name, {x, w, b},

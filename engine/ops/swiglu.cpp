@@ -23,13 +23,18 @@ Tensor swiglu(const Tensor& a_in, const Tensor& b_in) {
   Tensor a = a_in.contiguous(), b = b_in.contiguous();
   Tensor out = Tensor::empty(a.shape());
   const float *pa = a.data(), *pb = b.data();
-  assign_or_add(out.data(), a.numel(), true, [=](int64_t i) { return pa[i] * sigmoid_of(pa[i]) * pb[i]; });
+  const Bf16Image out16 = bf16_image_kept_to_fill(out, recording({a, b}));  // for the product that reads it
+  assign_or_add(out.data(), a.numel(), true, [=](int64_t i) { return pa[i] * sigmoid_of(pa[i]) * pb[i]; },
+                bf16_values(out16));
   return record(out, "swiglu", {a, b}, [a, b](const Tensor&, const Tensor& g) {
     GradSlot ga = needs_grad(a) ? grad_slot(a) : GradSlot{}, gb = needs_grad(b) ? grad_slot(b) : GradSlot{};
     float *da = ga.grad.defined() ? ga.grad.data() : nullptr, *db = gb.grad.defined() ? gb.grad.data() : nullptr;
     const float *pa = a.data(), *pb = b.data(), *pg = g.data();
     const int64_t n = a.numel();
     const bool da_first = ga.first, db_first = gb.first;
+    // First contributions keep their bf16 rounding for the products of the layers behind.
+    uint16_t* da16 = da ? bf16_values(bf16_image_kept_to_fill(ga.grad, da_first)) : nullptr;
+    uint16_t* db16 = db ? bf16_values(bf16_image_kept_to_fill(gb.grad, db_first)) : nullptr;
     // Both gradients in one pass: a, b and g read once, sigmoid(a) computed once.
     constexpr int64_t kChunk = 4096;
 #pragma omp parallel for if (n > kParallelMin)
@@ -47,6 +52,8 @@ Tensor swiglu(const Tensor& a_in, const Tensor& b_in) {
           db[i] = db_first ? v : db[i] + v;
         }
       }
+      if (da16) round_to_bf16(da + c, da16 + c, end - c);
+      if (db16) round_to_bf16(db + c, db16 + c, end - c);
     }
   });
 }
