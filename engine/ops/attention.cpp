@@ -103,7 +103,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     if (kernel == AttnKernel::Softmax) {  // P_j = exp(s_j - max) / sum_l exp(s_l - max)
       float top = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : top)
-      for (int64_t j = lo; j < hi; ++j) top = std::max(top, s[j]);
+      for (int64_t j = lo; j < hi; ++j) top = s[j] > top ? s[j] : top;  // std::max keeps GCC 12 scalar
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = lo; j < hi; ++j) {
         s[j] = exp_approx(s[j] - top);

@@ -42,7 +42,7 @@ struct RowLse {
 RowLse row_lse(const float* x, int64_t V, float* e) {
   float m = x[0];
 #pragma omp simd reduction(max : m)
-  for (int64_t i = 1; i < V; ++i) m = std::max(m, x[i]);
+  for (int64_t i = 1; i < V; ++i) m = x[i] > m ? x[i] : m;  // std::max(m, x[i]) keeps GCC 12 scalar
   double s = 0;
   if (e) {
 #pragma omp simd reduction(+ : s)
