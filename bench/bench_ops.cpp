@@ -13,6 +13,7 @@
 #include "engine/rng.h"
 #include "engine/threads.h"
 #include "models/decoder.h"
+#include "models/flops.h"
 
 using namespace sl;
 
@@ -102,7 +103,7 @@ int main() {
   }
 
   // One full forward + backward of the 4-layer d=256 LLaMA-style stack (batch 16 x 256 tokens),
-  // counted as 6 * params + attention FLOPs per token, as the PyTorch reference counts them.
+  // counted as the PyTorch reference counts them (models/flops.h).
   models::DecoderConfig dc;
   dc.vocab_size = 256;
   ParamStore ps;
@@ -120,7 +121,7 @@ int main() {
     }
   double step = median_seconds([&] { ps.zero_grad(); },
                                [&] { cross_entropy(model.forward(in, B, T).logits, target).backward(); });
-  double flop = (6.0 * ps.count() + 12.0 * dc.n_layers * dc.d_model * T) * B * T;
+  double flop = models::train_flops_per_token(dc, T) * B * T;
   std::printf("\n4-layer d=256 stack, fwd+bwd of %lld x %lld tokens: %.1f ms, %.0f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n",
               (long long)B, (long long)T, step * 1e3, B * T / step, flop / step / 1e9, 100 * flop / step / 1e9 / peak);
   return 0;

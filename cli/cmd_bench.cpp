@@ -18,7 +18,9 @@
 #include "engine/precision.h"
 #include "engine/profile.h"
 #include "engine/threads.h"
+#include "models/flops.h"
 #include "train/config.h"
+#include "train/model_builder.h"
 #include "train/schema.h"
 #include "train/task.h"
 #include "train/trainer.h"
@@ -26,19 +28,26 @@
 namespace sl::cli {
 
 const char* const kBenchHelp =
-    "usage: sinklab bench [--shapes small,large] [--attn softmax,sigmoid] [--precision f32,bf16]\n"
-    "                     [--steps N] [--threads N] [--torch-ref PATH | --no-torch] [--python PATH]\n"
-    "                     [--stats] [--stats-steps N] [--profile] [--pin]\n\n"
+    "usage: sinklab bench [--shapes small,large,calibrated] [--attn softmax,sigmoid] [--precision f32,bf16]\n"
+    "                     [--steps N] [--threads N,...] [--vocab N] [--torch-ref PATH | --no-torch]\n"
+    "                     [--python PATH] [--stats] [--stats-steps N] [--profile] [--pin]\n\n"
     "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
-    "GFLOP/s (6 * params + attention FLOPs per token, as the reference counts), % of oneDNN's matmul\n"
-    "peak measured in the same run, and the ratio to PyTorch eager running the same shapes on the\n"
-    "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with --python,\n"
-    "default /usr/bin/python3, Debian's interpreter that has torch).\n"
+    "GFLOP/s (6 * the parameters a token multiplies, the input embedding excluded, + 12 * layers * d *\n"
+    "sequence per token, as the reference counts), % of oneDNN's matmul peak measured in the same run\n"
+    "at the same threads, and the ratio to PyTorch eager running the same shapes on the same threads\n"
+    "(--torch-ref, default ../shared/bench/torch_ref.py, run with --python, default /usr/bin/python3,\n"
+    "Debian's interpreter that has torch).\n"
+    "--threads lists the thread counts to run every row at (default: OMP_NUM_THREADS).\n"
     "--precision lists sinklab's matmul precisions to time (train.dtype; default f32): bf16 rounds\n"
     "matmul operands to bfloat16 with fp32 accumulation and master weights; its % of peak is of\n"
-    "oneDNN's bf16 matmul peak. The PyTorch reference always runs in fp32.\n"
+    "oneDNN's bf16 matmul peak, and 'vs f32' its tokens/s over the f32 row's. The PyTorch reference\n"
+    "always runs in fp32.\n"
     "  small: d=256, 4 layers, 4 heads, SwiGLU 688, vocab 256, sequence 256, batch 16\n"
     "  large: d=512, 8 layers, 8 heads, SwiGLU 1376, vocab 8192, sequence 256, batch 8\n"
+    "  calibrated: d=128, 4 layers, 4 heads, SwiGLU 344, vocab 1024, sequence 64, batch 32 (the\n"
+    "    reproduction's runs)\n"
+    "--vocab N gives every shape a vocabulary of N tokens instead (the issue measured the calibrated\n"
+    "shape at 4096).\n"
     "--scaling 1,2,4,8,16 prints sinklab's tokens/s on the first shape and attention at each thread\n"
     "count with the parallel efficiency tps(n) / (n * tps(first)), instead of the table.\n"
     "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
@@ -59,11 +68,21 @@ struct Shape_ {
   int64_t d, layers, heads, ffn, vocab, seq, batch;
 };
 
-// The reference shape called `name`, or an error listing the valid ones.
-std::vector<Shape_>::const_iterator shape_named(const std::vector<Shape_>& all, const std::string& name) {
-  auto it = std::find_if(all.begin(), all.end(), [&](const Shape_& s) { return s.name == name; });
-  SL_CHECK(it != all.end(), "unknown shape '" + name + "' (valid: small, large)");
-  return it;
+// The reference shapes (--help describes them).
+const std::vector<Shape_> kShapes = {{"small", 256, 4, 4, 688, 256, 256, 16},
+                                     {"large", 512, 8, 8, 1376, 8192, 256, 8},
+                                     {"calibrated", 128, 4, 4, 344, 1024, 64, 32}};
+
+// The reference shape called `name` (with the vocabulary `vocab` when > 0), or an error listing
+// the valid ones.
+Shape_ shape_named(const std::string& name, int64_t vocab) {
+  auto it = std::find_if(kShapes.begin(), kShapes.end(), [&](const Shape_& s) { return s.name == name; });
+  std::string valid;
+  for (const Shape_& s : kShapes) valid += (valid.empty() ? "" : ", ") + s.name;
+  SL_CHECK(it != kShapes.end(), "unknown shape '" + name + "' (valid: " + valid + ")");
+  Shape_ s = *it;
+  if (vocab > 0) s.vocab = vocab;
+  return s;
 }
 
 double median(std::vector<double> v) {
@@ -79,8 +98,8 @@ double matmul_peak_gflops(MatmulPrecision precision) {
   const auto in = precision == MatmulPrecision::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   auto in_md = memory::desc({n, n}, in, memory::format_tag::ab);
   auto out_md = memory::desc({n, n}, memory::data_type::f32, memory::format_tag::ab);
-  matmul::primitive_desc pd(matmul::desc(in_md, in_md, out_md), dnnl_ctx::engine());
-  matmul mm(pd);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(in_md, in_md, out_md), dnnl_ctx::engine());
+  dnnl::matmul mm(pd);
   // fp32 buffers are large enough for bf16 operands too (0.5f reads as bf16 0 and 0.5).
   Tensor a = Tensor::full({n, n}, 0.5f), b = Tensor::full({n, n}, 0.25f), c = Tensor::zeros({n, n});
   memory ma(in_md, dnnl_ctx::engine(), a.data()), mb(in_md, dnnl_ctx::engine(), b.data()),
@@ -176,10 +195,10 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   r.activation_bytes -= before;
   profile::enable(false);
   if (prof)
-    std::printf("\nwhere a step goes (%s, %s attention, %s):\n%s", s.name.c_str(), attn.c_str(), dtype.c_str(),
-                profile::report().c_str());
+    std::printf("\nwhere a step goes (%s, %s attention, %s, %d threads):\n%s", s.name.c_str(), attn.c_str(),
+                dtype.c_str(), threads, profile::report().c_str());
   const double tokens = (double)s.batch * s.seq;
-  const double flop = (6.0 * r.params + 12.0 * s.layers * s.d * s.seq) * tokens;
+  const double flop = models::train_flops_per_token(train::decoder_config(cfg, s.vocab), s.seq) * tokens;
   r.tokens_per_s = tokens / step;
   r.gflops = flop / step / 1e9;
   r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
@@ -248,7 +267,8 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int cmd_bench(const Args& args) {
   std::vector<std::string> shapes{"small", "large"}, attns{"softmax", "sigmoid"}, dtypes{"f32"};
-  int steps = 5, stats_steps = 20, threads = num_threads();
+  int steps = 5, stats_steps = 20, vocab = 0;
+  std::vector<int> thread_counts{num_threads()};
   std::string ref = "../shared/bench/torch_ref.py", python = "/usr/bin/python3";
   bool torch = true, stats = false, prof = false, pin = false;
   std::vector<std::string> scaling;
@@ -266,38 +286,49 @@ int cmd_bench(const Args& args) {
       else if (a == "--precision") dtypes = split_list(v);
       else if (a == "--steps") steps = positive_int(a, v);
       else if (a == "--stats-steps") stats_steps = positive_int(a, v);
-      else if (a == "--threads") threads = positive_int(a, v);
+      else if (a == "--vocab") vocab = positive_int(a, v);
+      else if (a == "--threads") {
+        thread_counts.clear();
+        for (auto& t : split_list(v)) thread_counts.push_back(positive_int(a, t));
+        SL_CHECK(!thread_counts.empty(), "--threads takes a list of whole numbers >= 1 (see sinklab bench --help)");
+      }
       else if (a == "--torch-ref") ref = v;
       else if (a == "--python") python = v;
       else if (a == "--scaling") scaling = split_list(v);
       else throw Error("unknown option '" + a + "' (see sinklab bench --help)");
     }
   }
+  for (auto& name : shapes) shape_named(name, vocab);  // every name checked before anything runs
   if (torch && !std::ifstream(ref).good()) {
     std::fprintf(stderr, "bench: no PyTorch reference at %s (give --torch-ref PATH or --no-torch)\n", ref.c_str());
     torch = false;
   }
-  set_num_threads(threads);
-  pin_threads(pin);
-  std::map<std::string, double> peak;  // GFLOP/s by precision
-  std::printf("threads %d, oneDNN matmul peak (2048^3, fp32 result):", threads);
-  for (auto& d : dtypes) {
-    peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
-    std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
-  }
-  std::printf("%s\n", pin ? ", threads pinned" : "");
-  pin_threads(false);
+  // oneDNN's matmul peak (GFLOP/s by precision) at `threads`, printed as it is measured.
+  auto measure_peak = [&](int threads) {
+    set_num_threads(threads);
+    pin_threads(pin);
+    std::map<std::string, double> peak;
+    std::printf("threads %d, oneDNN matmul peak (2048^3, fp32 result):", threads);
+    for (auto& d : dtypes) {
+      peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
+      std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
+    }
+    std::printf("%s\n", pin ? ", threads pinned" : "");
+    std::fflush(stdout);
+    pin_threads(false);
+    return peak;
+  };
 
-  std::vector<Shape_> all = {{"small", 256, 4, 4, 688, 256, 256, 16}, {"large", 512, 8, 8, 1376, 8192, 256, 8}};
   if (!scaling.empty()) {
-    const auto it = shape_named(all, shapes.at(0));
+    measure_peak(thread_counts.at(0));
+    const Shape_ s = shape_named(shapes.at(0), vocab);
     std::printf("\nthread scaling, %s shape, %s attention, %s:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
-                "|---|---|---|---|---|\n", it->name.c_str(), attns.at(0).c_str(), dtypes.at(0).c_str());
+                "|---|---|---|---|---|\n", s.name.c_str(), attns.at(0).c_str(), dtypes.at(0).c_str());
     double base = 0;
     int base_threads = 0;
     for (auto& t : scaling) {
       const int n = positive_int("--scaling", t);
-      Result r = bench_sinklab(*it, attns.at(0), dtypes.at(0), n, steps, 0, false, pin);
+      Result r = bench_sinklab(s, attns.at(0), dtypes.at(0), n, steps, 0, false, pin);
       if (base == 0) base = r.tokens_per_s, base_threads = n;
       const double speedup = r.tokens_per_s / base;
       std::printf("| %d | %.0f | %.1f | %.2fx | %.0f%% |\n", n, r.tokens_per_s, r.gflops, speedup,
@@ -306,41 +337,52 @@ int cmd_bench(const Args& args) {
     }
     return 0;
   }
-  std::printf("\n| shape | attention | precision | sinklab tok/s | GFLOP/s | %% of peak | PyTorch fp32 tok/s | ratio |%s\n",
+  std::map<int, std::map<std::string, double>> peaks;  // by threads, then precision
+  for (int threads : thread_counts) peaks[threads] = measure_peak(threads);
+  std::printf("\n| threads | shape | attention | precision | sinklab tok/s | GFLOP/s | %% of peak | PyTorch fp32 tok/s | "
+              "ratio | vs f32 |%s\n",
               stats ? " stats cost, probe | stats cost, train |" : "");
-  std::printf("|---|---|---|---|---|---|---|---|%s\n", stats ? "---|---|" : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|%s\n", stats ? "---|---|" : "");
   std::vector<std::string> memory_lines;
   double worst_ratio = 0;
-  for (auto& name : shapes) {
-    const auto it = shape_named(all, name);
-    for (auto& attn : attns) {
-      double t = torch ? bench_torch(python, ref, *it, attn, threads, steps) : -1;
-      for (auto& dtype : dtypes) {
-        Result r = bench_sinklab(*it, attn, dtype, threads, steps, stats ? stats_steps : 0, prof, pin);
-        std::printf("| %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s |", name.c_str(), attn.c_str(), dtype.c_str(),
-                    r.tokens_per_s, r.gflops, 100 * r.gflops / peak[dtype], t > 0 ? std::to_string((int)t).c_str() : "-",
-                    t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-");
-        if (stats) std::printf(" %+.1f%% | %+.1f%% |", 100 * r.stats_probe_cost, 100 * r.stats_train_cost);
-        std::printf("\n");
-        std::fflush(stdout);
-        char line[400];
-        const double need = (double)(r.state_bytes + r.activation_bytes);
-        std::snprintf(line, sizeof line,
-                      "%s/%s/%s: %.1fM params; params+grads+AdamW %.0f MB + activations held for backward %.0f MB; "
-                      "peak resident set %.0f MB = %.2fx",
-                      name.c_str(), attn.c_str(), dtype.c_str(), r.params / 1e6, r.state_bytes / 1e6,
-                      r.activation_bytes / 1e6, r.peak_rss / 1e6, r.peak_rss / need);
-        memory_lines.push_back(line);
-        if (stats)
-          memory_lines.back() += " (" + std::to_string((int)(r.peak_rss_probe / 1e6)) + " MB = " +
-                                 std::to_string(r.peak_rss_probe / need).substr(0, 4) + "x with the probe's too)";
-        worst_ratio = std::max(worst_ratio, r.peak_rss / need);
+  for (int threads : thread_counts) {
+    const std::map<std::string, double>& peak = peaks[threads];
+    for (auto& name : shapes) {
+      const Shape_ s = shape_named(name, vocab);
+      for (auto& attn : attns) {
+        double t = torch ? bench_torch(python, ref, s, attn, threads, steps) : -1;
+        double f32_tps = 0;  // the f32 row's, for the others' 'vs f32'
+        for (auto& dtype : dtypes) {
+          Result r = bench_sinklab(s, attn, dtype, threads, steps, stats ? stats_steps : 0, prof, pin);
+          if (dtype == "f32") f32_tps = r.tokens_per_s;
+          std::printf("| %d | %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s | %s |", threads, name.c_str(),
+                      attn.c_str(), dtype.c_str(), r.tokens_per_s, r.gflops, 100 * r.gflops / peak.at(dtype),
+                      t > 0 ? std::to_string((int)t).c_str() : "-",
+                      t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-",
+                      dtype != "f32" && f32_tps > 0 ? (std::to_string(r.tokens_per_s / f32_tps).substr(0, 4) + "x").c_str()
+                                                    : "-");
+          if (stats) std::printf(" %+.1f%% | %+.1f%% |", 100 * r.stats_probe_cost, 100 * r.stats_train_cost);
+          std::printf("\n");
+          std::fflush(stdout);
+          char line[400];
+          const double need = (double)(r.state_bytes + r.activation_bytes);
+          std::snprintf(line, sizeof line,
+                        "%d threads %s/%s/%s: %.1fM params; params+grads+AdamW %.0f MB + activations held for backward "
+                        "%.0f MB; peak resident set %.0f MB = %.2fx",
+                        threads, name.c_str(), attn.c_str(), dtype.c_str(), r.params / 1e6, r.state_bytes / 1e6,
+                        r.activation_bytes / 1e6, r.peak_rss / 1e6, r.peak_rss / need);
+          memory_lines.push_back(line);
+          if (stats)
+            memory_lines.back() += " (" + std::to_string((int)(r.peak_rss_probe / 1e6)) + " MB = " +
+                                   std::to_string(r.peak_rss_probe / need).substr(0, 4) + "x with the probe's too)";
+          worst_ratio = std::max(worst_ratio, r.peak_rss / need);
+        }
       }
     }
   }
   if (stats)
     std::printf("\nstats.source = auto, the default, measures from %s on these shapes\n",
-                stats_source(bench_config(all[0], "softmax", "f32", threads)).c_str());
+                stats_source(bench_config(shape_named(shapes.at(0), vocab), "softmax", "f32", thread_counts.at(0))).c_str());
   std::printf("\nmemory:\n");
   for (auto& l : memory_lines) std::printf("  %s\n", l.c_str());
   std::printf("  worst: peak resident set %.2fx what the configuration needs (code, libraries, bf16 operand\n"

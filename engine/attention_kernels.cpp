@@ -24,7 +24,7 @@ Tensor softmax_composed(const Tensor& s, const KernelInputs& in) {
 float softmax_row(float* s, float*, int64_t lo, int64_t hi, float) {
   float top = -std::numeric_limits<float>::infinity(), sum = 0;
 #pragma omp simd reduction(max : top)
-  for (int64_t j = lo; j < hi; ++j) top = std::max(top, s[j]);
+  for (int64_t j = lo; j < hi; ++j) top = s[j] > top ? s[j] : top;  // std::max keeps GCC 12 scalar
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = lo; j < hi; ++j) {
     s[j] = exp_approx(s[j] - top);

@@ -2,6 +2,7 @@
 
 #include "engine/profile.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <unordered_set>
@@ -20,12 +21,14 @@ OnLeafGrad::OnLeafGrad(std::function<void(const Tensor&)> fn) : fn_(std::move(fn
 }
 OnLeafGrad::~OnLeafGrad() { g_on_leaf_grad = prev_; }
 
+bool recording(std::initializer_list<Tensor> inputs) {
+  return g_grad_enabled && std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return needs_grad(t); });
+}
+
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn fn) {
   if (profile::enabled()) profile::add_forward(op);
-  if (!g_grad_enabled) return out;
-  bool any = false;
-  for (auto& t : inputs) any = any || needs_grad(t);
-  if (!any) return out;
+  if (!g_grad_enabled || std::none_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return needs_grad(t); }))
+    return out;
   auto node = std::make_shared<Node>();
   node->op = op;
   node->inputs = std::move(inputs);
@@ -35,18 +38,24 @@ Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn
   return out;
 }
 
+// An existing gradient about to take another contribution: a bf16 image its first writer kept
+// (bf16_image_kept_to_fill) would no longer match it.
+static Tensor changing(const std::shared_ptr<TensorImpl>& grad) {
+  grad->storage->bf16.reset();
+  return Tensor(grad);
+}
+
 Tensor grad_of(const Tensor& t) {
   TensorImpl* impl = t.impl();
-  if (!impl->grad) {
-    Tensor g = Tensor::zeros(t.shape());
-    impl->grad = g.impl_ptr();
-  }
-  return Tensor(impl->grad);
+  if (impl->grad) return changing(impl->grad);
+  Tensor g = Tensor::zeros(t.shape());
+  impl->grad = g.impl_ptr();
+  return g;
 }
 
 GradSlot grad_slot(const Tensor& t) {
   TensorImpl* impl = t.impl();
-  if (impl->grad) return {Tensor(impl->grad), false};
+  if (impl->grad) return {changing(impl->grad), false};
   Tensor g = Tensor::empty(t.shape());
   impl->grad = g.impl_ptr();
   return {g, true};

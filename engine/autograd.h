@@ -3,6 +3,7 @@
 // grad_of(). Closures must not capture the output itself (that would be a reference cycle).
 #pragma once
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,8 @@ inline bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad(
 
 // Attaches `fn` to `out` if grad mode is on and any input needs a gradient. Returns out.
 Tensor record(Tensor out, const char* op, std::vector<Tensor> inputs, BackwardFn fn);
+// Whether record() will attach a backward to an op of these inputs.
+bool recording(std::initializer_list<Tensor> inputs);
 
 // The gradient buffer of t (contiguous, same shape), created as zeros on first use.
 // Backward closures add into it.

@@ -36,11 +36,14 @@ void AdamW::step(float lr) {
   const float* g = params_.grads();
   float* m = m_.data();
   float* v = v_.data();
-  for (const Param& param : params_.params()) {
+  const std::vector<Param>& all = params_.params();
+  // One parallel region for all parameters, each split among the threads without a barrier.
+#pragma omp parallel if (params_.flat_size() > kParallelThreshold)
+  for (const Param& param : all) {
     if (!param.trainable) continue;
     const float decay = param.weight_decay ? config_.weight_decay : 0.f;
     const int64_t begin = param.offset, end = param.offset + param.value.numel();
-#pragma omp parallel for if (end - begin > kParallelThreshold)
+#pragma omp for simd nowait
     for (int64_t i = begin; i < end; ++i) {
       m[i] = b1 * m[i] + (1 - b1) * g[i];
       v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];

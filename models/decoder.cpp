@@ -34,7 +34,20 @@ Decoder::Decoder(const DecoderConfig& c, ParamStore& ps) : cfg_(c) {
 }
 
 ModelOutput Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T,
-                               const std::optional<CaptureRequest>& capture) const {
+                             const std::optional<CaptureRequest>& capture) const {
+  TrunkOutput out = hidden(tokens, B, T, capture);
+  return {linear(out.h, output_layer()), Tensor(), out.aux_loss, std::move(out.capture)};
+}
+
+ModelOutput Decoder::loss(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const std::vector<int32_t>& targets,
+                          int32_t ignore_index, float z_loss, const std::optional<CaptureRequest>& capture) const {
+  TrunkOutput out = hidden(tokens, B, T, capture);
+  return {Tensor(), linear_cross_entropy(out.h, output_layer(), targets, ignore_index, z_loss), out.aux_loss,
+          std::move(out.capture)};
+}
+
+TrunkOutput Decoder::hidden(const std::vector<int32_t>& tokens, int64_t B, int64_t T,
+                            const std::optional<CaptureRequest>& capture) const {
   const auto& c = cfg_;
   const int64_t D = c.d_model;
   SL_CHECK((int64_t)tokens.size() == B * T, "decoder: " + std::to_string(tokens.size()) + " tokens for batch " +
@@ -50,10 +63,9 @@ ModelOutput Decoder::forward(const std::vector<int32_t>& tokens, int64_t B, int6
   std::optional<CaptureRequest> block;  // the sink token is one more position of the block
   if (capture) block = capture->within(B, Tp, Tp - T);
   TrunkOutput out = trunk_.forward(h, block);
-  h = out.h;
-  if (sink_.defined()) h = slice(h, 1, 1, Tp);
-  h = h.reshape({B * T, D});
-  return {linear(h, c.tie_embeddings ? wte_ : lm_head_), out.aux_loss, std::move(out.capture)};
+  if (sink_.defined()) out.h = slice(out.h, 1, 1, Tp);
+  out.h = out.h.reshape({B * T, D});
+  return out;
 }
 
 }  // namespace sl::models

@@ -25,11 +25,20 @@ class Decoder {
   // tokens: B*T ids, row-major -> logits [B*T, vocab] for the T real positions; a capture's
   // block includes the sink token.
   ModelOutput forward(const std::vector<int32_t>& tokens, int64_t B, int64_t T,
-                        const std::optional<CaptureRequest>& capture = std::nullopt) const;
+                      const std::optional<CaptureRequest>& capture = std::nullopt) const;
+  // The same forward ending in cross_entropy(logits, targets, ignore_index, z_loss) with the
+  // output layer fused into the loss (linear_cross_entropy): .loss is set and the logits never
+  // leave the op (.logits is undefined).
+  ModelOutput loss(const std::vector<int32_t>& tokens, int64_t B, int64_t T, const std::vector<int32_t>& targets,
+                   int32_t ignore_index, float z_loss, const std::optional<CaptureRequest>& capture = std::nullopt) const;
   const DecoderConfig& config() const { return cfg_; }
   bool is_moe_block(int64_t layer) const { return trunk_.is_moe_block(layer); }
 
  private:
+  // The last hidden states [B*T, D] of the T real positions, which the output layer reads.
+  TrunkOutput hidden(const std::vector<int32_t>& tokens, int64_t B, int64_t T,
+                     const std::optional<CaptureRequest>& capture) const;
+  const Tensor& output_layer() const { return cfg_.tie_embeddings ? wte_ : lm_head_; }
   DecoderConfig cfg_;
   Tensor wte_, wpe_, lm_head_, sink_;
   Tensor sinusoidal_;  // fixed [context (+1), D] table when pos == sinusoidal

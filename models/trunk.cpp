@@ -29,9 +29,11 @@ Trunk::Trunk(const TrunkConfig& c, ParamStore& ps) : cfg_(c) {
   if (c.norm_placement == "pre") final_norm_ = Norm(c.norm, D, c.norm_eps, ps, "final_norm");
 }
 
-bool Trunk::is_moe_block(int64_t layer) const {
-  return cfg_.moe.experts > 0 && layer % cfg_.moe_every == cfg_.moe_every - 1;
+bool is_moe_block(const TrunkConfig& c, int64_t layer) {
+  return c.moe.experts > 0 && layer % c.moe_every == c.moe_every - 1;
 }
+
+bool Trunk::is_moe_block(int64_t layer) const { return models::is_moe_block(cfg_, layer); }
 
 TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& capture) const {
   const auto& c = cfg_;

@@ -28,6 +28,9 @@ struct TrunkConfig {
   float moe_aux_weight = 0.01f, moe_z_weight = 0.001f;
 };
 
+// Whether block `layer` has an MoE layer as its FFN.
+bool is_moe_block(const TrunkConfig& c, int64_t layer);
+
 // The detached activations of a request's leading block, per layer.
 struct Capture {
   std::vector<AttentionCapture> attn;
@@ -44,6 +47,7 @@ struct TrunkOutput {
 // What a model's forward returns.
 struct ModelOutput {
   Tensor logits;
+  Tensor loss;                     // when the model computed its loss itself (Decoder::loss)
   Tensor aux_loss;                 // the router losses of MoE blocks; undefined without
   std::optional<Capture> capture;  // when requested
 };

@@ -62,7 +62,7 @@ ModelOutput ViT::forward(const Tensor& images, const std::optional<CaptureReques
   TrunkOutput out = trunk_.forward(h, block);
   h = out.h;
   Tensor pooled = c.pool == "cls" ? slice(h, 1, 0, 1) : mean(slice(h, 1, first_patch(), first_patch() + P), 1, true);
-  return {linear(pooled.reshape({B, D}), head_w_, head_b_), out.aux_loss, std::move(out.capture)};
+  return {linear(pooled.reshape({B, D}), head_w_, head_b_), Tensor(), out.aux_loss, std::move(out.capture)};
 }
 
 }  // namespace sl::models

@@ -156,3 +156,56 @@ TEST_CASE("a kept bf16 image is made once for an op's output and read by gemm", 
   gemm(y.detach(), w, fresh, nullptr, false);
   for (int64_t i = 0; i < fresh.numel(); ++i) REQUIRE(fresh.data()[i] == 2 * before.data()[i]);
 }
+
+namespace {
+
+// Whether t's storage keeps a bf16 image, and if so that it is the rounding of its values now.
+enum class Kept { None, Current, Stale };
+Kept kept_image(const Tensor& t) {
+  const Storage& s = *t.impl()->storage;
+  if (!s.bf16) return Kept::None;
+  std::vector<uint16_t> now(s.size);
+  round_to_bf16(s.data, now.data(), s.size);
+  const uint16_t* image = reinterpret_cast<const uint16_t*>(s.bf16->data);
+  return std::equal(now.begin(), now.end(), image) ? Kept::Current : Kept::Stale;
+}
+
+// x itself, through an op whose backward reports whether the gradient reaching it keeps an image.
+Tensor probe(const Tensor& x, Kept* seen) {
+  Tensor out = x.detach().clone();
+  return record(out, "probe", {x}, [x, seen](const Tensor&, const Tensor& g) {
+    *seen = kept_image(g);
+    Tensor gx = grad_of(x);
+    for (int64_t i = 0; i < gx.numel(); ++i) gx.data()[i] += g.data()[i];
+  });
+}
+
+}  // namespace
+
+TEST_CASE("ops that write a product's operand keep its bf16 rounding, and only while it holds", "[matmul][bf16]") {
+  PrecisionScope bf16(MatmulPrecision::bf16);
+  Tensor a = testing::randn({4, 6, 2, 8}, 1).set_requires_grad(), b = testing::randn({4, 6, 2, 8}, 2).set_requires_grad();
+  Tensor w = testing::rand_uniform({8}, 3, 0.5f, 1.5f).set_requires_grad();
+  // Outputs in the recorded graph: rounded as they are written.
+  Tensor s = swiglu(a, b), n = rms_norm(a, w), r = rope(a, 1e4f);
+  for (const Tensor* t : {&s, &n, &r}) CHECK(kept_image(*t) == Kept::Current);
+  {
+    NoGrad ng;  // outside a recorded graph a caller may change them: nothing kept
+    for (const Tensor& t : {swiglu(a, b), rms_norm(a, w), rope(a, 1e4f)}) CHECK(kept_image(t) == Kept::None);
+  }
+  // Gradients: swiglu's and rope's first contributions keep theirs for the products behind, as
+  // the gradient reaches them (a probe op's backward sees it); a second contribution (mul's,
+  // added before or after swiglu's) leaves no stale image.
+  Kept seen = Kept::Stale;
+  backward(swiglu(probe(a, &seen), b), testing::randn(a.shape(), 4));
+  CHECK(seen == Kept::Current);
+  seen = Kept::Stale;
+  backward(rope(probe(a, &seen), 1e4f), testing::randn(a.shape(), 5));
+  CHECK(seen == Kept::Current);
+  for (bool swiglu_first : {true, false}) {
+    seen = Kept::Stale;
+    Tensor p = probe(a, &seen);
+    backward(swiglu_first ? add(mul(p, b), swiglu(p, b)) : add(swiglu(p, b), mul(p, b)), testing::randn(a.shape(), 6));
+    CHECK(seen != Kept::Stale);
+  }
+}

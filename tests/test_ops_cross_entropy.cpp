@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/precision.h"
 #include "tests/gradcheck.h"
 
 using namespace sl;
@@ -112,4 +113,69 @@ TEST_CASE("cross_entropy on a large batch (threaded path) matches the analytic g
   }
   REQUIRE(loss.item() == Approx(ref).epsilon(1e-5));
   REQUIRE(worst < 1e-6);
+}
+
+// The fused output layer + cross-entropy against its composition and finite differences.
+namespace {
+
+struct LossAndGrads {
+  float loss;
+  std::vector<float> dx, dw;
+};
+
+LossAndGrads run_loss(bool fused, const Tensor& x0, const Tensor& w0, const std::vector<int32_t>& t, float z) {
+  Tensor x = x0.clone().set_requires_grad(), w = w0.clone().set_requires_grad();
+  Tensor loss = fused ? linear_cross_entropy(x, w, t, -1, z) : cross_entropy(linear(x, w), t, -1, z);
+  backward(loss, Tensor::scalar(0.5f));  // a seed other than 1 scales both products
+  return {loss.item(), x.grad().to_vector(), w.grad().to_vector()};
+}
+
+}  // namespace
+
+TEST_CASE("linear_cross_entropy equals cross_entropy of linear, in value and gradients", "[cross_entropy][fused]") {
+  // N = 300 rows of V = 517 classes take the threaded path; every seventh row is ignored.
+  const int64_t N = 300, D = 24, V = 517;
+  Tensor x = testing::randn({N, D}, 11), w = testing::randn({V, D}, 12, 0.3f);
+  std::vector<int32_t> t(N);
+  for (int64_t r = 0; r < N; ++r) t[r] = r % 7 == 3 ? -1 : (int32_t)((r * 37) % V);
+  for (bool bf16 : {false, true})
+    for (float z : {0.f, 1e-2f}) {
+      INFO("bf16 " << bf16 << " z_loss " << z);
+      set_matmul_precision(bf16 ? MatmulPrecision::bf16 : MatmulPrecision::f32);
+      const LossAndGrads a = run_loss(true, x, w, t, z), b = run_loss(false, x, w, t, z);
+      set_matmul_precision(MatmulPrecision::f32);
+      // Both round the same operands in bf16; the composition rounds the gradient rows after the
+      // 1 / count scale, the fused op before it: 2^-8 relative per element at most.
+      const double tol = bf16 ? 1e-2 : 1e-5;
+      REQUIRE(a.loss == Approx(b.loss).epsilon(1e-5));
+      std::vector<double> ax(a.dx.begin(), a.dx.end()), bx(b.dx.begin(), b.dx.end());
+      std::vector<double> aw(a.dw.begin(), a.dw.end()), bw(b.dw.begin(), b.dw.end());
+      REQUIRE(testing::rel_error(ax, bx) < tol);
+      REQUIRE(testing::rel_error(aw, bw) < tol);
+    }
+}
+
+TEST_CASE("linear_cross_entropy gradients against finite differences", "[cross_entropy][fused][gradcheck]") {
+  std::vector<int32_t> t = {2, -1, 10, 0, 5, -1, 7};
+  for (float z : {0.f, 0.1f}) {
+    INFO("z_loss " << z);
+    REQUIRE(testing::gradcheck([&](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], t, -1, z); },
+                               {testing::randn({7, 5}, 13), testing::randn({11, 5}, 14)}) < 1e-3);
+  }
+}
+
+TEST_CASE("linear_cross_entropy: every row ignored, no gradient mode, bad shapes", "[cross_entropy][fused]") {
+  Tensor x = testing::randn({3, 4}, 15).set_requires_grad(), w = testing::randn({5, 4}, 16).set_requires_grad();
+  Tensor loss = linear_cross_entropy(x, w, {-1, -1, -1}, -1, 0.1f);
+  REQUIRE(loss.item() == 0.f);
+  loss.backward();
+  for (float g : x.grad().to_vector()) REQUIRE(g == 0.f);
+  for (float g : w.grad().to_vector()) REQUIRE(g == 0.f);
+  {
+    NoGrad ng;  // the loss alone, as evaluation takes it
+    REQUIRE(linear_cross_entropy(x, w, {0, 4, 2}).item() == Approx(cross_entropy(linear(x, w), {0, 4, 2}).item()));
+  }
+  REQUIRE_THROWS_WITH(linear_cross_entropy(x, testing::randn({5, 3}, 17), {0, 1, 2}),
+                      Catch::Contains("x must be [N, D] and the weight [V, D]"));
+  REQUIRE_THROWS_WITH(linear_cross_entropy(x, w, {0, 1, 5}), Catch::Contains("target 5 at row 2"));
 }

@@ -33,8 +33,8 @@ std::pair<Tensor, models::ModelOutput> LMTask::loss_on(const std::vector<int32_t
       inputs[b * T + t] = windows[b * (T + 1) + t];
       targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
     }
-  models::ModelOutput out = model_->forward(inputs, B, T, capture);
-  Tensor loss = cross_entropy(out.logits, targets, -1, z_loss_);
+  models::ModelOutput out = model_->loss(inputs, B, T, targets, -1, z_loss_, capture);
+  Tensor loss = out.loss;
   return {loss, std::move(out)};
 }
 

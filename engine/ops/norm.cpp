@@ -32,6 +32,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
   const float* pw = w.defined() ? w.data() : nullptr;
   const float* pb = b.defined() ? b.data() : nullptr;
   float* py = out.data();
+  uint16_t* py16 = bf16_values(bf16_image_kept_to_fill(out, recording({x, w, b})));  // for the products reading y
 #pragma omp parallel for if (x.numel() > kParallelMin)
   for (int64_t r = 0; r < R; ++r) {
     const float* xr = px + r * D;
@@ -54,6 +55,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
       if (pb) v += pb[i];
       yr[i] = v;
     }
+    if (py16) round_to_bf16(yr, py16 + r * D, D);
   }
 
   return record(out, name, {x, w, b},
@@ -67,7 +69,10 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
 #pragma omp parallel if (x.numel() > kParallelMin)
     {
       // Weight and bias gradients sum over rows: each thread sums its rows, then adds once.
-      std::vector<float> dw(gw ? D : 0, 0.f), db(gb ? D : 0, 0.f), xh(D), gy(D);
+      std::vector<float> dw_sum(gw ? D : 0, 0.f), db_sum(gb ? D : 0, 0.f), xh_row(D), gy_row(D);
+      // Plain pointers: through the vectors, the loops below would reload their data per element
+      // and stay scalar.
+      float *dw = dw_sum.data(), *db = db_sum.data(), *xh = xh_row.data(), *gy = gy_row.data();
 #pragma omp for
       for (int64_t r = 0; r < R; ++r) {
         const float *xr = px + r * D, *gr = pg + r * D;
@@ -79,8 +84,14 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
           gy[i] = pw ? gr[i] * pw[i] : gr[i];
           sum_gy += gy[i];
           sum_gy_xh += (double)gy[i] * xh[i];
-          if (gw) dw[i] += gr[i] * xh[i];
-          if (gb) db[i] += gr[i];
+        }
+        if (gw) {
+#pragma omp simd
+          for (int64_t i = 0; i < D; ++i) dw[i] += gr[i] * xh[i];
+        }
+        if (gb) {
+#pragma omp simd
+          for (int64_t i = 0; i < D; ++i) db[i] += gr[i];
         }
         if (gx) {
           // dx = rstd * (gy - mean(gy) - xh * mean(gy * xh)); no mean(gy) term without centring

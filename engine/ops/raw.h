@@ -1,9 +1,10 @@
 // Raw kernels (no autograd) shared by the ops and by fused ops that call oneDNN directly.
 #pragma once
-#include <bit>
-#include <cstdint>
 #include <omp.h>
 
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "engine/tensor.h"
@@ -28,8 +29,18 @@ Bf16Image bf16_image_kept(const Tensor& t);
 // An image of dense t left for the caller to fill with round_to_bf16, by the loop that writes t
 // (saving gemm a pass of its own over t); empty in f32 precision.
 Bf16Image bf16_image_to_fill(const Tensor& t);
+// The same, kept with t's storage as bf16_image_kept's are (gemm and bf16_image then find it),
+// when `keep`: t is a new tensor that the loop writes whole with final values, an op's output in
+// the graph being recorded or a gradient's first contribution (grad_of and grad_slot drop the
+// image when a later contribution changes the gradient). Empty otherwise (in f32 precision, or
+// when t does not span its storage).
+Bf16Image bf16_image_kept_to_fill(const Tensor& t, bool keep);
 // y[0, n) = x[0, n) rounded to the nearest bf16, ties to even; NaN stays NaN.
 void round_to_bf16(const float* x, uint16_t* y, int64_t n);
+// An image's bf16 values to fill, or null for an empty image.
+inline uint16_t* bf16_values(const Bf16Image& image) {
+  return image.bf16 ? reinterpret_cast<uint16_t*>(image.bf16->data) : nullptr;
+}
 
 // c[..., M, N] = alpha * a[..., M, K] @ b[..., K, N] (+ bias[N])   (+ c if accumulate), on views
 // outside the autograd graph. a, b and c may be strided (c's strides are honoured); b is 2-D
@@ -50,23 +61,28 @@ void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algor
 // dst[i] = v(i) for i in [0, n), or dst[i] += v(i) unless `first` (a gradient's first
 // contribution goes into a new, uninitialised buffer: see grad_slot); on all threads for large n
 // unless called inside a parallel region (a row of a parallel loop), where a region per call
-// would cost more than the row.
+// would cost more than the row. With `image` (bf16_image_kept_to_fill), dst's final values are
+// rounded into it as they are written.
 template <class V>
-void assign_or_add(float* dst, int64_t n, bool first, V v) {
-  if (n > kParallelMin && !omp_in_parallel()) {
+void assign_or_add(float* dst, int64_t n, bool first, const V& v, uint16_t* image = nullptr) {
+  auto run = [dst, first, image](const V& f, int64_t i0, int64_t i1) {
     if (first) {
-#pragma omp parallel for simd
-      for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dst[i] = f(i);
     } else {
-#pragma omp parallel for simd
-      for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dst[i] += f(i);
     }
-  } else if (first) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) dst[i] = v(i);
-  } else {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) dst[i] += v(i);
+    if (image) round_to_bf16(dst + i0, image + i0, i1 - i0);
+  };
+  if (n <= kParallelMin || omp_in_parallel()) return run(v, 0, n);
+  constexpr int64_t kChunk = 4096;
+#pragma omp parallel for
+  for (int64_t c = 0; c < n; c += kChunk) {
+    // The thread's own copy of v: read through the shared closure, whose pointers a store to dst
+    // might change, the compiler reloads them per lane and the loads become gathers.
+    const V f = v;
+    run(f, c, std::min(n, c + kChunk));
   }
 }
 

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 #include "engine/threads.h"
 
 namespace sl {
@@ -14,7 +15,7 @@ namespace sl {
 // out (+)= R(sign * angle) applied to every pair of in[B, T, H, Dh]; cos_sin holds
 // (cos, sin) for each (t, i). The backward pass is the inverse rotation, sign = -1.
 static void rotate(const float* in, float* out, const Shape& s, const std::vector<float>& cos_sin, float sign,
-                   bool accumulate) {
+                   bool accumulate, uint16_t* out16) {
   int64_t bt = s[0] * s[1], t_len = s[1], h = s[2], half = s[3] / 2;
 #pragma omp parallel for if (bt * h * half > kParallelMin)
   for (int64_t r = 0; r < bt; ++r) {
@@ -35,6 +36,7 @@ static void rotate(const float* in, float* out, const Shape& s, const std::vecto
         }
       }
     }
+    if (out16) round_to_bf16(out + r * h * half * 2, out16 + r * h * half * 2, h * half * 2);
   }
 }
 
@@ -63,10 +65,11 @@ Tensor rope(const Tensor& x_in, float theta, int64_t pos0) {
   Tensor x = x_in.contiguous();
   auto cos_sin = angle_table(x.size(1), x.size(3) / 2, theta, pos0);
   Tensor out = Tensor::empty(x.shape());
-  rotate(x.data(), out.data(), x.shape(), *cos_sin, 1.f, false);
+  // Both ways the rotated values keep their bf16 rounding for the products that read them.
+  rotate(x.data(), out.data(), x.shape(), *cos_sin, 1.f, false, bf16_values(bf16_image_kept_to_fill(out, recording({x}))));
   return record(out, "rope", {x}, [x, cos_sin](const Tensor&, const Tensor& g) {
     auto [gx, first] = grad_slot(x);
-    rotate(g.data(), gx.data(), x.shape(), *cos_sin, -1.f, !first);
+    rotate(g.data(), gx.data(), x.shape(), *cos_sin, -1.f, !first, bf16_values(bf16_image_kept_to_fill(gx, first)));
   });
 }
 
