@@ -11,7 +11,7 @@
 namespace sl::cli {
 
 const char* const kSweepHelp =
-    "usage: sinklab sweep SWEEP.yaml [--jobs N] [--threads T] [--summary] [--dry-run]\n"
+    "usage: sinklab sweep SWEEP.yaml [--jobs N] [--threads T] [--pin] [--summary] [--dry-run]\n"
     "                    [--hostfile FILE] [--slurm] [--only I|NAME] [--into DIR [--import D]]\n"
     "                    [key.sub=value ...]\n\n"
     "Runs every run of a sweep file (a base config, a grid and/or named variants of overrides; see\n"
@@ -22,6 +22,9 @@ const char* const kSweepHelp =
     "reported with its stderr tail (runs/<sweep>/logs/) and the others go on.\n"
     "  --jobs N       runs at a time (default 1); each gets OMP_NUM_THREADS = cores / N\n"
     "  --threads T    OMP_NUM_THREADS per run instead\n"
+    "  --pin          each run at a time on its own T CPUs (the k-th of N on the k-th T of the CPUs\n"
+    "                 the sweep may use; N x T must not exceed them), for a machine given to the\n"
+    "                 sweep alone; with train.pin_threads=true a run binds one thread to each\n"
     "  --summary      only write the summary of what has run so far\n"
     "  --dry-run      print each run's state and command; run nothing\n"
     "  --hostfile F   place runs on the hosts of an MPI hostfile (`host slots=N` lines) through\n"
@@ -78,6 +81,7 @@ int cmd_sweep(const Args& args) {
     }
     else if (a == "--summary") summary_only = true;
     else if (a == "--dry-run") opt.dry_run = true;
+    else if (a == "--pin") opt.pin = true;
     else if (a == "--slurm") slurm = true;
     else if (a == "--into" || a == "--import") {
       SL_CHECK(i + 1 < args.size(), a + " needs a directory");

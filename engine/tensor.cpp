@@ -1,7 +1,10 @@
 #include "engine/tensor.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -62,11 +65,37 @@ int64_t Storage::pooled_bytes() {
   return total;
 }
 
+// Pool buffers of 2 MB or more are mapped on a 2 MB boundary with transparent huge pages asked
+// for over their whole 2 MB pieces: a pass over activations then walks a few large pages instead
+// of a TLB miss per 4 KB, and the CPU's prefetchers, which stop at page boundaries, run on. Mapped
+// here rather than by malloc, so that release_free hands them back whole.
+constexpr size_t kHugePage = size_t(2) << 20;
+
+static size_t mapped_bytes(size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+
+static void* fresh_buffer(size_t bytes) {
+  if (bytes < kHugePage) return std::aligned_alloc(64, bytes);
+  const size_t len = mapped_bytes(bytes);
+  void* raw = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) & ~(kHugePage - 1));
+  const size_t head = start - static_cast<char*>(raw);
+  if (head) munmap(raw, head);
+  if (head < kHugePage) munmap(start + len, kHugePage - head);
+  madvise(start, len / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: refused, pages stay small
+  return start;
+}
+
+static void free_buffer(void* p, size_t bytes) {
+  if (bytes < kHugePage) std::free(p);
+  else munmap(p, mapped_bytes(bytes));
+}
+
 void Storage::release_free() {
   Pool& P = pool();
   std::lock_guard<std::mutex> lock(P.mu);
   for (auto& [bytes, buffers] : P.free)
-    for (void* p : buffers) std::free(p);
+    for (void* p : buffers) free_buffer(p, bytes);
   P.free.clear();
 }
 
@@ -83,7 +112,7 @@ std::shared_ptr<Storage> Storage::allocate(int64_t n) {
       it->second.pop_back();
     }
   }
-  if (!p) p = std::aligned_alloc(64, bytes);
+  if (!p) p = fresh_buffer(bytes);
   if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
   int64_t live = P.live += (int64_t)bytes;
   int64_t peak = P.peak.load();

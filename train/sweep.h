@@ -67,6 +67,7 @@ struct SweepOptions {
   int threads = 0;          // OMP_NUM_THREADS per run; 0 = cores / jobs (local runs) or 1 (hosts)
   std::vector<Host> hosts;  // empty: local processes
   bool dry_run = false;     // print the commands, run nothing
+  bool pin = false;         // local runs on disjoint CPUs: the k-th of `jobs` slots on the k-th `threads` of them
   int only = -1;            // run just this run index (a Slurm array task)
 };
 

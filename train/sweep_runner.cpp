@@ -1,9 +1,11 @@
 // Runs a sweep's runs as child processes, `jobs` at a time.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -72,9 +74,33 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
-// Starts `cmd` with stdout appended to `out`, stderr replacing `err`. The child gets SIGTERM
-// (and so checkpoints) if the sweep dies.
-pid_t spawn(const std::vector<std::string>& cmd, int threads, const std::string& out, const std::string& err) {
+// --pin: the CPUs of each of `jobs` slots, `threads` apiece in order from those this process may use.
+std::vector<std::vector<int>> cpu_slots(int jobs, int threads) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  sched_getaffinity(0, sizeof allowed, &allowed);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  SL_CHECK((int64_t)jobs * threads <= (int64_t)cpus.size(),
+           "--pin gives each of the " + std::to_string(jobs) + " runs at a time its own " + std::to_string(threads) +
+               " CPU(s): that needs " + std::to_string(jobs * threads) + " CPUs, and this process may use " +
+               std::to_string(cpus.size()) + " (lower --jobs or --threads)");
+  std::vector<std::vector<int>> slots(jobs);
+  for (int k = 0; k < jobs; ++k) slots[k].assign(cpus.begin() + k * threads, cpus.begin() + (k + 1) * threads);
+  return slots;
+}
+
+std::string cpu_list(const std::vector<int>& cpus) {
+  std::vector<std::string> s;
+  for (int c : cpus) s.push_back(std::to_string(c));
+  return join(s, ",");
+}
+
+// Starts `cmd` with stdout appended to `out`, stderr replacing `err`, on `cpus` if any. The child
+// gets SIGTERM (and so checkpoints) if the sweep dies.
+pid_t spawn(const std::vector<std::string>& cmd, int threads, const std::vector<int>& cpus, const std::string& out,
+            const std::string& err) {
   std::fflush(stdout);
   std::fflush(stderr);
   pid_t pid = fork();
@@ -88,6 +114,12 @@ pid_t spawn(const std::vector<std::string>& cmd, int threads, const std::string&
   int null = open("/dev/null", O_RDONLY);
   if (null >= 0) dup2(null, 0);
   setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  if (!cpus.empty()) {  // the run's threads stay on its CPUs (train.pin_threads binds one to each)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c : cpus) CPU_SET(c, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
   std::vector<char*> argv;
   for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -105,6 +137,10 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
   const int cores = (int)std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
   const int threads = opt.threads > 0 ? opt.threads : opt.hosts.empty() ? std::max(1, cores / jobs) : 1;
 
+  SL_CHECK(!opt.pin || opt.hosts.empty(), "--pin places local runs; with --hostfile, mpirun places them");
+  const std::vector<std::vector<int>> pinned = opt.pin ? cpu_slots(jobs, threads) : std::vector<std::vector<int>>{};
+  std::vector<bool> slot_busy(pinned.size(), false);
+
   std::vector<size_t> todo;
   int finished = 0;
   for (size_t i = 0; i < sw.runs.size(); ++i) {
@@ -117,8 +153,9 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
                                                std::to_string(sw.runs.size()) + " runs (0.." +
                                                std::to_string(sw.runs.size() - 1) + ")");
   const int total = opt.only >= 0 ? 1 : (int)sw.runs.size();
-  std::printf("sweep %s: %d runs (%d finished, %zu to run), %d at a time, %d thread%s each -> %s\n", sw.name.c_str(),
-              total, finished, todo.size(), jobs, threads, threads == 1 ? "" : "s", sw.dir.c_str());
+  std::printf("sweep %s: %d runs (%d finished, %zu to run), %d at a time, %d thread%s each%s -> %s\n", sw.name.c_str(),
+              total, finished, todo.size(), jobs, threads, threads == 1 ? "" : "s",
+              opt.pin ? ", each on its own CPUs" : "", sw.dir.c_str());
   if (!sw.claim.empty()) std::printf("claim: %s\n", sw.claim.c_str());
 
   // Host slots in use; local runs use the one unnamed host.
@@ -133,10 +170,11 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
   if (opt.dry_run) {
     size_t h = 0;
     int used = 0;
-    for (size_t i : todo) {
-      const SweepRun& r = sw.runs[i];
+    for (size_t k = 0; k < todo.size(); ++k) {
+      const SweepRun& r = sw.runs[todo[k]];
       RunState s = run_state(r);
-      std::printf("[%s] %s: OMP_NUM_THREADS=%d %s\n", state_name(s), r.name.c_str(), threads,
+      const std::string cpus = pinned.empty() ? "" : "CPUs " + cpu_list(pinned[k % pinned.size()]) + ": ";
+      std::printf("[%s] %s: %sOMP_NUM_THREADS=%d %s\n", state_name(s), r.name.c_str(), cpus.c_str(), threads,
                   join_command(run_command(sw, r, s, exe, threads, hosts[h].name)).c_str());
       if (++used == hosts[h].slots) used = 0, h = (h + 1) % hosts.size();
     }
@@ -151,7 +189,7 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
   sigaction(SIGTERM, &sa, nullptr);
   struct Running {
     size_t run;
-    int host;
+    int host, slot;  // slot: of --pin, else -1
     std::chrono::steady_clock::time_point start;
   };
   std::map<pid_t, Running> running;
@@ -183,11 +221,16 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
       const int h = free_host();
       auto cmd = run_command(sw, r, s, exe, threads, hosts[h].name);
       write_text(sw.logs() + "/" + r.name + ".cmd", join_command(cmd) + "\n");
-      pid_t pid = spawn(cmd, threads, sw.logs() + "/" + r.name + ".log", sw.logs() + "/" + r.name + ".err");
-      running[pid] = {todo[next - 1], h, std::chrono::steady_clock::now()};
+      const int slot =
+          pinned.empty() ? -1 : (int)(std::find(slot_busy.begin(), slot_busy.end(), false) - slot_busy.begin());
+      pid_t pid = spawn(cmd, threads, slot >= 0 ? pinned[slot] : std::vector<int>{}, sw.logs() + "/" + r.name + ".log",
+                        sw.logs() + "/" + r.name + ".err");
+      running[pid] = {todo[next - 1], h, slot, std::chrono::steady_clock::now()};
       ++busy[h];
-      std::printf("%s %s%s\n", s == RunState::Interrupted ? "resume" : "start", r.name.c_str(),
-                  hosts[h].name.empty() ? "" : (" on " + hosts[h].name).c_str());
+      if (slot >= 0) slot_busy[slot] = true;
+      std::printf("%s %s%s%s\n", s == RunState::Interrupted ? "resume" : "start", r.name.c_str(),
+                  hosts[h].name.empty() ? "" : (" on " + hosts[h].name).c_str(),
+                  slot >= 0 ? (" on CPUs " + cpu_list(pinned[slot])).c_str() : "");
     }
     progress();
     int status = 0;
@@ -204,6 +247,7 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
     const std::string wall = sw.logs() + "/" + r.name + ".wall";
     write_text(wall, std::to_string(read_number(wall) + secs) + "\n");
     --busy[it->second.host];
+    if (it->second.slot >= 0) slot_busy[it->second.slot] = false;
     running.erase(it);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     write_text(sw.logs() + "/" + r.name + ".exit", std::to_string(code) + "\n");

@@ -4,7 +4,8 @@
 - a second invocation skips finished runs;
 - stopping the sweep mid-way (SIGTERM) leaves finished runs alone and resumes the interrupted one;
 - a run that fails is reported with its stderr tail while the others finish;
-- --dry-run prints the commands (local and on MPI hosts) and runs nothing; --slurm writes an array script.
+- --dry-run prints the commands (local and on MPI hosts) and runs nothing; --slurm writes an array script;
+- --pin places each run at a time on its own CPUs, and refuses more runs than CPUs.
 Run by CTest as: /usr/bin/python3 test_sweep.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import csv
 import os
@@ -146,6 +147,22 @@ variants:
     check("dry-run hostfile: mpirun on alternating hosts",
           len(lines) == 4 and all(f"mpirun --host {h} -np 1 -x OMP_NUM_THREADS=1 {BIN} train" in l
                                   for l, h in zip(lines, ["nodeA", "nodeB", "nodeA", "nodeB"])), out)
+    # --pin: each run at a time on its own CPUs, in order from those the sweep may use.
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        out = sweep(grid, "--dry-run", "--jobs", "2", "--threads", "1", "--pin", f"run.dir={tmp}/dry")
+        lines = [l for l in out.splitlines() if l.startswith("[pending]")]
+        check("dry-run --pin: the runs alternate between the two slots' CPUs",
+              [l.split(": ")[1] for l in lines] == [f"CPUs {c}" for c in [cpus[0], cpus[1]] * 2], out)
+        out = sweep(grid, "--jobs", "2", "--threads", "1", "--pin", f"run.dir={tmp}/pinned")
+        check("--pin: every run finished, each started on one slot's CPU",
+              "4/4 done, 0 failed" in out and out.count(f"on CPUs {cpus[0]}\n") + out.count(f"on CPUs {cpus[1]}\n") == 4,
+              out)
+    err = subprocess.run([BIN, "sweep", grid, "--jobs", str(len(cpus) + 1), "--threads", "1", "--pin",
+                          f"run.dir={tmp}/dry"], capture_output=True, text=True, cwd=ROOT)
+    check("--pin with more runs at a time than CPUs is refused, naming both counts",
+          err.returncode != 0 and f"needs {len(cpus) + 1} CPUs, and this process may use {len(cpus)}" in err.stderr,
+          err.stderr)
     out = sweep(grid, "--slurm", f"run.dir={tmp}/dry")
     script = open(f"{tmp}/dry/grid/sweep.slurm").read()
     check("slurm: one array task per run, each a sweep --only",

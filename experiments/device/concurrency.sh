@@ -1,0 +1,76 @@
+#!/bin/bash
+# One device call (16-core host): the host as a sweep machine for the reproduction's runs (issue 20,
+# item 3). At the calibrated shape (LLaMA preset, d_model 128, 4 layers, 4 heads, context 64,
+# batch 32, vocabulary 1024, random tokens, statistics every 50 steps from the probe), in f32 and
+# bf16:
+#   alone  one single-thread run by itself (`sinklab sweep --jobs 1 --pin`: on CPU 0);
+#   full   16 single-thread runs at once, one per core (`sinklab sweep --jobs 16 --threads 1 --pin`);
+#   torch  16 single-thread PyTorch eager processes of the same model at once, one per core
+#          (taskset), and one alone.
+# Prints the aggregate tokens/s of each, full against one alone (goal >= 12x of 16) and against
+# torch (goal >= 2x), and the runs per hour this gives the reproduction (RUN_STEPS steps of 32 x 64
+# tokens per run; RUNS runs).
+# Carry .debs (../shared/device/pack-deps.sh) and .bench (a copy of ../shared/bench/torch_ref.py,
+# the reference; not part of the project).
+# usage: [STEPS=200] [TORCH_STEPS=30] [RUN_STEPS=5000] [RUNS=80] experiments/device/concurrency.sh
+source .debs/use-deps.sh
+cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C /tmp/b -j16 sinklab >/tmp/build.log 2>&1 ||
+  { tail -30 /tmp/build.log; exit 1; }
+S=/tmp/b/sinklab
+STEPS=${STEPS:-200} TORCH_STEPS=${TORCH_STEPS:-30} RUN_STEPS=${RUN_STEPS:-5000} RUNS=${RUNS:-80}
+N=$(nproc)
+W=/tmp/concurrency
+rm -rf $W && mkdir -p $W
+lscpu | grep -E "Model name|^CPU\(s\)"; python3 -c "import torch; print('torch', torch.__version__)"
+echo "$N CPUs; $STEPS steps per sinklab run, $TORCH_STEPS timed steps per PyTorch process"
+
+# A sweep of `runs` seeds of the calibrated shape.
+sweep_file() {  # name runs dtype
+  local seeds; seeds=$(seq -s, 0 $(($2 - 1)))
+  cat > $W/$1.yaml <<EOF
+base: $PWD/configs/default.yaml
+overrides: [model.d_model=128, model.n_layers=4, model.n_heads=4, model.context=64, data.source=random,
+            data.vocab=1023, train.batch_size=32, train.steps=$STEPS, train.dtype=$3, train.eval_every=0,
+            train.checkpoint_every=0, train.log_every=50, stats.every=50, stats.source=probe]
+grid:
+  train.seed: [$seeds]
+EOF
+}
+
+# Aggregate tokens/s of a sweep's runs, each timed by the sweep runner (logs/<run>.wall): they
+# ran side by side, so the rates add.
+sweep_rate() {  # name jobs
+  $S sweep $W/$1.yaml --jobs $2 --threads 1 --pin run.dir=$W/runs > $W/$1.log 2>&1 || { tail -20 $W/$1.log; exit 1; }
+  python3 - "$W/runs/$1/logs" $STEPS <<'EOF'
+import glob, sys
+walls = [float(open(f).read()) for f in glob.glob(sys.argv[1] + "/*.wall")]
+print(sum(int(sys.argv[2]) * 32 * 64 / w for w in walls))
+EOF
+}
+
+# Aggregate tokens/s of `n` single-thread PyTorch processes at once, one per core.
+torch_rate() {  # n
+  for k in $(seq 0 $(($1 - 1))); do
+    OMP_NUM_THREADS=1 taskset -c $k python3 .bench/torch_ref.py --d 128 --layers 4 --heads 4 --ffn 344 --seq 64 \
+      --batch 32 --vocab 1024 --steps $TORCH_STEPS > $W/torch_$1_$k.log 2>&1 &
+  done
+  wait
+  cat $W/torch_$1_*.log | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p' | awk '{s += $1} END {print s}'
+}
+
+t1=$(torch_rate 1); tn=$(torch_rate $N)
+echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all"
+for dtype in f32 bf16; do
+  sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
+  a=$(sweep_rate alone_$dtype 1); f=$(sweep_rate full_$dtype $N)
+  python3 - $dtype $N "$a" "$f" "$tn" $RUN_STEPS $RUNS <<'EOF'
+import sys
+dtype, n, alone, full, torch, run_steps, runs = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), \
+    int(sys.argv[6]), int(sys.argv[7])
+per_hour = full * 3600 / (run_steps * 32 * 64)
+print(f"sinklab {dtype}: alone {alone:.0f} tokens/s; {n} at once {full:.0f} tokens/s in all = "
+      f"{full / alone:.1f}x one alone (goal >= {0.75 * n:.0f}x) = {full / torch:.2f}x PyTorch's {n} (goal >= 2x); "
+      f"{per_hour:.1f} runs of {run_steps} steps per hour, {runs} runs in {runs / per_hour:.1f} h")
+EOF
+done
+cp $W/*.log "$OUT/" 2>/dev/null
