@@ -43,7 +43,8 @@ std::vector<double> rank_residual(const Tensor& x) {
   return per_sequence(x, [](const float* X, int64_t T, int64_t D) {
     std::vector<double> mean(D, 0);
     for (int64_t i = 0; i < T; ++i)
-      for (int64_t d = 0; d < D; ++d) mean[d] += X[i * D + d] / (double)T;
+      for (int64_t d = 0; d < D; ++d) mean[d] += X[i * D + d];
+    for (double& m : mean) m /= T;
     double residual = 0, all = 0;
     for (int64_t i = 0; i < T; ++i)
       for (int64_t d = 0; d < D; ++d) {
@@ -60,15 +61,16 @@ std::vector<double> token_kurtosis(const Tensor& x) {
     int64_t tokens = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
-      double mean = 0;
-      for (int64_t d = 0; d < D; ++d) mean += xi[d] / (double)D;
-      double m2 = 0, m4 = 0;
+      double sum = 0;
+      for (int64_t d = 0; d < D; ++d) sum += xi[d];
+      const double mean = sum / D;
+      double s2 = 0, s4 = 0;  // D m2 and D m4
       for (int64_t d = 0; d < D; ++d) {
         const double c2 = (xi[d] - mean) * (xi[d] - mean);
-        m2 += c2 / D, m4 += c2 * c2 / D;
+        s2 += c2, s4 += c2 * c2;
       }
-      if (m2 == 0) continue;
-      total += m4 / (m2 * m2);
+      if (s2 == 0) continue;
+      total += D * s4 / (s2 * s2);
       ++tokens;
     }
     return tokens ? total / tokens : (double)NAN;

@@ -115,18 +115,20 @@ std::vector<double> normalized_entropy(const Tensor& probs, const std::vector<ui
   SL_CHECK((int64_t)mask.size() == T * S, "normalized_entropy: a mask of " + std::to_string(mask.size()) +
                                               " entries for " + std::to_string(T) + " x " + std::to_string(S) +
                                               " weights");
+  std::vector<double> log_visible(T);
+  for (int64_t i = 0; i < T; ++i)
+    log_visible[i] = std::log((double)std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0}));
   std::vector<double> out(B * H);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     double total = 0;
     int64_t rows = 0;
     for (int64_t i = 0; i < T; ++i) {
-      const int64_t visible = std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0});
-      if (visible < 2) continue;
+      if (log_visible[i] <= 0) continue;  // one visible key (or none)
       const float* row = A.data() + (bh * T + i) * S;
       double rs = 0;
       for (int64_t j = 0; j < S; ++j) rs += row[j];
       if (rs <= 0) continue;  // no distribution to measure
-      total += row_entropy(row, S, rs) / std::log((double)visible);
+      total += row_entropy(row, S, rs) / log_visible[i];
       ++rows;
     }
     out[bh] = rows ? total / rows : NAN;
