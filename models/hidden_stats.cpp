@@ -1,7 +1,9 @@
 #include "models/hidden_stats.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 
 namespace sl::models {
 
@@ -85,18 +87,37 @@ std::vector<double> inf_norm(const Tensor& x) {
   });
 }
 
+namespace {
+
+// The k-th smallest (from 0) of nonnegative floats, whose bit patterns are ordered as they are:
+// a histogram of the top 16 bits finds the bin that holds it, and only that bin is selected in
+// (nth_element over all of them is bound by mispredicted comparisons).
+float kth_smallest(const std::vector<float>& m, size_t k) {
+  auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 16; };
+  std::vector<size_t> count(1 << 16, 0);
+  for (float v : m) ++count[bin(v)];
+  uint32_t b = 0;
+  size_t below = 0;
+  while (below + count[b] <= k) below += count[b++];
+  std::vector<float> in_bin;
+  in_bin.reserve(count[b]);
+  for (float v : m)
+    if (bin(v) == b) in_bin.push_back(v);
+  std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.end());
+  return in_bin[k - below];
+}
+
+}  // namespace
+
 Magnitudes magnitudes(const Tensor& x) {
   std::vector<float> m = x.to_vector();
   for (float& v : m) v = std::fabs(v);
   Magnitudes out{{NAN, NAN, NAN}, NAN};
   if (m.empty()) return out;
+  out.median = kth_smallest(m, m.size() / 2);  // the upper median
   const size_t k = std::min<size_t>(3, m.size());
   std::partial_sort(m.begin(), m.begin() + k, m.end(), std::greater<float>());
   std::copy_n(m.begin(), k, out.top.begin());
-  // The upper median of |x| is the (n - 1 - n/2)-th largest.
-  const size_t mid = m.size() - 1 - m.size() / 2;
-  std::nth_element(m.begin(), m.begin() + mid, m.end(), std::greater<float>());
-  out.median = m[mid];
   return out;
 }
 

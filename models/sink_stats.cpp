@@ -10,16 +10,6 @@ namespace sl::models {
 
 namespace {
 
-// The entropy (nats) of a row of S weights divided by their sum (0 for a row that sums to <= 0).
-double row_entropy(const float* row, int64_t S, double sum) {
-  double e = 0;
-  for (int64_t j = 0; j < S && sum > 0; ++j) {
-    double q = row[j] / sum;
-    if (q > 0) e -= q * std::log(q);
-  }
-  return e;
-}
-
 // Per (sequence, head) [B * H]: the mean over the T query rows i of what add(acc, row, i) adds to acc.
 template <class F>
 std::vector<double> row_mean(const Tensor& probs, F add) {
@@ -88,20 +78,25 @@ std::vector<double> slot_importance(const Tensor& probs, int64_t n) {
 RowSums row_sums(const Tensor& probs, int64_t slots) {
   Tensor A = probs.contiguous();
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
-  RowSums r{std::vector<double>(B * H), std::vector<double>(B * H), std::vector<double>(B * H),
-            std::vector<double>(B * H)};
+  RowSums r{std::vector<double>(B * H),     std::vector<double>(B * H),     std::vector<double>(B * H),
+            std::vector<double>(B * H),     std::vector<double>(B * H * T), std::vector<double>(B * H * T)};
 #pragma omp parallel for if (B * H * T * S > kParallelMin)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     double ent = 0, rsum = 0, slot = 0, top = 0;  // locals: no shared cache lines in the loop
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
-      double rs = 0;
+      double rs = 0, e = 0;
       for (int64_t j = 0; j < S; ++j) {
         rs += row[j];
         top = std::max(top, (double)row[j]);
       }
+      for (int64_t j = 0; j < S && rs > 0; ++j) {
+        double q = row[j] / rs;
+        if (q > 0) e -= q * std::log(q);
+      }
       for (int64_t j = 0; j < slots; ++j) slot += row[j];
-      ent += row_entropy(row, S, rs);
+      r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
+      ent += e;
       rsum += rs;
     }
     r.entropy[bh] = ent, r.row_sum[bh] = rsum, r.slot[bh] = slot, r.max[bh] = top;
@@ -109,26 +104,22 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
   return r;
 }
 
-std::vector<double> normalized_entropy(const Tensor& probs, const std::vector<uint8_t>& mask) {
-  Tensor A = probs.contiguous();
-  const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
-  SL_CHECK((int64_t)mask.size() == T * S, "normalized_entropy: a mask of " + std::to_string(mask.size()) +
-                                              " entries for " + std::to_string(T) + " x " + std::to_string(S) +
-                                              " weights");
+std::vector<double> normalized_entropy(const RowSums& r, const std::vector<uint8_t>& mask, int64_t T) {
+  const int64_t BH = (int64_t)r.entropy.size(), S = T ? (int64_t)mask.size() / T : 0;
+  SL_CHECK((int64_t)r.row_entropy.size() == BH * T && (int64_t)mask.size() == T * S,
+           "normalized_entropy: a mask of " + std::to_string(mask.size()) + " entries for " +
+               std::to_string(r.row_entropy.size()) + " rows of " + std::to_string(T) + " queries");
   std::vector<double> log_visible(T);
   for (int64_t i = 0; i < T; ++i)
     log_visible[i] = std::log((double)std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0}));
-  std::vector<double> out(B * H);
-  for (int64_t bh = 0; bh < B * H; ++bh) {
+  std::vector<double> out(BH);
+  for (int64_t bh = 0; bh < BH; ++bh) {
     double total = 0;
     int64_t rows = 0;
     for (int64_t i = 0; i < T; ++i) {
-      if (log_visible[i] <= 0) continue;  // one visible key (or none)
-      const float* row = A.data() + (bh * T + i) * S;
-      double rs = 0;
-      for (int64_t j = 0; j < S; ++j) rs += row[j];
-      if (rs <= 0) continue;  // no distribution to measure
-      total += row_entropy(row, S, rs) / log_visible[i];
+      // one visible key (or none), or no weight: no distribution to measure
+      if (log_visible[i] <= 0 || r.row_total[bh * T + i] <= 0) continue;
+      total += r.row_entropy[bh * T + i] / log_visible[i];
       ++rows;
     }
     out[bh] = rows ? total / rows : NAN;
@@ -144,12 +135,19 @@ std::vector<float> value_output_norms(const Tensor& values, const Tensor& out_pr
   const int64_t B = values.size(0), H = values.size(1), S = values.size(2), dh = values.size(3);
   SL_CHECK(out_proj.dim() == 3 && out_proj.size(0) == H && out_proj.size(1) == dh,
            "value_output_norms: W_O^h must be [H, d_h, D] for values [B, H, S, d_h]");
-  // [H, B * S, d_h] @ [H, d_h, D]: every head's values through its slice of W_O at once.
+  // ||v W||^2 = v (W W^T) . v: through each head's d_h x d_h Gram matrix, d_h / D of the work of
+  // projecting the values.
   const Tensor per_head = values.permute({1, 0, 2, 3}).contiguous().reshape({H, B * S, dh});
-  const std::vector<float> norms = row_norms(matmul(per_head, out_proj));  // [H, B, S]
+  const Tensor vg = matmul(per_head, matmul(out_proj, out_proj.transpose(-1, -2)));  // [H, B * S, d_h]
   std::vector<float> out(B * H * S);
   for (int64_t h = 0; h < H; ++h)
-    for (int64_t b = 0; b < B; ++b) std::copy_n(norms.begin() + (h * B + b) * S, S, out.begin() + (b * H + h) * S);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < S; ++j) {
+        const int64_t r = (h * B + b) * S + j;
+        double n2 = 0;
+        for (int64_t d = 0; d < dh; ++d) n2 += (double)vg.data()[r * dh + d] * per_head.data()[r * dh + d];
+        out[(b * H + h) * S + j] = (float)std::sqrt(std::max(n2, 0.0));  // rounding may leave n2 a hair below 0
+      }
   return out;
 }
 

@@ -29,16 +29,18 @@ std::vector<double> slot_importance(const Tensor& probs, int64_t n);
 
 // Per (sequence, head) [B * H], over the T rows: the sums of each row's entropy (in nats, of the
 // row divided by its sum), of its sum and of its weight on the bias slots; the largest weight.
+// Per row [B * H * T]: its entropy and its sum.
 struct RowSums {
   std::vector<double> entropy, row_sum, slot, max;
+  std::vector<double> row_entropy, row_total;
 };
 RowSums row_sums(const Tensor& probs, int64_t slots);
 
-// Per (sequence, head) [B * H]: the mean over query rows of H_t / log n_t, the row's entropy (as in
-// RowSums) over the log of its n_t visible keys (mask [T, S], 1 = hidden), skipping rows with
-// n_t < 2 and rows of no weight (NaN if none is left): 0 when a query attends to one key, 1 when
-// uniform.
-std::vector<double> normalized_entropy(const Tensor& probs, const std::vector<uint8_t>& mask);
+// Per (sequence, head) [B * H]: the mean over the T query rows of H_t / log n_t, the row's entropy
+// (RowSums::row_entropy) over the log of its n_t visible keys (mask [T, S], 1 = hidden), skipping
+// rows with n_t < 2 and rows of no weight (NaN if none is left): 0 when a query attends to one key,
+// 1 when uniform.
+std::vector<double> normalized_entropy(const RowSums& rows, const std::vector<uint8_t>& mask, int64_t T);
 
 // Per (sequence, head) [B * H]: (1/T) sum_t A[t, slots + t], the weight of each query on itself.
 std::vector<double> diagonal_mass(const Tensor& probs, int64_t slots);

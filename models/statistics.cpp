@@ -232,7 +232,9 @@ Values centred_sink_logit(const StatsInput& in) {
 }
 
 Values row_entropy_over_log_keys(const StatsInput& in) {
-  return head_means(in, [&](int64_t l) { return normalized_entropy(in.weights(l), in.attn()[l].mask); });
+  return head_means(in, [&](int64_t l) {
+    return normalized_entropy(in.row_sums(l), in.attn()[l].mask, in.weights(l).size(2));
+  });
 }
 
 Values top_magnitudes(const StatsInput& in) {
