@@ -318,6 +318,13 @@ TEST_CASE("massive activations and quantisation outliers of the residual stream 
   check_values(compute("hidden/median_magnitude", in), {2});
   check_values(compute("hidden/massive_activation_ratio", in), {4.5});
   check_values(compute("hidden/inf_norm", in), {9});
+  // An even count of magnitudes 1.000 ... 1.099 of both signs, shuffled, within one bin of the
+  // median's histogram: the upper median is the 51st.
+  std::vector<float> close(100);
+  for (int i = 0; i < 100; ++i) close[i] = (i % 2 ? -1.f : 1.f) * (1 + (float)(i * 37 % 100) / 1000.f);
+  const Magnitudes m = magnitudes(Tensor::from({1, 100, 1}, close));
+  CHECK(m.median == 1 + 50 / 1000.f);
+  CHECK(m.top == std::array<float, 3>{1 + 99 / 1000.f, 1 + 98 / 1000.f, 1 + 97 / 1000.f});
 
   // Kurtosis m4 / m2^2 of a token's channels: (1, -1, 1, -1) has 1; (0, 0, 0, 4) has deviations
   // (-1, -1, -1, 3), m2 = 3, m4 = 21: 7/3; a constant token has none and is skipped.
