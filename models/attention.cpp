@@ -148,12 +148,15 @@ Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots)
   return w;
 }
 
-// probs [B, H, T, S], keys and values [B, H, S, d_h] cut to the request's block.
-static AttentionCapture keep(const CaptureRequest& r, const Tensor& probs, const Tensor& keys, const Tensor& values,
-                             int64_t slots) {
+// probs [B, H, T, S], queries [B, H, T, d_h], keys and values [B, H, S, d_h] cut to the request's block.
+static AttentionCapture keep(const CaptureRequest& r, const Tensor& probs, const Tensor& queries, const Tensor& keys,
+                             const Tensor& values, int64_t slots) {
   const int64_t n = r.positions < 0 ? probs.size(2) : r.positions;
-  return {leading_block(probs, {r.rows, -1, n, slots + n}), leading_block(keys, {r.rows, -1, slots + n}),
-          leading_block(values, {r.rows, -1, slots + n}), slots};
+  return {.probs = leading_block(probs, {r.rows, -1, n, slots + n}),
+          .keys = leading_block(keys, {r.rows, -1, slots + n}),
+          .values = leading_block(values, {r.rows, -1, slots + n}),
+          .slot_offset = slots,
+          .queries = leading_block(queries, {r.rows, -1, n})};
 }
 
 // The attention core composed from primitive ops, every variant written as its formula.
@@ -180,7 +183,7 @@ Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, const std::optiona
   if (pos_ == Pos::Alibi || pos_ == Pos::Relative) s = add(s, positional_bias(T, slots));
   Tensor A = weights_from_scores(s, T, slots);
 
-  if (capture) *out = keep(*capture, A, k, v, slots);
+  if (capture) *out = keep(*capture, A, q, k, v, slots);
   return matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 }
 
@@ -210,18 +213,24 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
     o = attention(q, k, v, make_mask(c, T, 0), kernel_->id, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
                   capture ? &probs : nullptr, capture ? capture->rows : -1, capture ? capture->positions : -1)
             .reshape({B, T, D});
-    if (capture) *out.capture = keep(*capture, probs, k.permute({0, 2, 1, 3}), v.permute({0, 2, 1, 3}), 0);
+    auto heads_first = [](const Tensor& x) { return x.permute({0, 2, 1, 3}); };
+    if (capture) *out.capture = keep(*capture, probs, heads_first(q), heads_first(k), heads_first(v), 0);
   } else {
     o = composed_core(q, k, v, capture, capture ? &*out.capture : nullptr);
   }
-  if (capture)  // a kernel whose weights can be negative has no distribution, even normalised
-    out.capture->normalized = kernel_->distribution || (c.normalize && kernel_->nonnegative);
+  if (capture) {  // a kernel whose weights can be negative has no distribution, even normalised
+    AttentionCapture& a = *out.capture;
+    a.normalized = kernel_->distribution || (c.normalize && kernel_->nonnegative);
+    a.mask = make_mask(c, a.probs.size(2), a.slot_offset);  // a query's visible keys do not depend on T
+    a.out_proj = wo_.detach().reshape({D, H, dh_}).permute({1, 2, 0}).clone();  // y = o W_O^T
+  }
 
   if (gate_ == Gate::Elementwise) o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (gate_ == Gate::Headwise)
     o = mul(o.reshape({B, T, H, dh_}), sigmoid(linear(x, wg_)).reshape({B, T, H, 1})).reshape({B, T, D});
 
   out.y = linear(o, wo_, bo_);
+  if (capture) out.capture->output = leading_block(out.y, {capture->rows, capture->positions});
   return out;
 }
 

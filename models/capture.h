@@ -26,6 +26,15 @@ struct AttentionCapture {
   Tensor probs;             // [B, H, T, S] attention weights (S = bias slots + T)
   Tensor keys, values;      // [B, H, S, d_h]
   int64_t slot_offset = 0;  // columns before the first real key (the kv-bias slot)
+  // [B, H, T, d_h]: after QK-norm, RoPE and a kernel's feature map, so that the scores are
+  // queries . keys / sqrt(d_h) (before ALiBi or relative biases).
+  Tensor queries{};
+  std::vector<uint8_t> mask{};  // [T, S], 1 = the key is hidden from the query (Attention::make_mask)
+  // [H, d_h, D]: W_O^h, the part of the output projection that reads head h, so that key j
+  // writes A_tj v_j W_O^h into the residual stream (before an output gate). A copy: the
+  // statistics may read it after the step's update.
+  Tensor out_proj{};
+  Tensor output{};  // [B, T, D] the module's output, added to the residual stream
   // Each row of probs is a distribution over the keys: softmax (off-by-one and the sink logit
   // leave their missing mass to an implicit key), or a nonnegative kernel with normalize. Else
   // the statistics also score the paper's proxy weights |w| / sum |w|.

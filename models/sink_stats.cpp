@@ -3,9 +3,27 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops.h"
 #include "engine/threads.h"
 
 namespace sl::models {
+
+namespace {
+
+// Per (sequence, head) [B * H]: the mean over the T query rows i of what add(acc, row, i) adds to acc.
+template <class F>
+std::vector<double> row_mean(const Tensor& probs, F add) {
+  Tensor A = probs.contiguous();
+  const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
+  std::vector<double> out(B * H, 0);
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    for (int64_t i = 0; i < T; ++i) add(out[bh], A.data() + (bh * T + i) * S, i);
+    out[bh] /= T;
+  }
+  return out;
+}
+
+}  // namespace
 
 std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
   Tensor A = probs.contiguous();
@@ -52,22 +70,16 @@ Tensor proxy_weights(const Tensor& probs) {
 }
 
 std::vector<double> slot_importance(const Tensor& probs, int64_t n) {
-  Tensor A = probs.contiguous();
-  const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
-  std::vector<double> slot(B * H, 0);
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < n; ++j) slot[bh] += A.data()[(bh * T + i) * S + j];
-    slot[bh] /= T;
-  }
-  return slot;
+  return row_mean(probs, [n](double& acc, const float* row, int64_t) {
+    for (int64_t j = 0; j < n; ++j) acc += row[j];
+  });
 }
 
 RowSums row_sums(const Tensor& probs, int64_t slots) {
   Tensor A = probs.contiguous();
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
-  RowSums r{std::vector<double>(B * H), std::vector<double>(B * H), std::vector<double>(B * H),
-            std::vector<double>(B * H)};
+  RowSums r{std::vector<double>(B * H),     std::vector<double>(B * H),     std::vector<double>(B * H),
+            std::vector<double>(B * H),     std::vector<double>(B * H * T), std::vector<double>(B * H * T)};
 #pragma omp parallel for if (B * H * T * S > kParallelMin)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     double ent = 0, rsum = 0, slot = 0, top = 0;  // locals: no shared cache lines in the loop
@@ -83,12 +95,105 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
         if (q > 0) e -= q * std::log(q);
       }
       for (int64_t j = 0; j < slots; ++j) slot += row[j];
+      r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
       ent += e;
       rsum += rs;
     }
     r.entropy[bh] = ent, r.row_sum[bh] = rsum, r.slot[bh] = slot, r.max[bh] = top;
   }
   return r;
+}
+
+std::vector<double> normalized_entropy(const RowSums& r, const std::vector<uint8_t>& mask, int64_t T) {
+  const int64_t BH = (int64_t)r.entropy.size(), S = T ? (int64_t)mask.size() / T : 0;
+  SL_CHECK((int64_t)r.row_entropy.size() == BH * T && (int64_t)mask.size() == T * S,
+           "normalized_entropy: a mask of " + std::to_string(mask.size()) + " entries for " +
+               std::to_string(r.row_entropy.size()) + " rows of " + std::to_string(T) + " queries");
+  std::vector<double> log_visible(T);
+  for (int64_t i = 0; i < T; ++i)
+    log_visible[i] = std::log((double)std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0}));
+  std::vector<double> out(BH);
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    double total = 0;
+    int64_t rows = 0;
+    for (int64_t i = 0; i < T; ++i) {
+      // one visible key (or none), or no weight: no distribution to measure
+      if (log_visible[i] <= 0 || r.row_total[bh * T + i] <= 0) continue;
+      total += r.row_entropy[bh * T + i] / log_visible[i];
+      ++rows;
+    }
+    out[bh] = rows ? total / rows : NAN;
+  }
+  return out;
+}
+
+std::vector<double> diagonal_mass(const Tensor& probs, int64_t slots) {
+  return row_mean(probs, [slots](double& acc, const float* row, int64_t i) { acc += row[slots + i]; });
+}
+
+std::vector<float> value_output_norms(const Tensor& values, const Tensor& out_proj) {
+  const int64_t B = values.size(0), H = values.size(1), S = values.size(2), dh = values.size(3);
+  SL_CHECK(out_proj.dim() == 3 && out_proj.size(0) == H && out_proj.size(1) == dh,
+           "value_output_norms: W_O^h must be [H, d_h, D] for values [B, H, S, d_h]");
+  // ||v W||^2 = v (W W^T) . v: through each head's d_h x d_h Gram matrix, d_h / D of the work of
+  // projecting the values.
+  const Tensor per_head = values.permute({1, 0, 2, 3}).contiguous().reshape({H, B * S, dh});
+  const Tensor vg = matmul(per_head, matmul(out_proj, out_proj.transpose(-1, -2)));  // [H, B * S, d_h]
+  std::vector<float> out(B * H * S);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < S; ++j) {
+        const int64_t r = (h * B + b) * S + j;
+        double n2 = 0;
+        for (int64_t d = 0; d < dh; ++d) n2 += (double)vg.data()[r * dh + d] * per_head.data()[r * dh + d];
+        out[(b * H + h) * S + j] = (float)std::sqrt(std::max(n2, 0.0));  // rounding may leave n2 a hair below 0
+      }
+  return out;
+}
+
+Contributions output_contributions(const Tensor& probs, const std::vector<float>& value_norms, int64_t column) {
+  Tensor A = probs.contiguous();
+  const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
+  SL_CHECK((int64_t)value_norms.size() == B * H * S, "output_contributions: one value norm per key column");
+  Contributions c{std::vector<double>(B * H), std::vector<double>(B * H), std::vector<double>(B * H)};
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    const float* n = value_norms.data() + bh * S;
+    double sink = 0, total = 0, share = 0;
+    for (int64_t i = 0; i < T; ++i) {
+      const float* row = A.data() + (bh * T + i) * S;
+      double all = 0;
+      for (int64_t j = 0; j < S; ++j) all += std::fabs(row[j]) * n[j];
+      const double mine = std::fabs(row[column]) * n[column];
+      sink += mine, total += all, share += all > 0 ? mine / all : 0;
+    }
+    c.sink[bh] = sink / T, c.total[bh] = total / T, c.share[bh] = share / T;
+  }
+  return c;
+}
+
+std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, const std::vector<uint8_t>& mask,
+                                  int64_t column) {
+  const int64_t B = queries.size(0), H = queries.size(1), T = queries.size(2), dh = queries.size(3), S = keys.size(2);
+  SL_CHECK((int64_t)mask.size() == T * S, "centred_logit: a mask of " + std::to_string(mask.size()) + " entries for " +
+                                              std::to_string(T) + " queries x " + std::to_string(S) + " keys");
+  const Tensor s = scale(matmul(queries, keys.transpose(-1, -2)), 1.f / std::sqrt((float)dh)).contiguous();
+  std::vector<double> out(B * H);
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    double total = 0;
+    int64_t rows = 0;
+    for (int64_t i = 1; i < T; ++i) {
+      if (mask[i * S + column]) continue;
+      const float* row = s.data() + (bh * T + i) * S;
+      double sum = 0;
+      int64_t visible = 0;
+      for (int64_t j = 0; j < S; ++j)
+        if (!mask[i * S + j]) sum += row[j], ++visible;
+      total += row[column] - sum / visible;
+      ++rows;
+    }
+    out[bh] = rows ? total / rows : NAN;
+  }
+  return out;
 }
 
 std::vector<float> row_norms(const Tensor& x) {

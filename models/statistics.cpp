@@ -176,6 +176,91 @@ Values high_norm_rate(const StatsInput& in) {
   return out;
 }
 
+// ---- What the sink does, and the residual stream's geometry. ----
+
+// The mean over sequences of a per-(sequence, head) measure of each layer, m(l) [B * H]: [L, H].
+template <class M>
+Values head_means(const StatsInput& in, M m) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences();
+  Values out(L * H);
+  for (int64_t l = 0; l < L; ++l) {
+    const std::vector<double> v = m(l);
+    for (int64_t h = 0; h < H; ++h) {
+      double sum = 0;
+      for (int64_t b = 0; b < B; ++b) sum += v[b * H + h];
+      out[l * H + h] = (float)(sum / B);
+    }
+  }
+  return out;
+}
+
+// The mean over sequences of a per-sequence measure of each layer's tokens [B, T, D]: [L].
+Values layer_means(const StatsInput& in, std::vector<double> (*measure)(const Tensor&),
+                   Tensor AttentionCapture::*field) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<double> v = measure(field ? in.attn()[l].*field : in.hidden()[l]);
+    double sum = 0;
+    for (double x : v) sum += x;
+    out[l] = (float)(sum / v.size());
+  }
+  return out;
+}
+Values hidden_means(const StatsInput& in, std::vector<double> (*measure)(const Tensor&)) {
+  return layer_means(in, measure, nullptr);
+}
+Values output_means(const StatsInput& in, std::vector<double> (*measure)(const Tensor&)) {
+  return layer_means(in, measure, &AttentionCapture::output);
+}
+
+Values diag_mass(const StatsInput& in, W w) {
+  return head_means(in, [&](int64_t l) { return diagonal_mass(in.weights(l, w), in.attn()[l].slot_offset); });
+}
+
+// The sink is position 0 (the sink token, if any), the first column after the bias slots.
+Values contribution(const StatsInput& in, std::vector<double> Contributions::*field) {
+  return head_means(in, [&](int64_t l) {
+    return output_contributions(in.weights(l), in.value_output_norms(l), in.attn()[l].slot_offset).*field;
+  });
+}
+
+Values centred_sink_logit(const StatsInput& in) {
+  return head_means(in, [&](int64_t l) {
+    const AttentionCapture& a = in.attn()[l];
+    return centred_logit(a.queries, a.keys, a.mask, a.slot_offset);
+  });
+}
+
+Values row_entropy_over_log_keys(const StatsInput& in) {
+  return head_means(in, [&](int64_t l) {
+    return normalized_entropy(in.row_sums(l), in.attn()[l].mask, in.weights(l).size(2));
+  });
+}
+
+Values top_magnitudes(const StatsInput& in) {
+  Values out;
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::array<float, 3>& top = in.magnitudes(l).top;
+    out.insert(out.end(), top.begin(), top.end());
+  }
+  return out;
+}
+
+Values median_magnitude(const StatsInput& in) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) out[l] = in.magnitudes(l).median;
+  return out;
+}
+
+Values massive_activation_ratio(const StatsInput& in) {
+  Values out(in.layers());
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const Magnitudes& m = in.magnitudes(l);
+    out[l] = m.top[0] / std::max(m.median, 1e-12f);
+  }
+  return out;
+}
+
 // ---- When a statistic applies. ----
 
 bool has_slots(const StatsInput& in) { return in.slots() > 0; }
@@ -185,6 +270,24 @@ bool unnormalized_with_slot(const StatsInput& in) { return !in.normalized() && h
 bool has_hidden(const StatsInput& in) { return in.has_hidden(); }
 bool is_vit(const StatsInput& in) { return in.options().vit; }
 bool has_moe(const StatsInput& in) { return in.has_moe(); }
+// Every layer captured what the statistic reads (hand-made captures may not).
+bool every_layer(const StatsInput& in, bool (*has)(const AttentionCapture&)) {
+  return std::all_of(in.attn().begin(), in.attn().end(), has);
+}
+bool has_mask(const StatsInput& in) {
+  return every_layer(in, [](const AttentionCapture& a) { return !a.mask.empty(); });
+}
+bool has_queries(const StatsInput& in) {
+  return every_layer(in, [](const AttentionCapture& a) {
+    return a.queries.defined() && a.keys.defined() && !a.mask.empty();
+  });
+}
+bool has_value_outputs(const StatsInput& in) {
+  return every_layer(in, [](const AttentionCapture& a) { return a.values.defined() && a.out_proj.defined(); });
+}
+bool has_output(const StatsInput& in) {
+  return every_layer(in, [](const AttentionCapture& a) { return a.output.defined(); });
+}
 
 // ---- Summary reductions of logged rows. ----
 
@@ -287,9 +390,22 @@ std::vector<Statistic> declare() {
        .doc = std::string("alpha_p") + proxy,
        .compute = [](const StatsInput& in) { return mean_importance(in, W::Proxy, in.first_k()); },
        .logged = unnormalized, .supersedes = "attn/alpha"},
+      {.name = "attn/diag_mass", .shape = {A::Layers, A::Heads}, .unit = "weight",
+       .doc = "diagonal mass (1/T) sum_t A_tt: the weight of each query on itself, mean over sequences (the "
+              "diagonal pattern beside the sink's alpha)",
+       .compute = [](const StatsInput& in) { return diag_mass(in, W::Raw); }},
+      {.name = "attn/proxy_diag_mass", .shape = {A::Layers, A::Heads}, .unit = "weight",
+       .doc = std::string("diagonal mass") + proxy,
+       .compute = [](const StatsInput& in) { return diag_mass(in, W::Proxy); }, .logged = unnormalized,
+       .supersedes = "attn/diag_mass"},
       {.name = "attn/entropy", .shape = {A::Layers, A::Heads}, .unit = "nats",
        .doc = "entropy of each query's weights divided by their sum, mean over queries and sequences",
        .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::entropy); }},
+      {.name = "attn/normalized_entropy", .shape = {A::Layers, A::Heads}, .unit = "fraction",
+       .doc = "a query's entropy (as attn/entropy) over log of its number of visible keys (bias slots "
+              "included): 0 on one key, 1 uniform; mean over the queries that see two keys or more and give them "
+              "some weight, and sequences",
+       .compute = row_entropy_over_log_keys, .logged = has_mask},
       {.name = "attn/max", .shape = {A::Layers}, .unit = "weight", .doc = "largest attention weight",
        .compute = attn_max},
       {.name = "attn/mean", .shape = {A::Layers}, .unit = "weight", .doc = "mean attention weight over all cells",
@@ -319,6 +435,36 @@ std::vector<Statistic> declare() {
        .compute = [](const StatsInput& in) { return slot_sink_rate(in, W::Proxy); },
        .logged = unnormalized_with_slot, .supersedes = "attn/slot_sink_rate"},
 
+      // ---- What the sink writes (Kobayashi et al. 2020; sink = position 0, the sink token if any). ----
+      {.name = "attn/sink_contribution", .shape = {A::Layers, A::Heads}, .unit = "L2 norm",
+       .doc = "||A_t0 v_0 W_O^h||: the norm of what position 0 (the sink token, if any) adds to query t's output "
+              "through head h (before an output gate), mean over queries and sequences",
+       .compute = [](const StatsInput& in) { return contribution(in, &Contributions::sink); },
+       .logged = has_value_outputs},
+      {.name = "attn/total_contribution", .shape = {A::Layers, A::Heads}, .unit = "L2 norm",
+       .doc = "sum_j ||A_tj v_j W_O^h|| over every key column (bias slots included), mean over queries and "
+              "sequences",
+       .compute = [](const StatsInput& in) { return contribution(in, &Contributions::total); },
+       .logged = has_value_outputs},
+      {.name = "attn/sink_contribution_share", .shape = {A::Layers, A::Heads}, .unit = "fraction",
+       .doc = "||A_t0 v_0 W_O^h|| / sum_j ||A_tj v_j W_O^h|| per query (0 where nothing is written), mean over "
+              "queries and sequences: a sink that carries no value has a high alpha and a small share",
+       .compute = [](const StatsInput& in) { return contribution(in, &Contributions::share); },
+       .logged = has_value_outputs},
+      {.name = "attn/centred_sink_logit", .shape = {A::Layers, A::Heads}, .unit = "logit",
+       .doc = "q_t.k_0 / sqrt(d_h) - the mean of q_t.k_j / sqrt(d_h) over the keys j that query t sees (bias "
+              "slots included): the scaled score of position 0 above the row's mean, before ALiBi or relative "
+              "biases; mean over queries t >= 1 that see position 0, and sequences",
+       .compute = centred_sink_logit, .logged = has_queries},
+      {.name = "attn/output_kurtosis", .shape = {A::Layers}, .unit = "1",
+       .doc = "quantisation outliers of the attention's output (before the residual add): the kurtosis m4 / m2^2 "
+              "of a token's channels (3 for Gaussian channels), mean over tokens and sequences",
+       .compute = [](const StatsInput& in) { return output_means(in, token_kurtosis); }, .logged = has_output},
+      {.name = "attn/output_inf_norm", .shape = {A::Layers}, .unit = "magnitude",
+       .doc = "||x||_inf of the attention's output: the largest |x| over a sequence's tokens and channels, mean "
+              "over sequences",
+       .compute = [](const StatsInput& in) { return output_means(in, inf_norm); }, .logged = has_output},
+
       // ---- The residual stream. ----
       {.name = "hidden/norm", .shape = {A::Layers, A::FirstK}, .unit = "L2 norm",
        .doc = "||h_p|| after each block at the first K positions, mean over sequences",
@@ -327,6 +473,33 @@ std::vector<Statistic> declare() {
        .doc = "massive activations: ||h_0|| / median_t ||h_t|| after each block",
        .compute = massive_ratio, .logged = has_hidden,
        .summary = {{"massive_ratio", "%.2f", "the largest over layers of ||h_0|| / median ||h_t||", max_of}}},
+      {.name = "hidden/cosine", .shape = {A::Layers}, .unit = "cosine",
+       .doc = "over-smoothing: the mean over pairs of tokens of cos(h_i, h_j) after each block, mean over "
+              "sequences (1 when every token points the same way)",
+       .compute = [](const StatsInput& in) { return hidden_means(in, mean_pairwise_cosine); }, .logged = has_hidden},
+      {.name = "hidden/rank_residual", .shape = {A::Layers}, .unit = "ratio",
+       .doc = "rank collapse: ||H - 1 hbar^T||_F / ||H||_F of a sequence's tokens after each block (0 when every "
+              "token is the same), mean over sequences",
+       .compute = [](const StatsInput& in) { return hidden_means(in, rank_residual); }, .logged = has_hidden},
+      {.name = "hidden/top_magnitudes", .shape = {A::Layers, A::Top}, .unit = "magnitude",
+       .doc = "massive activations (Sun et al. 2024): the three largest |h| over every token and channel after "
+              "each block",
+       .compute = top_magnitudes, .logged = has_hidden},
+      {.name = "hidden/median_magnitude", .shape = {A::Layers}, .unit = "magnitude",
+       .doc = "the median |h| over every token and channel after each block",
+       .compute = median_magnitude, .logged = has_hidden},
+      {.name = "hidden/massive_activation_ratio", .shape = {A::Layers}, .unit = "ratio",
+       .doc = "the largest |h| over the median |h| after each block (Sun et al. call activations massive at "
+              "about 1000 times the median)",
+       .compute = massive_activation_ratio, .logged = has_hidden},
+      {.name = "hidden/kurtosis", .shape = {A::Layers}, .unit = "1",
+       .doc = "quantisation outliers: the kurtosis m4 / m2^2 of a token's channels after each block (3 for "
+              "Gaussian channels), mean over tokens and sequences",
+       .compute = [](const StatsInput& in) { return hidden_means(in, token_kurtosis); }, .logged = has_hidden},
+      {.name = "hidden/inf_norm", .shape = {A::Layers}, .unit = "magnitude",
+       .doc = "||h||_inf: the largest |h| over a sequence's tokens and channels after each block, mean over "
+              "sequences",
+       .compute = [](const StatsInput& in) { return hidden_means(in, inf_norm); }, .logged = has_hidden},
 
       // ---- ViT: bidirectional attention, so importance averages over every query. ----
       {.name = "vit/alpha", .shape = {A::Layers, A::Heads, A::Tokens}, .unit = "weight",
@@ -367,8 +540,8 @@ std::vector<Statistic> declare() {
 }  // namespace
 
 const char* axis_name(Axis a) {
-  static const char* const names[] = {"layers",    "heads",     "first_k", "eps",  "tokens", "moe_blocks",
-                                      "experts",   "sequences", "queries", "keys", "rows",   "cols"};
+  static const char* const names[] = {"layers",    "heads",     "first_k", "eps",  "tokens", "moe_blocks", "experts",
+                                      "sequences", "queries",   "keys",    "rows", "cols",   "top"};
   return names[(int)a];
 }
 
@@ -386,6 +559,7 @@ const char* axis_doc(Axis a) {
       "key columns: kv-bias slots, then positions",
       "image rows",
       "image columns",
+      "the three largest, largest first",
   };
   return docs[(int)a];
 }
@@ -414,6 +588,7 @@ Shape row_shape(const Statistic& s, const StatsInput& in) {
       case Axis::Tokens: shape.push_back(in.queries()); break;
       case Axis::MoEBlocks: shape.push_back(in.moe().layers); break;
       case Axis::Experts: shape.push_back(in.moe().experts); break;
+      case Axis::Top: shape.push_back(3); break;
       default: throw Error("statistic " + s.name + ": axis " + axis_name(a) + " is not one of a capture's");
     }
   }

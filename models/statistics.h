@@ -14,9 +14,10 @@
 namespace sl::models {
 
 // The symbolic axes of a row (a dataset is [steps, row...]).
-enum class Axis { Layers, Heads, FirstK, Eps, Tokens, MoEBlocks, Experts, Sequences, Queries, Keys, Rows, Cols };
-inline constexpr Axis kAxes[] = {Axis::Layers,  Axis::Heads,     Axis::FirstK,  Axis::Eps,  Axis::Tokens, Axis::MoEBlocks,
-                                 Axis::Experts, Axis::Sequences, Axis::Queries, Axis::Keys, Axis::Rows,   Axis::Cols};
+enum class Axis { Layers, Heads, FirstK, Eps, Tokens, MoEBlocks, Experts, Sequences, Queries, Keys, Rows, Cols, Top };
+inline constexpr Axis kAxes[] = {Axis::Layers,    Axis::Heads,   Axis::FirstK,    Axis::Eps,     Axis::Tokens,
+                                 Axis::MoEBlocks, Axis::Experts, Axis::Sequences, Axis::Queries, Axis::Keys,
+                                 Axis::Rows,      Axis::Cols,    Axis::Top};
 const char* axis_name(Axis a);  // "layers", "heads", "first_k", ...
 const char* axis_doc(Axis a);
 

@@ -27,7 +27,9 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
       L.proxy = proxy_weights(L.probs);
       L.proxy_alpha = alpha_of(L.proxy);
     }
-    if (l < hidden.size()) L.token_norms = row_norms(hidden[l]);
+    if (l < hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
+    if (attn[l].values.defined() && attn[l].out_proj.defined())
+      L.value_output_norms = models::value_output_norms(attn[l].values, attn[l].out_proj);
   }
   if (std::any_of(moe.begin(), moe.end(), [](const MoECapture& m) { return m.tokens > 0; })) {
     SL_CHECK(!opt.eps.empty(), "the MoE statistics need a threshold in stats.eps");

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "models/attention.h"
+#include "models/hidden_stats.h"
 #include "models/moe.h"
 #include "models/moe_stats.h"
 #include "models/sink_stats.h"
@@ -49,6 +50,10 @@ class StatsInput {
   const RowSums& row_sums(int64_t layer) const { return layer_[layer].rows; }
   // ||h|| [B, T'] of the residual stream after the layer.
   const std::vector<float>& token_norms(int64_t layer) const { return layer_[layer].token_norms; }
+  // |h| of the residual stream after the layer, over all its entries.
+  const Magnitudes& magnitudes(int64_t layer) const { return layer_[layer].magnitudes; }
+  // ||v_j W_O^h|| [B, H, S] (value_output_norms), empty without the values or W_O^h.
+  const std::vector<float>& value_output_norms(int64_t layer) const { return layer_[layer].value_output_norms; }
   const MoEStats& moe() const { return moe_stats_; }
 
  private:
@@ -57,6 +62,8 @@ class StatsInput {
     std::vector<float> alpha, proxy_alpha;
     RowSums rows;
     std::vector<float> token_norms;
+    Magnitudes magnitudes{};
+    std::vector<float> value_output_norms;
   };
   const std::vector<AttentionCapture>& attn_;
   const std::vector<Tensor>& hidden_;

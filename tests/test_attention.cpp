@@ -160,3 +160,49 @@ TEST_CASE("off-by-one and sink logit leave probability mass unassigned", "[atten
   REQUIRE(a00 > 0.f);
   REQUIRE(a00 < 1.f);
 }
+
+TEST_CASE("the capture's queries, mask, W_O^h and output reproduce its weights and output", "[attention][stats]") {
+  // softmax_j(q_t . k_j / sqrt(d_h)) over the keys the mask shows is the captured A_tj, and
+  // sum_h sum_j A_tj v_j W_O^h the captured output, on the request's block (1 of 2 sequences,
+  // 3 of 5 positions), fused or composed, with a kv-bias slot or without.
+  for (bool fused : {true, false})
+    for (bool kv_bias : {false, true}) {
+      INFO("fused " << fused << " kv_bias " << kv_bias);
+      AttentionConfig c = small("softmax");
+      c.fused_core = fused, c.kv_bias = kv_bias, c.qk_norm = true;
+      ParamStore ps;
+      Attention attn(c, ps, "attn");
+      randomise(ps, 4);
+      const AttentionCapture cap = *attn.forward(testing::randn({2, 5, 12}, 6), CaptureRequest{1, 3}).capture;
+      const int64_t H = 2, T = 3, dh = 6, D = 12, slots = kv_bias ? 1 : 0, S = slots + T;
+      REQUIRE(cap.queries.shape() == Shape{1, H, T, dh});
+      REQUIRE(cap.out_proj.shape() == Shape{H, dh, D});
+      REQUIRE(cap.output.shape() == Shape{1, T, D});
+      REQUIRE(cap.mask == Attention::make_mask(c, T, slots));
+      const std::vector<float> q = cap.queries.to_vector(), k = cap.keys.to_vector(), v = cap.values.to_vector(),
+                               A = cap.probs.to_vector(), W = cap.out_proj.to_vector(), y = cap.output.to_vector();
+      double worst_weight = 0, worst_output = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        std::vector<double> out(D, 0);
+        for (int64_t h = 0; h < H; ++h) {
+          std::vector<double> e(S, 0);
+          double total = 0;
+          for (int64_t j = 0; j < S; ++j) {
+            if (cap.mask[t * S + j]) continue;
+            double s = 0;
+            for (int64_t d = 0; d < dh; ++d) s += q[(h * T + t) * dh + d] * k[(h * S + j) * dh + d];
+            total += e[j] = std::exp(s / std::sqrt((double)dh));
+          }
+          for (int64_t j = 0; j < S; ++j) {
+            const double a = A[(h * T + t) * S + j];
+            worst_weight = std::max(worst_weight, std::abs(a - e[j] / total));
+            for (int64_t d = 0; d < dh; ++d)
+              for (int64_t o = 0; o < D; ++o) out[o] += a * v[(h * S + j) * dh + d] * W[(h * dh + d) * D + o];
+          }
+        }
+        for (int64_t o = 0; o < D; ++o) worst_output = std::max(worst_output, std::abs(out[o] - y[t * D + o]));
+      }
+      CHECK(worst_weight < 1e-5);
+      CHECK(worst_output < 1e-5);
+    }
+}

@@ -46,6 +46,11 @@ StatsOptions options(int64_t first_k, std::vector<double> eps) {
   return o;
 }
 
+// The decoder's default mask over T queries and S = slots + T keys (1 = hidden).
+std::vector<uint8_t> causal_mask(int64_t T, int64_t slots = 0) {
+  return Attention::make_mask(AttentionConfig{}, T, slots);
+}
+
 const std::vector<Tensor> kNoHidden;
 const std::vector<MoECapture> kNoMoE;
 
@@ -175,6 +180,166 @@ TEST_CASE("hidden-state norms and massive activations", "[stats]") {
   check_values(compute("hidden/massive_ratio", in), {5});  // 10 / median(10, 1, 2)
 }
 
+TEST_CASE("diagonal mass: 1 on a diagonal attention, the harmonic mean of a uniform causal one", "[stats]") {
+  const int64_t T = 4;
+  std::vector<float> diagonal(T * T, 0.f);
+  for (int64_t i = 0; i < T; ++i) diagonal[i * T + i] = 1;
+  std::vector<AttentionCapture> caps{capture({1, 1, T, T}, diagonal),
+                                     capture({1, 1, T, T}, uniform_causal(T).to_vector()),
+                                     capture({1, 1, T, T}, perfect_sink(T).to_vector())};
+  StatsInput in(caps, kNoHidden, kNoMoE, options(2, {0.3}));
+  check_values(compute("attn/diag_mass", in), {1, (1 + 0.5 + 1.0 / 3 + 0.25) / 4, 0.25});  // the sink's A_00 only
+  CHECK_THROWS_WITH(compute("attn/proxy_diag_mass", in), Catch::Contains("not logged"));
+
+  // One kv-bias slot: rows [slot, k0, k1]; the diagonal is A[t, 1 + t].
+  std::vector<AttentionCapture> slot{capture({1, 1, 2, 3}, {0.5f, 0.5f, 0.f, 0.2f, 0.4f, 0.4f}, 1)};
+  check_values(compute("attn/diag_mass", StatsInput(slot, kNoHidden, kNoMoE, options(1, {0.3}))), {(0.5 + 0.4) / 2});
+
+  // Unnormalised rows [2, 0] and [-1, 3]: raw (2 + 3) / 2, proxy rows [1, 0] and [0.25, 0.75].
+  std::vector<AttentionCapture> raw{capture({1, 1, 2, 2}, {2, 0, -1, 3}, 0, false)};
+  StatsInput rin(raw, kNoHidden, kNoMoE, options(1, {0.3}));
+  check_values(compute("attn/diag_mass", rin), {2.5});
+  check_values(compute("attn/proxy_diag_mass", rin), {(1 + 0.75) / 2});
+  CHECK(reported(*find_statistic("attn/diag_mass"), [](const std::string&) { return true; }).name ==
+        "attn/proxy_diag_mass");
+}
+
+TEST_CASE("row entropy over log of the visible keys", "[stats]") {
+  // Rows [1], [1/2, 1/2], [0, 1/2, 1/2]: row 0 sees one key and is skipped.
+  const std::vector<float> w = {1, 0, 0, 0.5f, 0.5f, 0, 0, 0.5f, 0.5f};
+  std::vector<AttentionCapture> caps{capture({1, 1, 3, 3}, w), capture({1, 1, 4, 4}, uniform_causal(4).to_vector()),
+                                     capture({1, 1, 4, 4}, perfect_sink(4).to_vector())};
+  caps[0].mask = causal_mask(3);
+  caps[1].mask = caps[2].mask = causal_mask(4);
+  StatsInput in(caps, kNoHidden, kNoMoE, options(1, {0.3}));
+  // Uniform rows have normalised entropy 1, a row on one key 0, row 2 of layer 0 log 2 / log 3.
+  check_values(compute("attn/normalized_entropy", in), {(1 + std::log(2.) / std::log(3.)) / 2, 1, 0});
+
+  // Under a sliding window of 2, row 2 sees keys 1 and 2 only: uniform over them.
+  AttentionConfig sliding;
+  sliding.mask = "sliding", sliding.window = 2;
+  caps[0].mask = Attention::make_mask(sliding, 3, 0);
+  check_values(compute("attn/normalized_entropy", StatsInput(caps, kNoHidden, kNoMoE, options(1, {0.3}))), {1, 1, 0});
+
+  // A kv-bias slot is a visible key: rows [slot, k0] = [1/2, 1/2] and [slot, k0, k1] = [1/3, 1/3, 1/3].
+  std::vector<AttentionCapture> slot{capture({1, 1, 2, 3}, {0.5f, 0.5f, 0, 1 / 3.f, 1 / 3.f, 1 / 3.f}, 1)};
+  slot[0].mask = causal_mask(2, 1);
+  check_values(compute("attn/normalized_entropy", StatsInput(slot, kNoHidden, kNoMoE, options(1, {0.3}))), {1});
+
+  // No mask captured: not logged.
+  caps[0].mask.clear();
+  CHECK_THROWS_WITH(compute("attn/normalized_entropy", StatsInput(caps, kNoHidden, kNoMoE, options(1, {0.3}))),
+                    Catch::Contains("not logged"));
+}
+
+TEST_CASE("the sink's contribution to the output, norm-based (Kobayashi et al.)", "[stats]") {
+  // d_h = D = 2, W_O^h = diag(2, 1): v_0 = (1, 0) writes (2, 0), norm 2; v_1 = (0, 3) writes (0, 3), norm 3.
+  auto head = [](const std::vector<float>& probs) {
+    AttentionCapture c = capture({1, 1, 2, 2}, probs);
+    c.values = Tensor::from({1, 1, 2, 2}, {1, 0, 0, 3});
+    c.out_proj = Tensor::from({1, 2, 2}, {2, 0, 0, 1});
+    return c;
+  };
+  // All attention on position 0: the sink writes everything.
+  std::vector<AttentionCapture> sink{head({1, 0, 1, 0})};
+  StatsInput sin(sink, kNoHidden, kNoMoE, options(1, {0.3}));
+  check_values(compute("attn/sink_contribution_share", sin), {1});
+  check_values(compute("attn/sink_contribution", sin), {2});
+  check_values(compute("attn/total_contribution", sin), {2});
+  // Rows [1, 0] and [1/2, 1/2]: row 1 writes 0.5 * 2 from the sink of 0.5 * 2 + 0.5 * 3.
+  std::vector<AttentionCapture> mixed{head({1, 0, 0.5f, 0.5f})};
+  StatsInput min(mixed, kNoHidden, kNoMoE, options(1, {0.3}));
+  check_values(compute("attn/sink_contribution", min), {(2 + 1) / 2.0});
+  check_values(compute("attn/total_contribution", min), {(2 + 2.5) / 2.0});
+  check_values(compute("attn/sink_contribution_share", min), {(1 + 1 / 2.5) / 2});
+  // A sink whose value is zero writes nothing, however much attention it takes.
+  sink[0].values = Tensor::from({1, 1, 2, 2}, {0, 0, 0, 3});
+  check_values(compute("attn/sink_contribution_share", StatsInput(sink, kNoHidden, kNoMoE, options(1, {0.3}))), {0});
+
+  // Two heads, one slot: W_O^h differs per head; the sink is the column after the slot.
+  AttentionCapture two = capture({1, 2, 1, 2}, {0.25f, 0.75f, 1, 0}, 1);
+  two.values = Tensor::from({1, 2, 2, 1}, {4, 1, 4, 1});  // head h: slot value 4, position 0 value 1
+  two.out_proj = Tensor::from({2, 1, 2}, {3, 4, 0, 1});   // ||W_O^0|| = 5, ||W_O^1|| = 1
+  std::vector<AttentionCapture> slotted{two};
+  StatsInput tin(slotted, kNoHidden, kNoMoE, options(1, {0.3}));
+  check_values(compute("attn/sink_contribution", tin), {0.75 * 5, 0});
+  check_values(compute("attn/total_contribution", tin), {0.25 * 4 * 5 + 0.75 * 5, 4});
+  check_values(compute("attn/sink_contribution_share", tin), {3.75 / 8.75, 0});
+  std::vector<AttentionCapture> no_values{capture({1, 1, 1, 1}, {1})};
+  CHECK_THROWS_WITH(compute("attn/sink_contribution", StatsInput(no_values, kNoHidden, kNoMoE, options(1, {0.3}))),
+                    Catch::Contains("not logged"));
+}
+
+TEST_CASE("the centred sink logit: the scaled score of position 0 above the row's mean", "[stats]") {
+  // d_h = 4 (scale 1/2), scores q_t . k_j = b_t a_j with keys a = (2, 0, 1), queries b = (1, 1, 2).
+  AttentionCapture c = capture({1, 1, 3, 3}, uniform_causal(3).to_vector());
+  c.keys = Tensor::from({1, 1, 3, 4}, {2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0});
+  c.queries = Tensor::from({1, 1, 3, 4}, {1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0});
+  c.mask = causal_mask(3);
+  // Query 1: scores (2, 0) / 2, 1 - 0.5; query 2: (4, 0, 2) / 2, 2 - 1. Query 0 is left out.
+  std::vector<AttentionCapture> caps{c};
+  check_values(compute("attn/centred_sink_logit", StatsInput(caps, kNoHidden, kNoMoE, options(1, {0.3}))),
+               {(0.5 + 1) / 2});
+  // A sliding window of 2 hides position 0 from query 2: only query 1 counts.
+  AttentionConfig sliding;
+  sliding.mask = "sliding", sliding.window = 2;
+  caps[0].mask = Attention::make_mask(sliding, 3, 0);
+  check_values(compute("attn/centred_sink_logit", StatsInput(caps, kNoHidden, kNoMoE, options(1, {0.3}))), {0.5});
+  // Without the queries it is not logged.
+  caps[0].queries = Tensor();
+  CHECK_THROWS_WITH(compute("attn/centred_sink_logit", StatsInput(caps, kNoHidden, kNoMoE, options(1, {0.3}))),
+                    Catch::Contains("not logged"));
+}
+
+TEST_CASE("over-smoothing: pairwise cosine and the rank-collapse residual", "[stats]") {
+  std::vector<AttentionCapture> caps{capture({2, 1, 3, 3}, std::vector<float>(18, 0.f))};
+  // Sequence 0: three identical tokens; sequence 1: e_1, e_2 and -e_1.
+  std::vector<Tensor> hidden{Tensor::from({2, 3, 2}, {3, 4, 3, 4, 3, 4, 1, 0, 0, 1, -1, 0})};
+  StatsInput in(caps, hidden, kNoMoE, options(1, {0.3}));
+  // Sequence 1's pairs: cos(e1, e2) = 0, cos(e1, -e1) = -1, cos(e2, -e1) = 0.
+  check_values(compute("hidden/cosine", in), {(1 + -1 / 3.0) / 2});
+  // Sequence 1: mean (0, 1/3), ||X - 1 xbar^T||^2 = 3 - 3 * (1/9), ||X||^2 = 3.
+  check_values(compute("hidden/rank_residual", in), {(0 + std::sqrt((3 - 1 / 3.0) / 3)) / 2});
+  // Identical rows alone: cosine 1, residual 0.
+  std::vector<Tensor> same{Tensor::from({1, 3, 2}, {3, 4, 3, 4, 3, 4})};
+  std::vector<AttentionCapture> one{capture({1, 1, 3, 3}, uniform_causal(3).to_vector())};
+  StatsInput sin(one, same, kNoMoE, options(1, {0.3}));
+  check_values(compute("hidden/cosine", sin), {1});
+  check_values(compute("hidden/rank_residual", sin), {0});
+}
+
+TEST_CASE("massive activations and quantisation outliers of the residual stream and the attention output",
+          "[stats]") {
+  std::vector<AttentionCapture> caps{capture({1, 1, 3, 3}, uniform_causal(3).to_vector())};
+  // |h| = 7, 1, 2 | 0.5, 3, 4 | 0, 9, 1: top three 9, 7, 4; median of the nine 2.
+  std::vector<Tensor> hidden{Tensor::from({1, 3, 3}, {-7, 1, 2, 0.5f, -3, 4, 0, 9, -1})};
+  StatsInput in(caps, hidden, kNoMoE, options(1, {0.3}));
+  check_values(compute("hidden/top_magnitudes", in), {9, 7, 4});
+  check_values(compute("hidden/median_magnitude", in), {2});
+  check_values(compute("hidden/massive_activation_ratio", in), {4.5});
+  check_values(compute("hidden/inf_norm", in), {9});
+  // An even count of magnitudes 1.000 ... 1.099 of both signs, shuffled, within one bin of the
+  // median's histogram: the upper median is the 51st.
+  std::vector<float> close(100);
+  for (int i = 0; i < 100; ++i) close[i] = (i % 2 ? -1.f : 1.f) * (1 + (float)(i * 37 % 100) / 1000.f);
+  const Magnitudes m = magnitudes(Tensor::from({1, 100, 1}, close));
+  CHECK(m.median == 1 + 50 / 1000.f);
+  CHECK(m.top == std::array<float, 3>{1 + 99 / 1000.f, 1 + 98 / 1000.f, 1 + 97 / 1000.f});
+
+  // Kurtosis m4 / m2^2 of a token's channels: (1, -1, 1, -1) has 1; (0, 0, 0, 4) has deviations
+  // (-1, -1, -1, 3), m2 = 3, m4 = 21: 7/3; a constant token has none and is skipped.
+  std::vector<Tensor> tokens{Tensor::from({2, 2, 4}, {1, -1, 1, -1, 0, 0, 0, 4, 5, 5, 5, 5, 0, 0, 0, 4})};
+  std::vector<AttentionCapture> two{capture({2, 1, 2, 2}, std::vector<float>(8, 0.f))};
+  two[0].output = tokens[0];
+  StatsInput kin(two, tokens, kNoMoE, options(1, {0.3}));
+  const double kurtosis = ((1 + 7 / 3.0) / 2 + 7 / 3.0) / 2;  // per sequence, then over sequences
+  check_values(compute("hidden/kurtosis", kin), {kurtosis});
+  check_values(compute("attn/output_kurtosis", kin), {kurtosis});
+  check_values(compute("hidden/inf_norm", kin), {(4 + 5) / 2.0});  // mean over sequences of each one's largest
+  check_values(compute("attn/output_inf_norm", kin), {4.5});
+  CHECK_THROWS_WITH(compute("attn/output_kurtosis", in), Catch::Contains("not logged"));
+}
+
 TEST_CASE("ViT statistics: importance over all queries, CLS attention, token norms", "[stats][vit]") {
   // T = 4 tokens (CLS, 3 patches), no slot; bidirectional rows.
   const std::vector<float> w = {0.4f, 0.2f, 0.2f, 0.2f, 0.7f, 0.1f, 0.1f, 0.1f,
@@ -234,6 +399,7 @@ TEST_CASE("the declaration: unique names, docs, and every computed row of a deco
   }
   CHECK(row_shape(*find_statistic("attn/alpha"), in) == Shape{2, 2, 3});
   CHECK(row_shape(*find_statistic("moe/tokens_per_expert"), in) == Shape{1, 3});
+  CHECK(row_shape(*find_statistic("hidden/top_magnitudes"), in) == Shape{2, 3});
 }
 
 TEST_CASE("the summary columns and their reductions of a logged row", "[stats]") {

@@ -48,7 +48,7 @@ def axis_sizes(config):
     return {"layers": m["n_layers"], "heads": m["n_heads"], "first_k": min(st["first_k"], T),
             "eps": len(st["eps"]), "tokens": T, "moe_blocks": m["n_layers"] // every if experts else 0,
             "experts": experts, "sequences": st["probe_batch"], "queries": T, "keys": slots + T,
-            "rows": rows, "cols": cols}
+            "rows": rows, "cols": cols, "top": 3}
 
 
 def check_declared(label, path, config):
