@@ -42,14 +42,14 @@ std::string report() {
   for (auto& [n, e] : rows) total += e.fwd + e.bwd;
   std::string out;
   char line[160];
-  std::snprintf(line, sizeof line, "%-16s %10s %10s %8s %7s\n", "op", "fwd ms", "bwd ms", "calls", "share");
+  std::snprintf(line, sizeof line, "%-20s %10s %10s %8s %7s\n", "op", "fwd ms", "bwd ms", "calls", "share");
   out += line;
   for (auto& [n, e] : rows) {
-    std::snprintf(line, sizeof line, "%-16s %10.1f %10.1f %8ld %6.1f%%\n", n.c_str(), e.fwd * 1e3, e.bwd * 1e3, e.calls,
+    std::snprintf(line, sizeof line, "%-20s %10.1f %10.1f %8ld %6.1f%%\n", n.c_str(), e.fwd * 1e3, e.bwd * 1e3, e.calls,
                   100 * (e.fwd + e.bwd) / std::max(total, 1e-12));
     out += line;
   }
-  std::snprintf(line, sizeof line, "%-16s %10.1f ms\n", "total", total * 1e3);
+  std::snprintf(line, sizeof line, "%-20s %10.1f ms\n", "total", total * 1e3);
   return out + line;
 }
 

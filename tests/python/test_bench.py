@@ -15,7 +15,7 @@ for r in rows:
     cells = [c.strip() for c in r.strip("|").split("|")]
     tps, gflops = float(cells[4]), float(cells[5])
     check(f"{cells[3]}: tokens/s and GFLOP/s agree with the shape's FLOP count", tps > 0 and
-          abs(gflops - 22.512e-3 * tps) <= 0.051, r)  # 6 * 3.23M multiplied params + 12 * layers * d * T, MFLOP
+          abs(gflops - 22.512e-3 * tps) <= 0.05 + 0.5 * 22.512e-3 + 1e-6, r)  # 6 * 3.23M matmul params + 12 L d T
     costs = [float(c.rstrip("%")) for c in cells[10:12]]
     check(f"{cells[3]}: statistics costs are percentages of a step", all(-50 < c < 200 for c in costs), r)
 tps = {r.split("|")[4].strip(): float(r.split("|")[5]) for r in rows}
@@ -31,7 +31,7 @@ check("the bench names the source the default takes", "stats.source = auto, the 
       out)
 # The calibrated shape at two thread counts in one invocation, each row against the peak of its own
 # thread count, and --vocab: 8.28M FLOP per token at the issue's 4096-token vocabulary (GFLOP/s is
-# printed to 0.1).
+# printed to 0.1 and tokens/s to 1: the checks allow both roundings).
 out = sinklab("bench", "--shapes", "calibrated", "--vocab", "4096", "--attn", "softmax", "--steps", "1", "--threads",
               "1,2", "--no-torch", timeout=300).stdout
 peaks = {int(t): float(f) for t, f in re.findall(r"threads (\d+), oneDNN matmul peak .*: f32 (\d+) GFLOP/s", out)}
@@ -40,7 +40,7 @@ check("a peak and a row per thread count", sorted(peaks) == [1, 2] and [r[0] for
 for r in rows:
     gflops = float(r[5])
     check(f"{r[0]} threads: 8.28M FLOP per token, % of that thread count's peak",
-          abs(gflops - 8.282e-3 * float(r[4])) <= 0.051 and
+          abs(gflops - 8.282e-3 * float(r[4])) <= 0.05 + 0.5 * 8.282e-3 + 1e-6 and
           abs(float(r[6].rstrip("%")) - 100 * gflops / peaks[int(r[0])]) < 1, r)
 err = sinklab("bench", "--shapes", "huge", "--no-torch", expect=1).stderr
 check("an unknown shape is named with the valid ones", "unknown shape 'huge'" in err and "small, large, calibrated" in err,
