@@ -5,7 +5,8 @@
 set -euo pipefail
 
 build_pkgs="build-essential cmake pkg-config libdnnl-dev libyaml-cpp-dev libhdf5-dev catch2
-  openmpi-bin libopenmpi-dev python3-numpy python3-h5py python3-matplotlib python3-torch libopenblas0-pthread"
+  openmpi-bin libopenmpi-dev python3-numpy python3-h5py python3-matplotlib python3-torch python3-yaml
+  libopenblas0-pthread"
 data_pkgs="bible-kjv dict-gcide dataset-fashion-mnist manpages manpages-dev"
 
 want="$build_pkgs"
