@@ -5,6 +5,7 @@
 #include "models/decoder.h"
 #include "tests/error_of.h"
 #include "tests/random_params.h"
+#include "train/streaming_eval.h"
 
 using namespace sl;
 using namespace sl::models;
@@ -168,4 +169,37 @@ TEST_CASE("bad cache policies and uses are refused with what is valid", "[kv_cac
   randomise(ps, 1);
   KVCache cache = prefix.make_cache({});
   CHECK_THAT(error_of([&] { prefix.decode({1, 2}, 1, 2, cache); }), Catch::Contains("causal or sliding mask"));
+}
+
+TEST_CASE("streaming evaluation equals the full forward while the window covers the stream", "[kv_cache][streaming]") {
+  const int64_t B = 2, N = 12;
+  for (bool sink_token : {false, true}) {
+    INFO("sink token " << sink_token);
+    ParamStore ps;
+    Decoder m(tiny_decoder([&](DecoderConfig& c) { c.pos = "learned", c.sink_token = sink_token; }), ps);
+    randomise(ps, 8);
+    NoGrad ng;
+    const std::vector<int32_t> stream = tokens(B * (N + 1), 23, 6);
+    std::vector<int32_t> inputs, targets;
+    for (int64_t b = 0; b < B; ++b) {
+      inputs.insert(inputs.end(), stream.begin() + b * (N + 1), stream.begin() + b * (N + 1) + N);
+      targets.insert(targets.end(), stream.begin() + b * (N + 1) + 1, stream.begin() + (b + 1) * (N + 1));
+    }
+    const std::vector<float> full = train::token_nll(m.forward(inputs, B, N).logits, targets);
+    const int64_t covering = N + (sink_token ? 1 : 0);
+    for (CachePolicy p : {CachePolicy{covering, 0}, CachePolicy{covering, 3}, CachePolicy{}}) {
+      const std::vector<float> nll = train::streaming_nll(m, stream, B, p);
+      for (size_t i = 0; i < nll.size(); ++i) REQUIRE(nll[i] == Approx(full[i]).margin(1e-5));
+    }
+    // A window of 6 evicts from position 6 on: the positions before are the full forward's.
+    const int64_t W = 6, before = W - (sink_token ? 1 : 0);
+    const std::vector<float> nll = train::streaming_nll(m, stream, B, {W, 1});
+    double after = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < N; ++t) {
+        if (t < before) REQUIRE(nll[b * N + t] == Approx(full[b * N + t]).margin(1e-5));
+        else after += std::fabs(nll[b * N + t] - full[b * N + t]);
+      }
+    CHECK(after > 1e-3);
+  }
 }
