@@ -46,8 +46,9 @@ std::string help_text() {
          "    Streams: --streams B (default " +
          std::to_string(kStreams) + ") of --length N + 1 tokens (default " + std::to_string(kLengthInContexts) +
          " x the context) of\n"
-         "    the validation split, which is its documents concatenated with BOS before each, starting at\n"
-         "    evenly spaced documents. Rows streaming/W32_k4/nll [N] (mean over streams; position t\n"
+         "    running validation text: from evenly spaced documents on, the documents concatenated without\n"
+         "    the BOS between them, so that a stream's only BOS is its first token (a BOS inside would be a\n"
+         "    sink in every window). Rows streaming/W32_k4/nll [N] (mean over streams; position t\n"
          "    predicts token t + 1), .../ppl over all positions, .../ppl_beyond over t >= W.\n\n"
          "--intervene NAMES      the change of the held-out loss (nats per token, positive: worse) against\n"
          "    the unmodified model (intervene/loss), on --windows N (default " +
@@ -234,7 +235,7 @@ int cmd_analyze(const Args& args) {
 
   std::vector<int32_t> stream_tokens;
   try {
-    if (!streaming.empty()) stream_tokens = lm.data().held_out(streams, length);
+    if (!streaming.empty()) stream_tokens = train::running_text(lm.data().held_out, streams, length, lm.data().bos);
   } catch (const Error& e) {
     throw Error("--length " + std::to_string(length) + ": the validation data is too short (" + e.what() + ")");
   }

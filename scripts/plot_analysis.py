@@ -69,7 +69,9 @@ def plot_streaming(logs, step, smooth, out):
         ax.axvline(window, color=line.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("position in the stream")
     ax.set_ylabel(f"perplexity (running mean over {smooth})")
-    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    if high > 3 * low:  # a collapse spans decades
+        ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.set_title("streaming: KV cache of W tokens, the first k kept (dotted: W)")
     fig.tight_layout()

@@ -203,3 +203,21 @@ TEST_CASE("streaming evaluation equals the full forward while the window covers 
     CHECK(after > 1e-3);
   }
 }
+
+TEST_CASE("streams of running text keep only their first BOS", "[streaming]") {
+  // Windows of len + 1 tokens counting up from 100 * row, with BOS (0) at every fifth place.
+  int64_t asked = 0;
+  auto windows = [&](int64_t rows, int64_t len) {
+    asked = len;
+    std::vector<int32_t> w;
+    for (int64_t b = 0; b < rows; ++b)
+      for (int64_t t = 0; t <= len; ++t) w.push_back(t % 5 == 0 ? 0 : (int32_t)(100 * b + t));
+    return w;
+  };
+  const std::vector<int32_t> s = train::running_text(windows, 2, 8, 0);
+  CHECK(asked == 16);  // 8 + 1 tokens without BOS needed more than a window of 8
+  CHECK(s == std::vector<int32_t>{0, 1, 2, 3, 4, 6, 7, 8, 9, /**/ 0, 101, 102, 103, 104, 106, 107, 108, 109});
+  CHECK_THROWS_WITH(train::running_text([](int64_t rows, int64_t len) { return std::vector<int32_t>(rows * (len + 1), 0); },
+                                        1, 4, 0),
+                    Catch::Contains("mostly BOS"));
+}

@@ -15,6 +15,25 @@ std::vector<float> token_nll(const Tensor& logits, const std::vector<int32_t>& t
   return nll;
 }
 
+std::vector<int32_t> running_text(const std::function<std::vector<int32_t>(int64_t, int64_t)>& windows, int64_t B,
+                                  int64_t N, int32_t bos) {
+  for (int64_t len = N;; len *= 2) {  // longer windows until every row keeps N + 1 tokens
+    SL_CHECK(len <= 64 * N, "streaming: the held-out data is mostly BOS; no running text of " + std::to_string(N + 1) +
+                                " tokens in windows of " + std::to_string(len / 2 + 1));
+    const std::vector<int32_t> w = windows(B, len);
+    std::vector<int32_t> out;
+    for (int64_t b = 0; b < B; ++b) {
+      const int32_t* row = w.data() + b * (len + 1);
+      std::vector<int32_t> kept{row[0]};
+      for (int64_t t = 1; t <= len && (int64_t)kept.size() <= N; ++t)
+        if (row[t] != bos) kept.push_back(row[t]);
+      if ((int64_t)kept.size() <= N) break;
+      out.insert(out.end(), kept.begin(), kept.end());
+    }
+    if ((int64_t)out.size() == B * (N + 1)) return out;
+  }
+}
+
 std::vector<float> streaming_nll(const models::Decoder& model, const std::vector<int32_t>& streams, int64_t B,
                                  const models::CachePolicy& policy, const std::function<void(int64_t)>& progress) {
   NoGrad ng;

@@ -18,6 +18,12 @@ namespace sl::train {
 std::vector<float> streaming_nll(const models::Decoder& model, const std::vector<int32_t>& streams, int64_t B,
                                  const models::CachePolicy& policy, const std::function<void(int64_t)>& progress = {});
 
+// B streams of N + 1 tokens of running text: held-out windows (`windows(rows, len)`, which start
+// at documents) with the BOS between documents dropped, so that a stream's only BOS is its first
+// token, as in StreamingLLM's concatenated books; a BOS inside would be a sink in every window.
+std::vector<int32_t> running_text(const std::function<std::vector<int32_t>(int64_t, int64_t)>& windows, int64_t B,
+                                  int64_t N, int32_t bos);
+
 // -log softmax(logits)[target] of each row of logits [N, V].
 std::vector<float> token_nll(const Tensor& logits, const std::vector<int32_t>& targets);
 
