@@ -129,7 +129,7 @@ def plot_head_domain(log, sources, step, out):
         return
     change = at_step(log["intervene/head-domain/loss_change"], step)
     dormant = at_step(log["intervene/head-domain/dormant"], step)
-    fig, axes = plt.subplots(1, len(change), figsize=(3.2 * len(change), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(change), figsize=(3.2 * len(change), 3.6), squeeze=False, constrained_layout=True)
     limit = max(np.abs(change).max(), 1e-6)
     for s, ax in enumerate(axes[0]):
         im = ax.imshow(change[s], cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
@@ -137,7 +137,8 @@ def plot_head_domain(log, sources, step, out):
             ax.text(head, layer, "D", ha="center", va="center", fontsize=9)
         ax.set_title(sources[s] if s < len(sources) else f"source {s}", fontsize=10)
         ax.set_xlabel("head")
-        ax.set_ylabel("layer")
+        if s == 0:
+            ax.set_ylabel("layer")
     fig.colorbar(im, ax=list(axes[0]), fraction=0.02)
     fig.suptitle("loss change of zeroing a head, per corpus source (D: dormant)", fontsize=10)
     fig.savefig(os.path.join(out, "head_domain.png"), dpi=110)
