@@ -30,11 +30,11 @@ int64_t KVCache::admit(int64_t incoming) {
            "KV cache full: it holds " + std::to_string(n) + " tokens and got " + std::to_string(incoming) +
                " more; a full cache holds at most the model's " + std::to_string(positions_) + " positions");
   if (policy_.evicts() && n + incoming > W) {
-    SL_CHECK(incoming == 1, "KV cache " + policy_.str() +
-                                ": takes up to W tokens at once while it has room, then one " + "at a time; got " +
-                                std::to_string(incoming) + " with " + std::to_string(n) + " held");
-    // Keep the k sinks and the W - k - incoming most recent; the rest of the middle leaves.
-    const int64_t recent = W - k - incoming, from = n - recent;
+    SL_CHECK(incoming == 1, "KV cache " + policy_.str() + ": takes up to W tokens at once while it has room, then " +
+                                "one at a time; got " + std::to_string(incoming) + " with " + std::to_string(n) +
+                                " held");
+    // Keep the k sinks and the W - k - 1 most recent, making a place for the new token.
+    const int64_t from = n - (W - k - 1);
     auto keep = [&](const Tensor& x) {
       Tensor tail = slice(x, 1, from, n);
       return k > 0 ? concat({slice(x, 1, 0, k), tail}, 1) : tail.contiguous();
