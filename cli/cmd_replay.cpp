@@ -1,9 +1,6 @@
-#include <algorithm>
 #include <cstdio>
-#include <filesystem>
 
 #include "cli/commands.h"
-#include "engine/checkpoint.h"
 #include "data/files.h"
 #include "engine/h5log.h"
 #include "train/checkpointing.h"
@@ -45,52 +42,31 @@ int cmd_replay(const Args& args) {
       throw Error("unknown or incomplete option '" + args[i] + "' (see sinklab replay --help)");
     }
   }
-  auto steps = dir.checkpoint_steps();
-  SL_CHECK(!steps.empty(), dir.path + " has no checkpoints to replay");
-  if (!every) std::reverse(steps.begin(), steps.end());  // the newest that reads back intact
-
   Config cfg = Config::load(dir.config());
   ParamStore ps;
   auto task = train::make_task(cfg, ps);
   if (!data_file.empty()) task->set_probe_text(data::read_text_file(data_file));
 
   // A fresh file each time, moved into place only when complete.
-  const std::string out = dir.path + "/replay.h5", tmp = out + ".tmp";
-  std::filesystem::remove(tmp);
+  const std::string out = dir.path + "/replay.h5";
+  train::StagedFile staged(out, false);
   {
-    H5Log log(tmp);
+    H5Log log(staged.tmp());
     log.set_attr("config", cfg.to_yaml());
-    // A corrupt checkpoint is skipped with a warning, as --resume does, and named at the end.
-    std::vector<std::string> skipped;
-    size_t replayed = 0;
-    for (size_t n = 0; n < steps.size() && (every || replayed == 0); ++n) {
-      const std::string path = dir.checkpoint(steps[n]);
-      try {
-        train::load_params(load_checkpoint(path), ps, path);
-      } catch (const Error& e) {
-        std::fprintf(stderr, "%swarning: skipping unreadable checkpoint: %s\n", replayed ? "\n" : "", e.what());
-        skipped.push_back(path);
-        continue;
-      }
-      ++replayed;
-      for (auto& r : task->probe_stats()) log.append(r.name, steps[n], r.values.data(), r.shape);
-      for (auto [l, h] : maps) {
-        train::LogRow r = task->attention_map(l, h);
-        log.append(r.name, steps[n], r.values.data(), r.shape);
-      }
-      std::printf("\rreplay: checkpoint %zu/%zu (step %lld)", n + 1, steps.size(), (long long)steps[n]);
-      std::fflush(stdout);
-    }
-    SL_CHECK(replayed > 0, dir.path + " has no checkpoint that reads back intact (" + std::to_string(skipped.size()) +
-                               " unreadable); replay.h5 was left as it was");
+    const train::Replayed r =
+        train::replay_checkpoints(dir, {every, -1}, ps, "replay.h5", [&](int64_t step, size_t n, size_t count) {
+          for (auto& row : task->probe_stats()) log.append(row.name, step, row.values.data(), row.shape);
+          for (auto [l, h] : maps) {
+            train::LogRow row = task->attention_map(l, h);
+            log.append(row.name, step, row.values.data(), row.shape);
+          }
+          std::printf("\rreplay: checkpoint %zu/%zu (step %lld)", n + 1, count, (long long)step);
+          std::fflush(stdout);
+        });
     log.flush();
-    std::printf("\nreplayed %zu checkpoint%s", replayed, replayed == 1 ? "" : "s");
-    if (!skipped.empty()) {
-      std::printf("; skipped %zu unreadable:", skipped.size());
-      for (const std::string& p : skipped) std::printf(" %s", p.c_str());
-    }
+    std::printf("\nreplayed %s", r.str().c_str());
   }
-  std::filesystem::rename(tmp, out);
+  staged.commit();
   std::printf("\nwrote %s\n", out.c_str());
   return 0;
 }

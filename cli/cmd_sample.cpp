@@ -11,7 +11,10 @@ const char* const kSampleHelp =
     "                      [--count N] [--seed S]\n\n"
     "Generates --count samples (default 3) of up to --tokens tokens (default 100) from the run's\n"
     "newest checkpoint (or --step N), continuing --prompt (default: a new document).\n"
-    "--temperature 0 is greedy decoding (default 0.8).\n";
+    "--temperature 0 is greedy decoding (default 0.8). Decoding goes through a KV cache; beyond the\n"
+    "model's context it keeps the first tokens and the most recent ones (StreamingLLM; see sinklab\n"
+    "analyze --streaming). A model whose queries see later keys (attention.mask = prefix) is run on\n"
+    "the last context of tokens at every step instead.\n";
 
 int cmd_sample(const Args& args) {
   SL_CHECK(!args.empty() && args[0].rfind("--", 0) != 0, "missing run directory (see sinklab sample --help)");

@@ -27,6 +27,7 @@ int cmd_bench(const Args&);
 int cmd_kernels(const Args&);
 int cmd_stats(const Args&);
 int cmd_export(const Args&);
+int cmd_analyze(const Args&);
 
 extern const char* const kTrainHelp;
 extern const char* const kSampleHelp;
@@ -37,6 +38,7 @@ extern const char* const kBenchHelp;
 extern const char* const kKernelsHelp;
 extern const char* const kStatsHelp;
 extern const char* const kExportHelp;
+extern const char* const kAnalyzeHelp;
 
 bool wants_help(const Args& args);
 

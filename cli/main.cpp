@@ -13,6 +13,8 @@ const std::vector<Command>& commands() {
       {"train", "pretrain a model from a YAML config (or resume a run)", kTrainHelp, cmd_train},
       {"sample", "generate text from a run's checkpoint", kSampleHelp, cmd_sample},
       {"replay", "recompute attention statistics from saved checkpoints", kReplayHelp, cmd_replay},
+      {"analyze", "interventions on the sink and streaming evaluation with a KV cache, on checkpoints", kAnalyzeHelp,
+       cmd_analyze},
       {"prepare-data", "build the corpus, train the tokenizer and write token shards", kPrepareDataHelp,
        cmd_prepare_data},
       {"sweep", "run a grid of training runs from a sweep file and summarise them", kSweepHelp, cmd_sweep},

@@ -1,5 +1,7 @@
 #include "data/batcher.h"
 
+#include <algorithm>
+
 #include "engine/error.h"
 
 namespace sl::data {
@@ -33,22 +35,30 @@ void Batcher::fill_row(int32_t* row, int) {
   split_.copy(start, width, row);
 }
 
+std::vector<int32_t> windows_at(const TokenSplit& split, const std::vector<int64_t>& starts, const BatchShape& shape) {
+  const int64_t width = shape.seq_len + 1;
+  std::vector<int64_t> fit;
+  for (int64_t s : starts)
+    if (s + width <= split.size()) fit.push_back(s);
+  const int64_t n = std::min<int64_t>(shape.batch, (int64_t)fit.size());
+  std::vector<int32_t> out(n * width);
+  for (int64_t b = 0; b < n; ++b) {
+    int32_t* row = out.data() + b * width;
+    split.copy(fit[fit.size() * b / n], width, row);
+    apply_first_token(row, shape, split.bos());
+  }
+  return out;
+}
+
 std::vector<int32_t> probe_batch(const TokenSplit& split, const BatchShape& shape) {
   const int64_t width = shape.seq_len + 1;
   SL_CHECK(split.size() >= width, "probe split has " + std::to_string(split.size()) + " tokens, fewer than " +
                                       std::to_string(width));
-  std::vector<int64_t> starts;
-  for (int64_t s : split.doc_starts())
-    if (s + width <= split.size()) starts.push_back(s);
-  std::vector<int32_t> out(shape.batch * width);
-  for (int b = 0; b < shape.batch; ++b) {
-    int64_t start = (int64_t)starts.size() >= shape.batch ? starts[starts.size() * b / shape.batch]
-                                                          : (split.size() - width) * b / shape.batch;
-    int32_t* row = out.data() + b * width;
-    split.copy(start, width, row);
-    apply_first_token(row, shape, split.bos());
-  }
-  return out;
+  std::vector<int32_t> out = windows_at(split, split.doc_starts(), shape);
+  if ((int64_t)out.size() == shape.batch * width) return out;
+  std::vector<int64_t> positions;  // too few documents
+  for (int b = 0; b < shape.batch; ++b) positions.push_back((split.size() - width) * b / shape.batch);
+  return windows_at(split, positions, shape);
 }
 
 }  // namespace sl::data

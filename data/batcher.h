@@ -33,5 +33,8 @@ class Batcher : public TokenSource {
 // A fixed batch for probing (attention statistics, evaluation): windows at evenly spaced document
 // starts of `split` (evenly spaced positions if it has too few documents). No randomness.
 std::vector<int32_t> probe_batch(const TokenSplit& split, const BatchShape& shape);
+// Windows at up to shape.batch evenly spaced entries of `starts` (positions in `split`) that have
+// a whole window after them; fewer rows when fewer do. No randomness.
+std::vector<int32_t> windows_at(const TokenSplit& split, const std::vector<int64_t>& starts, const BatchShape& shape);
 
 }  // namespace sl::data

@@ -1,14 +1,17 @@
 #include "data/corpus_file.h"
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "data/files.h"
 
 namespace sl::data {
 
+static const std::string kMagic = "sinklab-corpus 1 ";
+
 void write_corpus(const std::string& path, const std::string& origin, const std::vector<Document>& docs) {
-  std::string out = "sinklab-corpus 1 " + origin + "\n";
+  std::string out = kMagic + origin + "\n";
   uint64_t h = fnv1a64("", 0);
   for (const auto& d : docs) {
     out += "doc " + d.source + " " + std::to_string(d.text.size()) + " " + d.name + "\n" + d.text + "\n";
@@ -19,10 +22,17 @@ void write_corpus(const std::string& path, const std::string& origin, const std:
   write_file_atomic(path, out + end.str());
 }
 
+std::string read_corpus_origin(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line) || line.compare(0, kMagic.size(), kMagic) != 0) return "";
+  return line.substr(kMagic.size());
+}
+
 std::optional<std::vector<Document>> read_corpus(const std::string& path, const std::string& origin) {
   if (!std::filesystem::exists(path)) return std::nullopt;
   std::string all = read_file(path);
-  std::string header = "sinklab-corpus 1 " + origin + "\n";
+  std::string header = kMagic + origin + "\n";
   if (all.compare(0, header.size(), header) != 0) return std::nullopt;
   std::vector<Document> docs;
   uint64_t h = fnv1a64("", 0);

@@ -14,5 +14,7 @@ namespace sl::data {
 void write_corpus(const std::string& path, const std::string& origin, const std::vector<Document>& docs);
 // The documents, or nothing when the file is missing, has another origin, or is damaged.
 std::optional<std::vector<Document>> read_corpus(const std::string& path, const std::string& origin);
+// The origin its header names ("" when the file is missing or is not a corpus file).
+std::string read_corpus_origin(const std::string& path);
 
 }  // namespace sl::data

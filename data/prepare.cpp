@@ -20,6 +20,30 @@ bool is_validation(const std::string& text, double val_fraction) {
   return (double)(fnv1a64(text) % 1000000) < val_fraction * 1000000;
 }
 
+// Each split in hash order, so that any prefix of it (the token limit of data-amount
+// experiments) is a mix of all sources rather than the first source alone.
+Splits split_documents(const std::vector<Document>& docs, double val_fraction) {
+  std::vector<std::pair<uint64_t, const Document*>> order;
+  for (const auto& d : docs) order.push_back({fnv1a64(d.text), &d});
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  Splits s;
+  for (auto& [h, d] : order) (is_validation(d->text, val_fraction) ? s.val : s.train).push_back(d);
+  return s;
+}
+
+std::vector<std::string> validation_sources(const std::string& dir) {
+  const std::string path = dir + "/corpus.txt";
+  const Manifest m = read_manifest(dir + "/manifest.txt");
+  auto docs = read_corpus(path, read_corpus_origin(path));
+  SL_CHECK(docs, path + " is missing or damaged: the sources of the validation documents are unknown "
+                        "(sinklab prepare-data --out " + dir + " writes it)");
+  SL_CHECK(m.stats.count("val_fraction"), dir + "/manifest.txt has no stat.val_fraction");
+  std::vector<std::string> sources;
+  for (const Document* d : split_documents(*docs, std::stod(m.stats.at("val_fraction"))).val)
+    sources.push_back(d->source);
+  return sources;
+}
+
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -87,13 +111,7 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress) {
   report("corpus", 1);
   SL_CHECK(!docs.empty(), "prepare: the corpus is empty (sources: " + sources + ")");
 
-  // Each split in hash order, so that any prefix of it (the token limit of data-amount
-  // experiments) is a mix of all sources rather than the first source alone.
-  std::vector<std::pair<uint64_t, const Document*>> order;
-  for (const auto& d : docs) order.push_back({fnv1a64(d.text), &d});
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<const Document*> train, val;
-  for (auto& [h, d] : order) (is_validation(d->text, opt.val_fraction) ? val : train).push_back(d);
+  const auto [train, val] = split_documents(docs, opt.val_fraction);
   SL_CHECK(!train.empty() && !val.empty(), "prepare: need documents in both splits (have " +
                                                std::to_string(train.size()) + " train, " +
                                                std::to_string(val.size()) + " validation)");

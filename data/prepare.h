@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "data/corpus_sources.h"
 #include "data/manifest.h"
@@ -36,5 +37,15 @@ PrepareReport prepare(const PrepareOptions& opt, const Progress& progress = {});
 
 // True when a document (by its text) belongs to the validation split.
 bool is_validation(const std::string& text, double val_fraction);
+
+// The documents of each split in the order prepare() stores them.
+struct Splits {
+  std::vector<const Document*> train, val;
+};
+Splits split_documents(const std::vector<Document>& docs, double val_fraction);
+
+// The source ("brown", "kjv", ...) of each validation document of the data set prepared in
+// `dir`, in the order of its shards: from its corpus.txt and the manifest's val_fraction.
+std::vector<std::string> validation_sources(const std::string& dir);
 
 }  // namespace sl::data

@@ -161,6 +161,13 @@ void H5Log::flush() { h5::publish(impl_->file, impl_->path, /*durable=*/false, "
 
 const std::string& H5Log::path() const { return impl_->path; }
 
+void H5Log::remove(const std::string& name) {
+  impl_->series.erase(name);
+  for (const std::string& n : {name, name + kStepSuffix})
+    if (h5::exists(impl_->file, n, impl_->where(n)))
+      h5::check(H5Ldelete(impl_->file, n.c_str(), H5P_DEFAULT), impl_->where(n) + ": removing");
+}
+
 void H5Log::truncate_after(int64_t step) {
   impl_->series.clear();  // reopened on the next append, with the new row counts
   for (const std::string& step_name : h5::dataset_paths(impl_->file)) {

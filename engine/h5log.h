@@ -41,6 +41,8 @@ class H5Log {
 
   // Drops, in every dataset of the file, the rows from the first one with step > `step` on.
   void truncate_after(int64_t step);
+  // Removes dataset `name` and its steps, if the file has them (an analysis measured again).
+  void remove(const std::string& name);
 
   const std::string& path() const;
 

@@ -67,19 +67,24 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
   if (pos_ == Pos::Relative) relative_table_ = b("relative_bias", {c.relative_buckets, H}, Init::zeros());
 }
 
-std::vector<uint8_t> Attention::make_mask(const AttentionConfig& c, int64_t T, int64_t slots) {
-  const int64_t S = slots + T;
+std::vector<uint8_t> Attention::make_mask(const AttentionConfig& c, int64_t T, int64_t slots, int64_t past) {
+  const int64_t S = slots + past + T;
   const Mask kind = parse_mask(c.mask);
   const bool causal = kind == Mask::Causal, prefix = kind == Mask::Prefix, sliding = kind == Mask::Sliding;
   std::vector<uint8_t> m(T * S, 0);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = slots; j < S; ++j) {  // bias slots are visible to every query
-      int64_t p = j - slots;
-      if (causal) m[i * S + j] = p > i;
-      if (prefix) m[i * S + j] = p > i && !(p < c.prefix_len && i < c.prefix_len);
-      if (sliding) m[i * S + j] = p > i || i - p >= c.window;
+      const int64_t p = j - slots, q = past + i;  // the key's and the query's places
+      if (causal) m[i * S + j] = p > q;
+      if (prefix) m[i * S + j] = p > q && !(p < c.prefix_len && q < c.prefix_len);
+      if (sliding) m[i * S + j] = p > q || q - p >= c.window;
     }
   return m;
+}
+
+bool Attention::sees_only_past(const AttentionConfig& c) {
+  const Mask kind = parse_mask(c.mask);
+  return kind == Mask::Causal || kind == Mask::Sliding;
 }
 
 // T5's log-spaced buckets of the relative distance n = i - p (query minus key).
@@ -98,15 +103,17 @@ static int64_t relative_bucket(int64_t n, bool bidirectional, int64_t buckets, i
   return base + std::min(v, buckets - 1);
 }
 
-// b[h, i, j] added to the scores: ALiBi's fixed slopes or T5's learned buckets; 0 on bias slots.
-Tensor Attention::positional_bias(int64_t T, int64_t slots) const {
-  const int64_t H = cfg_.n_heads, S = slots + T;
+// b[h, i, j] added to the scores: ALiBi's fixed slopes or T5's learned buckets of the distance
+// between query place past + i and key place j - slots; 0 on bias slots.
+Tensor Attention::positional_bias(int64_t T, int64_t slots, int64_t past) const {
+  const int64_t H = cfg_.n_heads, S = slots + past + T;
   if (pos_ == Pos::Alibi) {
     Tensor bias = Tensor::zeros({H, T, S});
     for (int64_t h = 0; h < H; ++h) {
       float slope = std::pow(2.f, -8.f * (h + 1) / H);
       for (int64_t i = 0; i < T; ++i)
-        for (int64_t j = slots; j < S; ++j) bias.data()[(h * T + i) * S + j] = -slope * std::abs((float)(i - (j - slots)));
+        for (int64_t j = slots; j < S; ++j)
+          bias.data()[(h * T + i) * S + j] = -slope * std::abs((float)(past + i - (j - slots)));
     }
     return bias;
   }
@@ -115,7 +122,7 @@ Tensor Attention::positional_bias(int64_t T, int64_t slots) const {
   std::vector<uint8_t> is_slot(T * S, 0);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = 0; j < S; ++j) {
-      ids[i * S + j] = (int32_t)relative_bucket(i - (j - slots), bidirectional, cfg_.relative_buckets,
+      ids[i * S + j] = (int32_t)relative_bucket(past + i - (j - slots), bidirectional, cfg_.relative_buckets,
                                                 cfg_.relative_max_distance);
       is_slot[i * S + j] = j < slots;
     }
@@ -135,10 +142,10 @@ bool Attention::fused() const {
          pos_ != Pos::Relative;
 }
 
-Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots) const {
+Tensor Attention::weights_from_scores(const Tensor& s, int64_t T, int64_t slots, int64_t past) const {
   const auto& c = cfg_;
-  const std::vector<uint8_t> mask = make_mask(c, T, slots);
-  KernelInputs in{mask, {T, slots + T}, sigmoid_bias(T), Tensor(), kernel_params_};
+  const std::vector<uint8_t> mask = make_mask(c, T, slots, past);
+  KernelInputs in{mask, {T, slots + past + T}, sigmoid_bias(past + T), Tensor(), kernel_params_};
   if (c.off_by_one || c.sink_logit) {  // the extra denominator term: c = 0 (off-by-one) or a learned per-head logit
     in.extra_logit = Tensor::zeros({s.size(0), s.size(1), T, 1});
     if (c.sink_logit) in.extra_logit = add(in.extra_logit, sink_logit_.reshape({1, c.n_heads, 1, 1}));
@@ -159,11 +166,13 @@ static AttentionCapture keep(const CaptureRequest& r, const Tensor& probs, const
           .queries = leading_block(queries, {r.rows, -1, n})};
 }
 
-// The attention core composed from primitive ops, every variant written as its formula.
+// The attention core composed from primitive ops, every variant written as its formula. The T
+// queries are the last T of the keys.
 Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, const std::optional<CaptureRequest>& capture,
-                                AttentionCapture* out) const {
+                                const std::optional<AttentionEdit>& edit, AttentionCapture* out) const {
   const auto& c = cfg_;
-  const int64_t B = q.size(0), T = q.size(1), D = c.d_model, H = c.n_heads;
+  const int64_t B = q.size(0), T = q.size(1), past = k.size(1) - T, D = c.d_model, H = c.n_heads;
+  using Edit = AttentionEdit::Kind;
   q = q.permute({0, 2, 1, 3});  // [B, H, T, d_h]
   k = k.permute({0, 2, 1, 3});
   v = v.permute({0, 2, 1, 3});
@@ -178,18 +187,25 @@ Tensor Attention::composed_core(Tensor q, Tensor k, Tensor v, const std::optiona
     v = concat({vb, v}, 2);
     slots = 1;
   }
+  if (edit && (edit->kind == Edit::ZeroSinkValue || edit->kind == Edit::MeanSinkValue))
+    v = replace_sink_value(v, edit->head, edit->kind == Edit::MeanSinkValue);
 
   Tensor s = scale(matmul(q, k.transpose(-1, -2)), 1.f / std::sqrt((float)dh_));
-  if (pos_ == Pos::Alibi || pos_ == Pos::Relative) s = add(s, positional_bias(T, slots));
-  Tensor A = weights_from_scores(s, T, slots);
+  if (pos_ == Pos::Alibi || pos_ == Pos::Relative) s = add(s, positional_bias(T, slots, past));
+  Tensor A = weights_from_scores(s, T, slots, past);
+  if (edit && (edit->kind == Edit::DropSinkAttention || edit->kind == Edit::DropSinkAttentionRescaled))
+    A = drop_sink_attention(A, edit->head, edit->kind == Edit::DropSinkAttentionRescaled);
 
   if (capture) *out = keep(*capture, A, q, k, v, slots);
   return matmul(A, v).permute({0, 2, 1, 3}).reshape({B, T, D});
 }
 
-AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureRequest>& capture) const {
+AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureRequest>& capture,
+                                   const std::optional<AttentionEdit>& edit, LayerCache* cache) const {
   const auto& c = cfg_;
   const int64_t B = x.size(0), T = x.size(1), D = c.d_model, H = c.n_heads;
+  SL_CHECK(!cache || (sees_only_past(c) && !capture),
+           "attention: a KV cache needs a causal or sliding mask (attention.mask is '" + c.mask + "') and no capture");
   Tensor q = linear(x, wq_, bq_).reshape({B, T, H, dh_});
   Tensor k = linear(x, wk_, bk_).reshape({B, T, H, dh_});
   Tensor v = linear(x, wv_, bv_).reshape({B, T, H, dh_});
@@ -197,8 +213,13 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
     q = rms_norm(q, q_norm_, c.norm_eps);
     k = rms_norm(k, k_norm_, c.norm_eps);
   }
+  if (cache) {  // keys join the cache before the rotation: it rotates them by their place at every step
+    if (cache->keys.defined()) k = concat({cache->keys, k}, 1), v = concat({cache->values, v}, 1);
+    cache->keys = k.detach(), cache->values = v.detach();
+  }
+  const int64_t past = k.size(1) - T;
   if (pos_ == Pos::Rope) {
-    q = rope(q, c.rope_theta);
+    q = rope(q, c.rope_theta, past);
     k = rope(k, c.rope_theta);
   }
   if (kernel_->feature_map) {  // phi(q) . phi(k): the kernel's feature map
@@ -208,7 +229,7 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
   AttentionOutput out;
   if (capture) out.capture.emplace();
   Tensor o;
-  if (fused()) {
+  if (fused() && past == 0 && !(edit && edit->needs_weights())) {
     Tensor probs;  // assembled by the op for the request's block only
     o = attention(q, k, v, make_mask(c, T, 0), kernel_->id, 1.f / std::sqrt((float)dh_), sigmoid_bias(T), c.normalize,
                   capture ? &probs : nullptr, capture ? capture->rows : -1, capture ? capture->positions : -1)
@@ -216,7 +237,7 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
     auto heads_first = [](const Tensor& x) { return x.permute({0, 2, 1, 3}); };
     if (capture) *out.capture = keep(*capture, probs, heads_first(q), heads_first(k), heads_first(v), 0);
   } else {
-    o = composed_core(q, k, v, capture, capture ? &*out.capture : nullptr);
+    o = composed_core(q, k, v, capture, edit, capture ? &*out.capture : nullptr);
   }
   if (capture) {  // a kernel whose weights can be negative has no distribution, even normalised
     AttentionCapture& a = *out.capture;
@@ -228,6 +249,8 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
   if (gate_ == Gate::Elementwise) o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (gate_ == Gate::Headwise)
     o = mul(o.reshape({B, T, H, dh_}), sigmoid(linear(x, wg_)).reshape({B, T, H, 1})).reshape({B, T, D});
+  if (edit && edit->kind == AttentionEdit::Kind::ZeroHead)
+    o = zero_head(o.reshape({B, T, H, dh_}), edit->head).reshape({B, T, D});
 
   out.y = linear(o, wo_, bo_);
   if (capture) out.capture->output = leading_block(out.y, {capture->rows, capture->positions});

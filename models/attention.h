@@ -4,6 +4,8 @@
 // them all), optionally normalised per row, and the output is o_i = sum_j A_ij v_j.
 // Additions: a learnable key/value bias slot, off-by-one and sink-logit denominators, an
 // output gate, QK-norm, and causal / prefix / sliding / bidirectional masks.
+// Given a layer's KV cache (models/kv_cache.h), the T queries of x are the last T of the cached
+// keys; given an edit (models/intervention.h), the forward computes the edited layer.
 #pragma once
 #include <optional>
 #include <string>
@@ -13,6 +15,8 @@
 #include "engine/ops.h"
 #include "engine/params.h"
 #include "models/capture.h"
+#include "models/intervention.h"
+#include "models/kv_cache.h"
 
 namespace sl::models {
 
@@ -47,12 +51,17 @@ struct AttentionOutput {
 class Attention {
  public:
   Attention(const AttentionConfig& cfg, ParamStore& ps, const std::string& name);
-  // x [B, T, D] -> [B, T, D]; `capture` is within B and T (CaptureRequest::within).
-  AttentionOutput forward(const Tensor& x, const std::optional<CaptureRequest>& capture = std::nullopt) const;
+  // x [B, T, D] -> [B, T, D]; `capture` is within B and T (CaptureRequest::within). With
+  // `cache`, x holds the newest T tokens and their keys and values join the cache's.
+  AttentionOutput forward(const Tensor& x, const std::optional<CaptureRequest>& capture = std::nullopt,
+                          const std::optional<AttentionEdit>& edit = std::nullopt, LayerCache* cache = nullptr) const;
   const AttentionConfig& config() const { return cfg_; }
 
-  // Mask over [T, S] (1 = blocked) for T queries and S = slots + T keys; exposed for tests.
-  static std::vector<uint8_t> make_mask(const AttentionConfig& cfg, int64_t T, int64_t slots);
+  // Mask over [T, S] (1 = blocked) for T queries at places past .. past + T - 1 and
+  // S = slots + past + T keys; exposed for tests.
+  static std::vector<uint8_t> make_mask(const AttentionConfig& cfg, int64_t T, int64_t slots, int64_t past = 0);
+  // Every query sees only keys at or before its own place (causal, sliding): what a KV cache needs.
+  static bool sees_only_past(const AttentionConfig& cfg);
 
  private:
   enum class Mask { Causal, Prefix, Sliding, Bidirectional };
@@ -61,10 +70,10 @@ class Attention {
   static Mask parse_mask(const std::string& mask);
   bool fused() const;
   Tensor composed_core(Tensor q, Tensor k, Tensor v, const std::optional<CaptureRequest>& capture,
-                       AttentionCapture* out) const;
+                       const std::optional<AttentionEdit>& edit, AttentionCapture* out) const;
   float sigmoid_bias(int64_t T) const;
-  Tensor weights_from_scores(const Tensor& s, int64_t T, int64_t slots) const;
-  Tensor positional_bias(int64_t T, int64_t slots) const;
+  Tensor weights_from_scores(const Tensor& s, int64_t T, int64_t slots, int64_t past) const;
+  Tensor positional_bias(int64_t T, int64_t slots, int64_t past) const;
 
   AttentionConfig cfg_;
   const AttentionKernel* kernel_;  // parsed once from cfg_.kernel

@@ -35,13 +35,16 @@ bool is_moe_block(const TrunkConfig& c, int64_t layer) {
 
 bool Trunk::is_moe_block(int64_t layer) const { return models::is_moe_block(cfg_, layer); }
 
-TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& capture) const {
+TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& capture,
+                           const std::optional<Intervention>& intervention, KVCache* cache) const {
   const auto& c = cfg_;
   const bool pre = c.norm_placement == "pre";
   const int64_t T = h.size(1);
   TrunkOutput out;
   if (capture) out.capture.emplace();
-  for (const Block& b : blocks_) {
+  for (size_t l = 0; l < blocks_.size(); ++l) {
+    const Block& b = blocks_[l];
+    const bool edited = intervention && intervention->at((int64_t)l);
     MoECapture routing;
     auto feed_forward = [&](const Tensor& x) {
       if (b.ffn) return b.ffn->forward(x);
@@ -50,9 +53,12 @@ TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& captur
       out.aux_loss = out.aux_loss.defined() ? add(out.aux_loss, loss) : loss;
       return o.y;
     };
-    AttentionOutput a = b.attn.forward(pre ? b.norm1.forward(h) : h, capture);
+    AttentionOutput a = b.attn.forward(pre ? b.norm1.forward(h) : h, capture,
+                                       edited ? intervention->attention : std::nullopt,
+                                       cache ? &cache->layer((int64_t)l) : nullptr);
     h = pre ? add(h, a.y) : b.norm1.forward(add(h, a.y));
     h = pre ? add(h, feed_forward(b.norm2.forward(h))) : b.norm2.forward(add(h, feed_forward(h)));
+    if (edited && intervention->hidden) h = ablate_massive_activations(h, *intervention->hidden);
     if (!capture) continue;
     // The one place the block's leading rows and positions are cut (attention cuts its own).
     const int64_t rows = capture->rows, n = capture->positions;

@@ -12,6 +12,8 @@
 #include "models/attention.h"
 #include "models/capture.h"
 #include "models/ffn.h"
+#include "models/intervention.h"
+#include "models/kv_cache.h"
 #include "models/moe.h"
 #include "models/norm.h"
 
@@ -57,8 +59,10 @@ class Trunk {
   Trunk() = default;
   // Declares blocks.<l>.* and final_norm in `ps`, in that order.
   Trunk(const TrunkConfig& cfg, ParamStore& ps);
-  // h [B, T, D]; `capture` is already within B and T (CaptureRequest::within).
-  TrunkOutput forward(Tensor h, const std::optional<CaptureRequest>& capture) const;
+  // h [B, T, D]; `capture` is already within B and T (CaptureRequest::within). With `cache`, h
+  // holds the newest T tokens (the cache has admitted them).
+  TrunkOutput forward(Tensor h, const std::optional<CaptureRequest>& capture,
+                      const std::optional<Intervention>& intervention = std::nullopt, KVCache* cache = nullptr) const;
   bool is_moe_block(int64_t layer) const;
 
  private:

@@ -3,9 +3,11 @@
 
 #include "models/attention.h"
 #include "tests/gradcheck.h"
+#include "tests/random_params.h"
 
 using namespace sl;
 using namespace sl::models;
+using sl::testing::randomise;
 
 namespace {
 
@@ -17,14 +19,6 @@ AttentionConfig small(const std::string& kernel) {
   c.init_std = 0.5f;
   c.out_init_std = 0.5f;
   return c;
-}
-
-// Every parameter of the module gets a small random value (zero-initialised ones included).
-void randomise(ParamStore& ps, uint64_t seed) {
-  Rng rng(seed);
-  ps.finalize(rng);
-  for (auto& p : ps.params())
-    for (int64_t i = 0; i < p.value.numel(); ++i) p.value.data()[i] += 0.3f * rng.normal();
 }
 
 }  // namespace

@@ -111,4 +111,11 @@ TEST_CASE("token limit restricts windows to the first N tokens; probe batch is f
   REQUIRE(p1 == p2);
   for (int r = 0; r < 4; ++r) REQUIRE(p1[r * 10] == 50);  // starts at documents
   REQUIRE(p1[0 * 10 + 1] != p1[1 * 10 + 1]);
+  // Windows at chosen starts: evenly spaced among those with a whole window after them.
+  const std::vector<int64_t> starts{0, 5, 10, s.size() - 3};
+  auto w = windows_at(s, starts, p);
+  REQUIRE(w.size() == 3 * 10);  // the last start has no whole window
+  for (int r = 0; r < 3; ++r) REQUIRE(w[r * 10 + 1] == s[starts[r] + 1]);
+  p.batch = 2;
+  REQUIRE(windows_at(s, starts, p)[10 + 1] == s[starts[1] + 1]);
 }

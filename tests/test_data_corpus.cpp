@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "tests/temp_dir.h"
 #include "data/clean.h"
@@ -175,6 +176,42 @@ TEST_CASE("prepare builds splits, tokenizer, shards and manifest, and resumes", 
   CHECK(retrained.stage_seconds.at("corpus") == 0);
   CHECK(retrained.manifest.vocab_size == 280);
   CHECK(TokenStream::open(opt.out_dir).manifest().bos == 279);
+}
+
+TEST_CASE("the source of every validation document is known from corpus.txt", "[data][prepare]") {
+  TempDir src("srcs_brown"), man("srcs_man"), out("srcs_out");
+  write_brown(src, 30);
+  fs::create_directories(man.path / "man1");
+  for (int p = 0; p < 30; ++p) {
+    std::string page = ".TH TOOL" + std::to_string(p) + " 1\n.SH NAME\ntool" + std::to_string(p) + " \\- a manpage\n";
+    for (int l = 0; l < 20; ++l) page += ".PP\nThis manpage line " + std::to_string(l) + " explains option -" + std::to_string(p) + ".\n";
+    std::ofstream(man.path / "man1" / ("tool" + std::to_string(p) + ".1")) << page;
+  }
+  PrepareOptions opt;
+  opt.out_dir = out.path.string();
+  opt.corpus.sources = {"brown", "man"};
+  opt.corpus.brown_dir = src.path.string();
+  opt.corpus.man_root = man.path.string();
+  opt.vocab_size = 300;
+  opt.val_fraction = 0.3;
+  prepare(opt);
+  const std::vector<std::string> sources = validation_sources(opt.out_dir);
+  TokenStream ts = TokenStream::open(opt.out_dir);
+  Tokenizer tok = Tokenizer::load(opt.out_dir + "/tokenizer.txt");
+  const auto& starts = ts.val().doc_starts();
+  REQUIRE(sources.size() == starts.size());
+  std::map<std::string, int> count;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const int64_t end = i + 1 < starts.size() ? starts[i + 1] : ts.val().size();
+    std::vector<int32_t> doc(end - starts[i] - 1);
+    ts.val().copy(starts[i] + 1, (int64_t)doc.size(), doc.data());
+    CHECK((tok.decode(doc).find("manpage") != std::string::npos) == (sources[i] == "man"));
+    ++count[sources[i]];
+  }
+  CHECK(count["brown"] > 0);
+  CHECK(count["man"] > 0);
+  fs::remove(out.path / "corpus.txt");
+  CHECK_THROWS_WITH(validation_sources(opt.out_dir), Catch::Contains("corpus.txt is missing or damaged"));
 }
 
 TEST_CASE("installed sources load (Brown, King James Bible)", "[data][corpus]") {

@@ -174,6 +174,24 @@ TEST_CASE("H5Log truncate_after drops rows beyond a step in every dataset", "[h5
   REQUIRE(steps(path, "loss").empty());
 }
 
+TEST_CASE("H5Log remove drops one dataset and its steps; it can be written again from any step", "[h5log]") {
+  fs::path path = scratch_file("remove.h5");
+  {
+    H5Log log(path.string());
+    for (int s = 0; s < 3; ++s) log.append("a/x", s, (float)s), log.append("a/y", s, 10.f * s);
+  }
+  H5Log log(path.string());
+  log.remove("a/x");
+  log.remove("never/written");  // nothing to remove
+  log.append("a/x", 0, std::vector<float>{7, 8}.data(), {2});  // another shape, an earlier step
+  log.flush();
+  Shape shape;
+  REQUIRE(floats(path, "a/x", &shape) == std::vector<float>{7, 8});
+  REQUIRE(shape == Shape{1, 2});
+  REQUIRE(steps(path, "a/x") == std::vector<int64_t>{0});
+  REQUIRE(floats(path, "a/y", &shape) == std::vector<float>{0, 10, 20});
+}
+
 // Run by tests/python/test_h5log_reader.py: writes files into $SINKLAB_PY_DIR, flushes the log,
 // says "flushed" and waits (file still open) until the reader answers on stdin.
 TEST_CASE("writer for the h5py reader test", "[.h5log-python]") {

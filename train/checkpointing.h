@@ -3,7 +3,9 @@
 // in one atomically written HDF5 file.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/checkpoint.h"
 #include "engine/optim.h"
@@ -26,5 +28,24 @@ struct Restored {
 // skipped with a warning).
 Restored restore_latest(const RunDir& dir, ParamStore& ps, Optimizer& opt, Task& task,
                         int64_t before = INT64_MAX);
+
+// Which checkpoints a replay visits: every one in step order, the one of `step`, or (neither)
+// the newest that reads back intact.
+struct CheckpointChoice {
+  bool every = false;
+  int64_t step = -1;
+};
+struct Replayed {
+  size_t visited = 0;
+  std::vector<std::string> skipped;  // unreadable checkpoints, skipped with a warning
+  std::string str() const;           // "3 checkpoints; skipped 1 unreadable: PATH"
+};
+// The steps of the chosen checkpoints in the order a replay tries them (newest first when only
+// the newest is wanted). Throws when the run has none, or none of `which.step`, naming `output`.
+std::vector<int64_t> chosen_steps(const RunDir& dir, const CheckpointChoice& which, const std::string& output);
+// Loads each chosen checkpoint into ps and calls visit(step, index, count). Throws as chosen_steps
+// does, or when none reads back, saying that `output` was left as it was.
+Replayed replay_checkpoints(const RunDir& dir, const CheckpointChoice& which, ParamStore& ps, const std::string& output,
+                            const std::function<void(int64_t step, size_t index, size_t count)>& visit);
 
 }  // namespace sl::train

@@ -7,6 +7,13 @@
 
 namespace sl::train {
 
+// `shape` with another batch and window length.
+static data::BatchShape resized(data::BatchShape shape, int64_t batch, int64_t seq_len) {
+  shape.batch = (int)batch;
+  shape.seq_len = (int)seq_len;
+  return shape;
+}
+
 static std::string brown_text() {
   std::string text;
   for (auto& d : data::brown_documents(data::default_brown_dir())) text += d.text + "\n";
@@ -23,16 +30,16 @@ LMData open_lm_data(const Config& cfg, int64_t batch, int64_t seq_len, int64_t p
   shape.fixed_token = (int32_t)cfg.i("data.fixed_token");
   data::BatchShape val_shape = shape;
   val_shape.seed = shape.seed ^ 0x5eed5eedULL;  // validation draws never repeat training draws
-  data::BatchShape probe_shape = val_shape;
-  probe_shape.batch = (int)probe_batch;
-  probe_shape.seq_len = (int)probe_len;
 
   LMData d;
   // A synthetic source of any kind: `make(shape)` builds it; validation and probe use other seeds.
   auto synthetic = [&](std::function<std::unique_ptr<data::TokenSource>(const data::BatchShape&)> make) {
     d.train = make(shape);
     d.make_val = [make, val_shape] { return make(val_shape); };
-    d.probe = make(probe_shape)->next_batch();
+    d.held_out = [make, val_shape](int64_t rows, int64_t len) {
+      return make(resized(val_shape, rows, len))->next_batch();
+    };
+    d.probe = d.held_out(probe_batch, probe_len);
     d.vocab_size = d.train->vocab_size();
     d.bos = d.train->bos();
     d.encode = [](const std::string& s) {  // synthetic tokens are written as numbers
@@ -103,7 +110,26 @@ LMData open_lm_data(const Config& cfg, int64_t batch, int64_t seq_len, int64_t p
     static_cast<data::BatchShape&>(vopt) = val_shape;
     vopt.max_tokens = 0;
     d.make_val = [stream, vocab, vopt] { return std::make_unique<data::Batcher>(stream->val(), vocab, vopt); };
-    d.probe = data::probe_batch(stream->val(), probe_shape);
+    d.held_out = [stream, val_shape](int64_t rows, int64_t len) {
+      return data::probe_batch(stream->val(), resized(val_shape, rows, len));
+    };
+    d.probe = d.held_out(probe_batch, probe_len);
+    d.held_out_by_source = [stream, val_shape, dir](int64_t rows, int64_t len) {
+      const std::vector<std::string> sources = data::validation_sources(dir);
+      const std::vector<int64_t>& starts = stream->val().doc_starts();
+      SL_CHECK(sources.size() == starts.size(), dir + "/corpus.txt names " + std::to_string(sources.size()) +
+                                                    " validation documents but the shards hold " +
+                                                    std::to_string(starts.size()) + "; prepare the data again");
+      std::map<std::string, std::vector<int64_t>> whole;  // per source, documents that hold a window
+      for (size_t i = 0; i < starts.size(); ++i) {
+        const int64_t end = i + 1 < starts.size() ? starts[i + 1] : stream->val().size();
+        if (end - starts[i] >= len + 1) whole[sources[i]].push_back(starts[i]);
+      }
+      std::map<std::string, std::vector<int32_t>> out;
+      for (const auto& [source, at] : whole)
+        out[source] = data::windows_at(stream->val(), at, resized(val_shape, rows, len));
+      return out;
+    };
     d.vocab_size = vocab;
     d.bos = stream->manifest().bos;
   }

@@ -112,18 +112,39 @@ LogRow attention_map_row(const std::vector<models::AttentionCapture>& attn, int6
   return row;
 }
 
+// Decoding goes through a KV cache that holds the model's positions; beyond them it keeps the first
+// few tokens and the most recent (StreamingLLM). A model whose queries see later keys (a prefix
+// mask) runs a full forward of the last context tokens at every step instead.
+static constexpr int64_t kSampleSinks = 4;
+
 std::string LMTask::sample(const std::string& prompt, int64_t tokens, float temperature, uint64_t seed) {
   NoGrad ng;
   Rng rng(seed);
   std::vector<int32_t> ids{data_.bos};
   for (int32_t t : data_.encode(prompt)) ids.push_back(t);
   const size_t prompt_len = ids.size();
+  std::optional<models::KVCache> cache;
+  const int64_t places = model_->positions();
+  if (model_->can_decode()) cache.emplace(model_->make_cache({places, std::min(kSampleSinks, places - 1)}));
+  // The logits after ids: the cache is fed what it has not seen, at first up to a context at once.
+  size_t fed = 0;
+  auto next_logits = [&]() {
+    if (!cache) {
+      std::vector<int32_t> ctx(ids.end() - std::min<int64_t>((int64_t)ids.size(), T_), ids.end());
+      return model_->forward(ctx, 1, (int64_t)ctx.size()).logits;
+    }
+    Tensor logits;
+    while (fed < ids.size()) {
+      const size_t n = fed == 0 ? std::min<size_t>(ids.size(), T_) : 1;
+      logits = model_->decode(std::vector<int32_t>(ids.begin() + fed, ids.begin() + fed + n), 1, n, *cache).logits;
+      fed += n;
+    }
+    return logits;
+  };
   for (int64_t n = 0; n < tokens; ++n) {
-    std::vector<int32_t> ctx(ids.end() - std::min<int64_t>((int64_t)ids.size(), T_), ids.end());
-    const int64_t T = (int64_t)ctx.size();
-    Tensor logits = model_->forward(ctx, 1, T).logits;
+    Tensor logits = next_logits();
     const int64_t V = logits.size(1);
-    const float* last = logits.data() + (T - 1) * V;
+    const float* last = logits.data() + (logits.size(0) - 1) * V;
     // Sample from softmax(logits / temperature); temperature 0 is greedy.
     int32_t next = (int32_t)(std::max_element(last, last + V) - last);
     if (temperature > 0) {

@@ -25,6 +25,9 @@ class LMTask : public Task {
   int64_t tokens_per_sequence() const override { return T_; }
   std::vector<int64_t> data_state() const override { return data_.train->state(); }
   void set_data_state(const std::vector<int64_t>& s) override { data_.train->set_state(s); }
+  // The model and its data, for the analyses on replay (train/interventions.h, streaming_eval.h).
+  const models::Decoder& model() const { return *model_; }
+  const LMData& data() const { return data_; }
 
  private:
   // windows: B rows of T+1 tokens -> the cross-entropy of predicting each row's last T from its

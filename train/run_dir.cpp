@@ -10,6 +10,23 @@ namespace fs = std::filesystem;
 
 namespace sl::train {
 
+StagedFile::StagedFile(std::string path, bool from_existing) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  fs::remove(tmp_);
+  if (from_existing && fs::exists(path_)) fs::copy_file(path_, tmp_);
+}
+
+StagedFile::~StagedFile() {
+  if (!committed_) {
+    std::error_code ignored;
+    fs::remove(tmp_, ignored);
+  }
+}
+
+void StagedFile::commit() {
+  fs::rename(tmp_, path_);
+  committed_ = true;
+}
+
 std::string RunDir::checkpoint(int64_t step) const {
   char name[64];
   std::snprintf(name, sizeof name, "/step_%08lld.h5", (long long)step);

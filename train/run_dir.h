@@ -20,6 +20,23 @@ struct RunDir {
   void abandon_checkpoints_after(int64_t step) const;
 };
 
+// A file of the run (replay.h5, analysis.h5) written whole: built at PATH.tmp (from a copy of
+// PATH when `from_existing`), renamed over PATH by commit(), and removed unless committed, so
+// that a failure leaves the run as it was.
+class StagedFile {
+ public:
+  StagedFile(std::string path, bool from_existing);
+  ~StagedFile();
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+  const std::string& tmp() const { return tmp_; }
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  bool committed_ = false;
+};
+
 // Creates runs/NAME for a new run. Refuses an existing non-empty directory unless overwrite, and
 // even then one without a config.yaml (overwrite deletes the directory).
 RunDir create_run_dir(const std::string& path, bool overwrite);

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/error.h"
+#include "train/progress.h"
 #include "train/sweep.h"
 
 namespace fs = std::filesystem;
@@ -41,13 +42,6 @@ std::string join_command(const std::vector<std::string>& cmd) {
   std::vector<std::string> quoted;
   for (auto& a : cmd) quoted.push_back(shell_quote(a));
   return join(quoted, " ");
-}
-
-std::string duration(double s) {
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)s % 60);
-  return buf;
 }
 
 // The last `lines` lines of a file.
@@ -202,9 +196,9 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const size_t left = todo.size() - next + running.size();
     std::string eta = "-";
-    if (done + failed > 0) eta = duration(done_seconds / (done + failed) * (double)left / jobs);
+    if (done + failed > 0) eta = format_duration(done_seconds / (done + failed) * (double)left / jobs);
     std::printf("[sweep %s] %d/%d done, %d failed, %zu running, %zu pending | %s elapsed | ETA %s\n", sw.name.c_str(),
-                finished + done, total, failed, running.size(), todo.size() - next, duration(elapsed).c_str(),
+                finished + done, total, failed, running.size(), todo.size() - next, format_duration(elapsed).c_str(),
                 eta.c_str());
     std::fflush(stdout);
   };
@@ -254,7 +248,7 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
     if (code == 0 && run_state(r) == RunState::Finished) {
       ++done;
       done_seconds += secs;
-      std::printf("done %s (%s)\n", r.name.c_str(), duration(secs).c_str());
+      std::printf("done %s (%s)\n", r.name.c_str(), format_duration(secs).c_str());
     } else if (g_stop) {
       std::printf("stopped %s (checkpointed; rerun the sweep to resume it)\n", r.name.c_str());
     } else {

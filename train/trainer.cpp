@@ -19,6 +19,7 @@
 #include "engine/threads.h"
 #include "train/checkpointing.h"
 #include "train/distributed.h"
+#include "train/progress.h"
 #include "train/schema.h"
 #include "train/task.h"
 
@@ -64,13 +65,6 @@ static bool is_checkpoint_step(int64_t step, const Config& cfg) {
   if (step == cfg.i("train.steps")) return true;
   if (every > 0 && step % every == 0) return true;
   return cfg.b("train.checkpoint_log_spaced") && (step & (step - 1)) == 0;
-}
-
-static std::string format_duration(double s) {
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)(s / 3600), (int)std::fmod(s / 60, 60));
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", (int)(s / 60), (int)std::fmod(s, 60));
-  return buf;
 }
 
 // The multi-index of element `flat` in a row-major array of `shape`, as "[i, j, k]" (the README
