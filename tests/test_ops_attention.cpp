@@ -46,8 +46,7 @@ TEST_CASE("fused and composed attention cores agree", "[attention][fused]") {
   for (bool bf16 : {false, true})
   for (int64_t T : {7, 137})
   for (const AttentionKernel& k : attention_kernels())
-    if (k.fused_row)  // every kernel with a fused row, against its composed weights
-    for (std::string kernel : {std::string(k.name)})
+    if (const std::string kernel = k.name; k.fused_row)  // every kernel with a fused row, against its composed weights
     for (std::string mask : {"causal", "prefix", "sliding", "bidirectional"})
       for (bool normalize : {false, true}) {
         // Softmax is always normalised; a ReLU row can sum to zero, so it is compared unnormalised.

@@ -24,8 +24,8 @@ LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
   map_layers_ = cfg.il("stats.map_layers");
 }
 
-std::pair<Tensor, models::ModelOutput> LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B,
-                                                       const std::optional<models::CaptureRequest>& capture) {
+models::ModelOutput LMTask::loss_on(const std::vector<int32_t>& windows, int64_t B,
+                                    const std::optional<models::CaptureRequest>& capture) {
   const int64_t T = (int64_t)windows.size() / B - 1;
   std::vector<int32_t> inputs(B * T), targets(B * T);
   for (int64_t b = 0; b < B; ++b)
@@ -33,9 +33,7 @@ std::pair<Tensor, models::ModelOutput> LMTask::loss_on(const std::vector<int32_t
       inputs[b * T + t] = windows[b * (T + 1) + t];
       targets[b * T + t] = t >= loss_from_ ? windows[b * (T + 1) + t + 1] : -1;
     }
-  models::ModelOutput out = model_->loss(inputs, B, T, targets, -1, z_loss_, capture);
-  Tensor loss = out.loss;
-  return {loss, std::move(out)};
+  return model_->loss(inputs, B, T, targets, -1, z_loss_, capture);
 }
 
 TrainLoss LMTask::train_loss(int64_t batch, bool with_stats) {
@@ -49,8 +47,9 @@ TrainLoss LMTask::train_loss(int64_t batch, bool with_stats) {
                                     " sequences is smaller than stats.probe_batch (" + std::to_string(probe_B_) + ")");
     capture = models::CaptureRequest{probe_B_, probe_T_};
   }
-  auto [loss, out] = loss_on(last_batch_, batch, capture);
-  return {out.aux_loss.defined() ? add(loss, out.aux_loss) : loss, with_stats ? stats_rows(*out.capture) : std::vector<LogRow>{}};
+  models::ModelOutput out = loss_on(last_batch_, batch, capture);
+  return {out.aux_loss.defined() ? add(out.loss, out.aux_loss) : out.loss,
+          with_stats ? stats_rows(*out.capture) : std::vector<LogRow>{}};
 }
 
 static bool all_finite(const Tensor& t) {
@@ -73,7 +72,7 @@ std::vector<std::pair<std::string, double>> LMTask::evaluate(int64_t batches, in
   NoGrad ng;
   double total = 0;
   auto val = data_.make_val();
-  for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).first.item();
+  for (int64_t i = 0; i < batches; ++i) total += loss_on(val->next_batch(), batch).loss.item();
   return {{"val/loss", total / std::max<int64_t>(batches, 1)}};
 }
 

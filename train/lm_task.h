@@ -30,10 +30,10 @@ class LMTask : public Task {
   const LMData& data() const { return data_; }
 
  private:
-  // windows: B rows of T+1 tokens -> the cross-entropy of predicting each row's last T from its
-  // first T, and the model's output.
-  std::pair<Tensor, models::ModelOutput> loss_on(const std::vector<int32_t>& windows, int64_t B,
-                                                 const std::optional<models::CaptureRequest>& capture = std::nullopt);
+  // windows: B rows of T+1 tokens -> the model's output, whose .loss is the cross-entropy of
+  // predicting each row's last T tokens from its first T.
+  models::ModelOutput loss_on(const std::vector<int32_t>& windows, int64_t B,
+                              const std::optional<models::CaptureRequest>& capture = std::nullopt);
   // The logged rows of a capture: the declared statistics, and maps (stats.maps).
   std::vector<LogRow> stats_rows(const models::Capture& cap) const;
   // A forward without gradients of windows of T + 1 tokens (inputs: each window's first T),

@@ -121,6 +121,8 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
            "train.batch_size " + std::to_string(batch_) + " must split into micro-batches (train.micro_batch " +
                std::to_string(micro_) + ") that divide evenly among " + std::to_string(world_) + " processes");
   bucket_bytes_ = cfg.i("train.allreduce_bucket_kb") * 1024;
+  grad_clip_ = (float)cfg.f("train.grad_clip");
+  rollback_factor_ = cfg.f("train.rollback_lr_factor");
   if (rank_ == 0 && world_ > 1) {
     const int64_t buckets = dist::GradientReducer(ps_, bucket_bytes_).buckets();
     std::printf("data parallel over %d processes: gradients summed in %lld bucket%s during the backward\n", world_,
@@ -136,7 +138,7 @@ static std::string in_forward(Task& task) {
 
 StepResult Trainer::step(int64_t step, bool with_stats) {
   StepResult r;
-  r.lr = sched_.at(step - 1) * (float)std::pow(cfg_.f("train.rollback_lr_factor"), (double)rollbacks);
+  r.lr = sched_.at(step - 1) * (float)std::pow(rollback_factor_, (double)rollbacks);
   ps_.zero_grad();
   // Under mpirun, gradients are summed across processes during the backward of the last
   // micro-batch this rank trains (the earlier ones accumulate locally).
@@ -169,21 +171,19 @@ StepResult Trainer::step(int64_t step, bool with_stats) {
     r.loss = shared[0];
     if (shared[1] > 0 && r.fault.empty()) r.fault = "non-finite loss at step " + std::to_string(step) + " on another process";
   }
-  if (r.fault.empty()) r.grad_norm = clip_grad_norm(ps_, (float)cfg_.f("train.grad_clip"));
-  if (r.fault.empty()) r.fault = first_fault(step, r);
-  return r;
-}
-
-// A non-finite gradient stops the step before the update; a non-finite weight after it.
-std::string Trainer::first_fault(int64_t step, const StepResult& r) {
+  if (!r.fault.empty()) return r;
+  // A non-finite gradient stops the step before the update; a non-finite weight after it.
   const std::string at_step = " at step " + std::to_string(step);
+  r.grad_norm = clip_grad_norm(ps_, grad_clip_);
   if (!std::isfinite(r.grad_norm)) {
-    std::string where = first_nonfinite(ps_, true);
-    return "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
+    const std::string where = first_nonfinite(ps_, true);
+    r.fault = "non-finite gradient" + at_step + (where.empty() ? "" : " in parameter '" + where + "'");
+    return r;
   }
   opt_->step(r.lr);
-  std::string where = first_nonfinite(ps_, false);
-  return where.empty() ? "" : "non-finite parameter '" + where + "' after the update" + at_step;
+  const std::string where = first_nonfinite(ps_, false);
+  if (!where.empty()) r.fault = "non-finite parameter '" + where + "' after the update" + at_step;
+  return r;
 }
 
 // ---- the run around the steps: log, checks, rollback, progress, checkpoints ------------------
@@ -213,6 +213,7 @@ class RunLoop {
   const std::string stats_source_;
   const bool probe_rows_, train_rows_;
   const int64_t stats_every_, eval_every_;  // 0 on ranks other than 0: evaluation, logs and checkpoints are rank 0's
+  const int64_t log_every_, flush_every_, tokens_per_step_;
   std::string scratch_;                     // the log of ranks other than 0, which nobody reads
   std::unique_ptr<H5Log> log_;
   int64_t start_ = 0, last_restored_ = -1, timed_from_ = 0;
@@ -234,7 +235,10 @@ RunLoop::RunLoop(const Config& cfg, const RunDir& dir, bool resume, int64_t stop
       probe_rows_(stats_source_ != "train"),
       train_rows_(stats_source_ != "probe"),
       stats_every_(root_ ? cfg.i("stats.every") : 0),
-      eval_every_(root_ ? cfg.i("train.eval_every") : 0) {
+      eval_every_(root_ ? cfg.i("train.eval_every") : 0),
+      log_every_(std::max<int64_t>(1, cfg.i("train.log_every"))),
+      flush_every_(std::max<int64_t>(1, cfg.i("stats.flush_every"))),
+      tokens_per_step_(cfg.i("train.batch_size") * trainer_.task().tokens_per_sequence()) {
   SL_CHECK(cfg.s("train.on_nan") != "rollback" || dist::size() == 1,
            "train.on_nan=rollback is for single-process runs; use stop under mpirun");
 }
@@ -329,7 +333,7 @@ int64_t RunLoop::roll_back(int64_t step, const std::string& fault, float lr) {
 
 void RunLoop::log(int64_t step, const StepResult& r, const std::vector<std::pair<std::string, double>>& metrics) {
   auto scalar = [&](const std::string& name, float v) { log_->append(name, step, &v, {}); };
-  tokens_since_ += (double)cfg_.i("train.batch_size") * trainer_.task().tokens_per_sequence();
+  tokens_since_ += (double)tokens_per_step_;
   scalar("train/loss", (float)r.loss);
   scalar("train/lr", r.lr);
   scalar("train/grad_norm", r.grad_norm);
@@ -337,7 +341,7 @@ void RunLoop::log(int64_t step, const StepResult& r, const std::vector<std::pair
   for (auto& [name, v] : metrics) scalar(name, (float)v);
   if (!metrics.empty()) last_val_ = metrics.at(0).second;
   sum_.train_loss = r.loss;
-  if (step % std::max<int64_t>(1, cfg_.i("train.log_every")) == 0 || step == steps_) progress(step, r.loss, r.lr);
+  if (step % log_every_ == 0 || step == steps_) progress(step, r.loss, r.lr);
 }
 
 // The progress line with tokens/s and the ETA, and train/tokens_per_s.
@@ -370,7 +374,7 @@ bool RunLoop::finish_step(int64_t step) {
   }
   const bool save = is_checkpoint_step(step, cfg_) || stopping;
   // The log first, so that it covers every checkpoint.
-  if (save || step % std::max<int64_t>(1, cfg_.i("stats.flush_every")) == 0) guarded(step, [&] { log_->flush(); });
+  if (save || step % flush_every_ == 0) guarded(step, [&] { log_->flush(); });
   if (save) checkpoint(step);
   sum_.steps = step;
   if (stopping && root_)

@@ -47,7 +47,6 @@ class Trainer {
   int64_t rollbacks = 0;  // each multiplies the lr by train.rollback_lr_factor
 
  private:
-  std::string first_fault(int64_t step, const StepResult& r);
   const Config& cfg_;
   ParamStore ps_;
   std::unique_ptr<Task> task_;
@@ -55,6 +54,8 @@ class Trainer {
   LrSchedule sched_;
   int world_, rank_;
   int64_t batch_, micro_, accum_, bucket_bytes_;
+  float grad_clip_;
+  double rollback_factor_;
 };
 
 // Runs (or, with resume, continues) the run in `dir` until train.steps, or for at most
