@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "models/sink_stats.h"
 
@@ -21,8 +22,8 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
     st.experts = E;
     st.block.push_back((float)l);
     std::vector<float> alpha = importance(A, attn[l].slot_offset, T);  // [B, H, T]
-    std::vector<float> load(E, 0.f), first(E, 0.f), sink(E, 0.f), norm_max(E, 0.f);
-    double entropy = 0, dropped = 0, sink_count = 0;
+    std::vector<float> load(E, 0.f), first(E, 0.f), rest(E, 0.f), sink(E, 0.f), norm_max(E, 0.f);
+    double entropy = 0, entropy_first = 0, dropped = 0, sink_count = 0;
     for (int64_t n = 0; n < N; ++n) {
       const int64_t b = n / T, t = n % T;
       bool is_sink = false;
@@ -34,13 +35,19 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
         if (m.kept[n * k + j]) load[e] += 1;
         else dropped += 1;
         if (t == 0) first[e] += 1.f / (B * k);
+        else rest[e] += 1;
         if (is_sink) sink[e] += 1;
       }
+      double h = 0;
       for (int64_t e = 0; e < E; ++e) {
         const float q = m.scores[n * E + e];
-        if (q > 0) entropy -= q * std::log(q);
+        if (q > 0) h -= q * std::log(q);
       }
+      entropy += h;
+      if (t == 0) entropy_first += h;
     }
+    const int64_t first_expert = std::max_element(first.begin(), first.end()) - first.begin();
+    const double rest_total = std::accumulate(rest.begin(), rest.end(), 0.0);
     for (auto& s : sink) s = sink_count > 0 ? (float)(s / (sink_count * k)) : 0.f;
     st.tokens_per_expert.insert(st.tokens_per_expert.end(), load.begin(), load.end());
     st.first_token_experts.insert(st.first_token_experts.end(), first.begin(), first.end());
@@ -48,6 +55,8 @@ MoEStats compute_moe_stats(const std::vector<MoECapture>& moe, const std::vector
     st.expert_norm_max.insert(st.expert_norm_max.end(), norm_max.begin(), norm_max.end());
     st.dropped.push_back((float)(100.0 * dropped / (N * k)));
     st.router_entropy.push_back((float)(entropy / N));
+    st.router_entropy_first.push_back((float)(entropy_first / B));
+    st.first_expert_rest_share.push_back(rest_total > 0 ? (float)(rest[first_expert] / rest_total) : 0.f);
     st.sink_tokens.push_back((float)(100.0 * sink_count / N));
     st.aux_loss.push_back(m.aux_loss);
     st.z_loss.push_back(m.z_loss);

@@ -1,6 +1,7 @@
 #include "models/statistics.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <cstdio>
 
@@ -340,9 +341,24 @@ double eps_entry(const float* row, const Shape& shape, const SummaryContext& c) 
 }
 
 // An MoE routing statistic: one field of models/moe_stats.h.
-Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field) {
+Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field,
+              std::vector<SummaryColumn> summary = {}) {
   return {.name = std::move(name), .shape = std::move(shape), .unit = std::move(unit), .doc = std::move(doc),
-          .compute = [field](const StatsInput& in) { return in.moe().*field; }, .logged = has_moe};
+          .compute = [field](const StatsInput& in) { return in.moe().*field; }, .logged = has_moe,
+          .summary = std::move(summary)};
+}
+
+// Of a [blocks, experts] row: the largest share an expert takes, mean over blocks (1 / E when
+// balanced, 1 when one expert takes it all).
+double top_share(const float* row, const Shape& shape, const SummaryContext&) {
+  const int64_t M = shape.at(0), E = shape.at(1);
+  double sum = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* r = row + m * E;
+    const double total = std::accumulate(r, r + E, 0.0);
+    if (total > 0) sum += *std::max_element(r, r + E) / total;
+  }
+  return M ? sum / M : NAN;
 }
 
 std::vector<Statistic> declare() {
@@ -520,14 +536,28 @@ std::vector<Statistic> declare() {
       // ---- MoE routing (models/moe_stats.h); sink tokens at the first stats.eps. ----
       moe("moe/block", {A::MoEBlocks}, "index", "block index of each MoE layer", &MoEStats::block),
       moe("moe/tokens_per_expert", {A::MoEBlocks, A::Experts}, "count",
-          "assignments each expert processed (after the capacity)", &MoEStats::tokens_per_expert),
+          "assignments each expert processed (after the capacity)", &MoEStats::tokens_per_expert,
+          {{"load_top", "%.3f", "the busiest expert's share of the assignments, mean over MoE blocks", top_share}}),
       moe("moe/dropped", {A::MoEBlocks}, "percent", "assignments dropped by the capacity", &MoEStats::dropped),
       moe("moe/router_entropy", {A::MoEBlocks}, "nats",
-          "entropy of the router scores, mean over tokens (log E = uniform)", &MoEStats::router_entropy),
+          "entropy of the router scores, mean over tokens (log E = uniform)", &MoEStats::router_entropy,
+          {{"router_H", "%.3f", "router entropy over all tokens, mean over MoE blocks", mean_of}}),
+      moe("moe/router_entropy_first", {A::MoEBlocks}, "nats",
+          "entropy of the router scores at the first token, mean over sequences", &MoEStats::router_entropy_first,
+          {{"router_H_first", "%.3f", "router entropy at the first token, mean over MoE blocks", mean_of}}),
       moe("moe/first_token_experts", {A::MoEBlocks, A::Experts}, "fraction",
-          "share of the first tokens' assignments per expert", &MoEStats::first_token_experts),
+          "share of the first tokens' assignments per expert", &MoEStats::first_token_experts,
+          {{"first_top", "%.3f", "the share of the first tokens' assignments its most used expert takes, mean over "
+            "MoE blocks (1 / top_k when every first token goes to it)", top_share}}),
+      moe("moe/first_expert_rest_share", {A::MoEBlocks}, "fraction",
+          "share of the other tokens' assignments that go to the expert the first tokens use most (1 / experts "
+          "when it serves them like any other; near 0 when it specialises in the first token)",
+          &MoEStats::first_expert_rest_share,
+          {{"first_expert_rest", "%.3f", "first_expert_rest_share, mean over MoE blocks", mean_of}}),
       moe("moe/sink_token_experts", {A::MoEBlocks, A::Experts}, "fraction",
-          "share of the sink tokens' assignments per expert (0 if none)", &MoEStats::sink_token_experts),
+          "share of the sink tokens' assignments per expert (0 if none)", &MoEStats::sink_token_experts,
+          {{"sink_top", "%.3f", "the share of the sink tokens' assignments its most used expert takes, mean over "
+            "MoE blocks", top_share}}),
       moe("moe/sink_tokens", {A::MoEBlocks}, "percent", "tokens whose importance exceeds eps in some head",
           &MoEStats::sink_tokens),
       moe("moe/expert_norm_max", {A::MoEBlocks, A::Experts}, "L2 norm", "largest ||FFN_e(x)|| (massive activations)",

@@ -135,6 +135,13 @@ class Calibrated:
                                          paper_of.get(v)))
         self.by_name = {v.name: v for v in self.variants}
         self.runs = runs
+        cols = spec.get("columns") or []
+        self.columns = cols if isinstance(cols, list) else [cols]
+        known = {k for r in runs for k in r}
+        unknown = [c for c in self.columns if runs and c not in known]
+        if unknown:
+            raise SystemExit(f"experiments/{name}.yaml: columns names {', '.join(unknown)}, not a column of "
+                             f"{name}.csv; its columns: {', '.join(sorted(known))}")
 
 
 def baseline_spread(baseline):
@@ -195,7 +202,8 @@ def judge_chain(sweep, chain, spread):
             continue
         r = judge(a, op, b, s)
         results.append(r)
-        parts.append(f"{la} {op} {lb}: {a:.1f} vs {b:.1f}, spread {s:.1f}: {r}")
+        f = ".1f" if measure.startswith(("sink", "slot_sink")) else ".3g"
+        parts.append(f"{la} {op} {lb}: {a:{f}} vs {b:{f}}, spread {s:{f}}: {r}")
     if "pending" in results:
         verdict = "pending"
     elif "against" in results:
@@ -263,6 +271,16 @@ def sink_cell(v, col=MEASURE):
     return s.show() + ("*" if v.proxy and col == MEASURE else "")
 
 
+def extra_columns_table(sweep):
+    """The sweep file's `columns:` (summary columns beyond the sinks) per variant, mean ± std (n)."""
+    head = ["variant"] + sweep.columns
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in sweep.variants:
+        lines.append("| " + " | ".join([v.name] + [stat_cell(v, c, 3) for c in sweep.columns]) + " |")
+    return ("Summary columns of `experiments/" + sweep.name + ".yaml` (`columns:`; each is documented by "
+            "`sinklab stats --list`):\n\n" + "\n".join(lines))
+
+
 def calibrated_section(sweep, spread, plot):
     chains = sweep.rule.get("chains") or []
     judged = [judge_chain(sweep, c, spread) for c in chains]
@@ -280,6 +298,8 @@ def calibrated_section(sweep, spread, plot):
                   stat_cell(v, "val_loss", 3), finished_cell(v)]
         lines.append("| " + " | ".join(cells) + " |")
     out = [f"### {sweep.name}", "", f"Claim: {sweep.claim}", "", "\n".join(lines), ""]
+    if sweep.columns:
+        out += [extra_columns_table(sweep), ""]
     if sweep.paper_only:
         out += ["The paper also reports: " + "; ".join(f"{r['setting']}: {r['sink1']}" for r in sweep.paper_only) + ".", ""]
     if judged:

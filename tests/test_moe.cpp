@@ -191,6 +191,31 @@ TEST_CASE("moe: the decoder returns the router loss and, when asked, routing sta
   CHECK(sink_sum == Approx(1.f));
 }
 
+TEST_CASE("moe stats: the first token's expert, its router entropy and what else that expert serves", "[moe]") {
+  // 2 sequences of 3 tokens, 4 experts, top-1. Both first tokens go to expert 2 with a one-hot
+  // router (entropy 0); the 4 other tokens have uniform scores (entropy log 4) and go to experts
+  // 0, 1, 2, 3: expert 2 serves 1 of the 4 other assignments.
+  MoECapture m;
+  m.tokens = 6, m.experts = 4, m.top_k = 1;
+  m.choice = {2, 0, 1, 2, 2, 3};
+  m.kept.assign(6, 1);
+  m.output_norm.assign(6, 1.f);
+  for (int n = 0; n < 6; ++n)
+    for (int e = 0; e < 4; ++e) m.scores.push_back(n % 3 == 0 ? (e == 2 ? 1.f : 0.f) : 0.25f);
+  AttentionCapture a;
+  a.probs = Tensor::zeros({2, 1, 3, 3});
+  for (int b = 0; b < 2; ++b)
+    for (int t = 0; t < 3; ++t) a.probs.data()[(b * 3 + t) * 3] = 1.f;  // every query on token 0
+  MoEStats s = compute_moe_stats({m}, {a}, 0.3f);
+  REQUIRE(s.layers == 1);
+  CHECK(s.first_token_experts == std::vector<float>{0, 0, 1, 0});
+  CHECK(s.router_entropy_first[0] == Approx(0.f).margin(1e-6));
+  CHECK(s.router_entropy[0] == Approx(4 * std::log(4.f) / 6));
+  CHECK(s.first_expert_rest_share[0] == Approx(0.25f));
+  CHECK(s.sink_token_experts == std::vector<float>{0, 0, 1, 0});  // the sinks are the first tokens
+  CHECK(s.sink_tokens[0] == Approx(100.f / 3));
+}
+
 // Writes <SINKLAB_EXPORT_DIR>/moe_<router>_k<k>/ {tensors.h5, case.txt} for the PyTorch check.
 TEST_CASE("moe: export cases for the PyTorch cross-check", "[.moe-export]") {
   const char* dir = std::getenv("SINKLAB_EXPORT_DIR");

@@ -62,6 +62,18 @@ int64_t tokens_per_step(const Config& run) {
   return run.s("model.type") == "decoder" ? run.i("train.batch_size") * run.i("model.context") : 0;
 }
 
+int64_t last_logged_step(const std::string& log_path) {
+  try {
+    h5::silence_errors();
+    h5::Handle fapl = h5::file_access(false);
+    h5::Handle file(H5Fopen(log_path.c_str(), H5F_ACC_RDONLY, fapl), H5Fclose, "opening " + log_path);
+    const Series loss = read_series(file, "train/loss");
+    return loss.at.empty() ? -1 : loss.at.rbegin()->first;
+  } catch (const Error&) {
+    return -1;
+  }
+}
+
 RunCurve read_run_curve(const Config& run, const std::string& log_path) {
   h5::silence_errors();
   h5::Handle fapl = h5::file_access(false);

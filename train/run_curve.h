@@ -33,6 +33,9 @@ struct RunCurve {
 // The curve of the run whose resolved config is `run` and whose log is `log_path`.
 RunCurve read_run_curve(const Config& run, const std::string& log_path);
 
+// The last step whose training loss the log holds, -1 if it has none (or cannot be read).
+int64_t last_logged_step(const std::string& log_path);
+
 // The curve as a table: step, tokens and the columns a summary shows at the last step (a largest
 // value over steps is the same column).
 CsvTable curve_table(const RunCurve& c);

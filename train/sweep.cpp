@@ -1,5 +1,7 @@
 #include "train/sweep.h"
 
+#include "train/run_curve.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "train/run_curve.h"
 #include "train/run_dir.h"
 
 namespace fs = std::filesystem;
@@ -128,8 +131,8 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
       sw.claim = v.Scalar();
     } else if (key == "seeds") {
       seeds = read_seeds(v, path);
-    } else if (key == "rule") {
-      // The verdict rule of the sweep: read by scripts/report.py, not by the runs.
+    } else if (key == "rule" || key == "columns") {
+      // The verdict rule and the extra summary columns of the report: read by scripts/report.py.
     } else if (key == "overrides") {
       SL_CHECK(v.IsSequence(), path + ": overrides: expected a list of key=value");
       for (auto o : v) sw.common.push_back(o.Scalar());
@@ -162,7 +165,7 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
         variants.push_back(variant);
       }
     } else {
-      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, seeds, overrides, grid, variants");
+      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, columns, seeds, overrides, grid, variants");
     }
   }
   SL_CHECK(!sw.base.empty(), path + ": missing 'base: CONFIG.yaml'");
@@ -225,6 +228,8 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
 RunState run_state(const SweepRun& r) {
   RunDir d{r.dir};
   if (fs::exists(d.checkpoint(r.steps))) return RunState::Finished;
+  // A run brought back from another machine comes without checkpoints: its log says it finished.
+  if (fs::exists(d.log()) && last_logged_step(d.log()) >= r.steps) return RunState::Finished;
   auto steps = d.checkpoint_steps();
   // Resuming needs a checkpoint past step 0: a run stopped before its first step starts over.
   if (fs::exists(d.config()) && !steps.empty() && steps.back() > 0) return RunState::Interrupted;

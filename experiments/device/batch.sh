@@ -4,8 +4,8 @@
 # time as the cores allow; polls them; stops those still running after LIMIT seconds from the
 # start (SIGTERM: each checkpoints, and the same call again on the same warm machine resumes it:
 # runs/ and build-device/ are git-ignored, so they stay); then writes each sweep's summary and
-# puts summaries and curves (no checkpoints) in $OUT/results.tgz and the runs' logs in
-# $OUT/logs.tgz. Back here: experiments/device/import.sh FILES_AT/results.tgz.
+# puts summaries and curves (no checkpoints) in $OUT/results.tgz and the runs' logs (their
+# stdout and log.h5) in $OUT/logs.tgz. Back here: experiments/device/import.sh FILES_AT/results.tgz.
 #
 # usage: [THREADS=T] [POLL=S] [SINKLAB=BIN] experiments/device/batch.sh LIMIT ITEM ...
 #   ITEM: SWEEP/RUN, SWEEP (its runs not finished yet), or a file of such items (one a line, # comments),
@@ -95,6 +95,7 @@ for s in $SWEEPS; do
   $S sweep "experiments/$s.yaml" --summary > "runs/batch_logs/$s.summary.out" 2>&1
   for f in summary.csv summary_seeds.csv summary.md curves; do [ -e "runs/$s/$f" ] && files+=("$s/$f"); done
   [ -e "runs/$s/logs" ] && logs+=("$s/logs")
+  for f in runs/"$s"/*/log.h5; do [ -e "$f" ] && logs+=("${f#runs/}"); done
 done
 python3 - $SWEEPS <<'PY' || true
 import csv, sys

@@ -82,6 +82,13 @@ grid:
     check("plots written", os.path.exists(f"{tmp}/runs/grid/sink_rate.png"))
     out = sweep(grid, "--jobs", "2", f"run.dir={tmp}/runs")
     check("rerun skips finished runs", "(4 finished, 0 to run)" in out and "start" not in out, out[:300])
+    # A run brought back from another machine has its log but no checkpoints: finished, not rerun.
+    moved = f"{tmp}/runs/grid/kernel-sigmoid_seed-1"
+    shutil.rmtree(f"{moved}/checkpoints")
+    log_mtime = os.path.getmtime(f"{moved}/log.h5")
+    out = sweep(grid, f"run.dir={tmp}/runs")
+    check("a run whose log reached its last step counts as finished without checkpoints",
+          "(4 finished, 0 to run)" in out and os.path.getmtime(f"{moved}/log.h5") == log_mtime, out[:300])
 
     # 2. Stop the sweep while a run is in progress, then continue it.
     res = write(f"{tmp}/resume.yaml", f"""base: {TINY}
