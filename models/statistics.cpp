@@ -159,22 +159,152 @@ Values vit_token_norms(const StatsInput& in) {
   return out;
 }
 
-// ViT: percent of patch tokens whose ||h|| exceeds twice the image's median patch norm: [L].
-Values high_norm_rate(const StatsInput& in) {
+// ViT: a token is high-norm when ||h|| after the block exceeds this multiple of the image's
+// median patch norm (Darcet et al.'s outliers stand far above it).
+constexpr float kHighNorm = 2.f;
+
+// [B, T]: 1 where token j of image b is high-norm after block l (CLS and registers included).
+std::vector<uint8_t> high_norm_mask(const StatsInput& in, int64_t l) {
   const int64_t B = in.sequences(), first = in.options().first_patch;
-  Values out(in.layers(), 0.f);
-  for (int64_t l = 0; l < in.layers(); ++l) {
-    const Values& norms = in.token_norms(l);
-    const int64_t T = (int64_t)norms.size() / B;
-    for (int64_t b = 0; b < B; ++b) {
-      Values patch(norms.begin() + b * T + first, norms.begin() + (b + 1) * T);
-      std::nth_element(patch.begin(), patch.begin() + patch.size() / 2, patch.end());
-      const float median = patch[patch.size() / 2];
-      for (int64_t j = first; j < T; ++j)
-        if (norms[b * T + j] > 2 * median) out[l] += 100.f / (B * (T - first));
-    }
+  const Values& norms = in.token_norms(l);
+  const int64_t T = (int64_t)norms.size() / B;
+  std::vector<uint8_t> out(norms.size(), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    Values patch(norms.begin() + b * T + first, norms.begin() + (b + 1) * T);
+    std::nth_element(patch.begin(), patch.begin() + patch.size() / 2, patch.end());
+    const float median = patch[patch.size() / 2];
+    for (int64_t j = 0; j < T; ++j) out[b * T + j] = norms[b * T + j] > kHighNorm * median;
   }
   return out;
+}
+
+// Token j of image b is a background patch (data/patches.h); CLS and registers are not.
+bool is_background(const StatsInput& in, int64_t b, int64_t j) {
+  const int64_t first = in.options().first_patch, P = in.queries() - first;
+  return j >= first && in.options().background[b * P + j - first];
+}
+
+bool has_background(const StatsInput& in) {
+  return in.options().vit && !in.options().background.empty() &&
+         (int64_t)in.options().background.size() == in.sequences() * (in.queries() - in.options().first_patch);
+}
+
+// ViT: percent of patch tokens that are high-norm: [L].
+Values high_norm_rate(const StatsInput& in) {
+  const int64_t B = in.sequences(), first = in.options().first_patch, T = in.queries();
+  Values out(in.layers(), 0.f);
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = first; j < T; ++j) out[l] += high[b * T + j] * 100.f / (B * (T - first));
+  }
+  return out;
+}
+
+// ViT: percent of images in which token j is high-norm: [L, T].
+Values high_norm_tokens(const StatsInput& in) {
+  const int64_t B = in.sequences(), T = in.queries();
+  Values out(in.layers() * T, 0.f);
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < T; ++j) out[l * T + j] += high[b * T + j] * 100.f / B;
+  }
+  return out;
+}
+
+// ViT: percent of the high-norm patches that are background, 0 where there are none: [L].
+Values high_norm_background(const StatsInput& in) {
+  const int64_t B = in.sequences(), first = in.options().first_patch, T = in.queries();
+  Values out(in.layers(), 0.f);
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    double n = 0, background = 0;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = first; j < T; ++j)
+        if (high[b * T + j]) n += 1, background += is_background(in, b, j);
+    out[l] = n > 0 ? (float)(100 * background / n) : 0.f;
+  }
+  return out;
+}
+
+// ViT: what the high-norm patches attend to: their attention rows, mean over heads, images and
+// the high-norm patch queries (zeros where there are none): [L, T].
+Values high_norm_attention(const StatsInput& in) {
+  const int64_t B = in.sequences(), H = in.heads(), first = in.options().first_patch, T = in.queries();
+  Values out(in.layers() * T, 0.f);
+  for (int64_t l = 0; l < in.layers(); ++l) {
+    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    const Tensor& A = in.weights(l);
+    const int64_t S = A.size(3), slots = in.attn()[l].slot_offset;
+    double n = 0;
+    std::vector<double> row(T, 0.0);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = first; t < T; ++t) {
+        if (!high[b * T + t]) continue;
+        n += H;
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t j = 0; j < T; ++j) row[j] += A.data()[((b * H + h) * T + t) * S + slots + j];
+      }
+    for (int64_t j = 0; j < T; ++j) out[l * T + j] = n > 0 ? (float)(row[j] / n) : 0.f;
+  }
+  return out;
+}
+
+// ViT: percent of the probe's patches that are background: [].
+Values background_patches(const StatsInput& in) {
+  const std::vector<uint8_t>& bg = in.options().background;
+  return {(float)(100.0 * std::count(bg.begin(), bg.end(), 1) / bg.size())};
+}
+
+// ViT: of the (layer, head, image, patch) whose importance exceeds eps, the percent whose patch
+// is background, 0 where there are none: [E].
+Values sink_background(const StatsInput& in) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries(), E = in.eps_count();
+  const int64_t first = in.options().first_patch;
+  std::vector<double> n(E, 0), background(E, 0);
+  for (int64_t l = 0; l < L; ++l) {
+    const Values& alpha = in.importance(l);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = first; j < T; ++j)
+          for (int64_t e = 0; e < E; ++e)
+            if (alpha[(b * H + h) * T + j] > in.options().eps[e]) n[e] += 1, background[e] += is_background(in, b, j);
+  }
+  Values out(E);
+  for (int64_t e = 0; e < E; ++e) out[e] = n[e] > 0 ? (float)(100 * background[e] / n[e]) : 0.f;
+  return out;
+}
+
+// ViT, per image for pictures: [L, B, T] of a per-(image, head, token) measure m(l, b, h, j),
+// mean over heads.
+template <class M>
+Values per_image(const StatsInput& in, M m) {
+  const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
+  Values out(L * B * T, 0.f);
+  for (int64_t l = 0; l < L; ++l)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t j = 0; j < T; ++j) out[(l * B + b) * T + j] += m(l, b, h, j) / H;
+  return out;
+}
+
+Values image_importance(const StatsInput& in) {
+  const int64_t H = in.heads(), T = in.queries();
+  return per_image(in, [&](int64_t l, int64_t b, int64_t h, int64_t j) { return in.importance(l)[(b * H + h) * T + j]; });
+}
+
+Values image_cls_attention(const StatsInput& in) {
+  const int64_t H = in.heads(), T = in.queries();
+  return per_image(in, [&](int64_t l, int64_t b, int64_t h, int64_t j) {
+    const Tensor& A = in.weights(l);
+    return A.data()[(b * H + h) * T * A.size(3) + in.attn()[l].slot_offset + j];
+  });
+}
+
+Values image_token_norm(const StatsInput& in) {
+  const int64_t T = in.queries();
+  return per_image(in, [&](int64_t l, int64_t b, int64_t, int64_t j) { return in.token_norms(l)[b * T + j]; });
 }
 
 // ---- What the sink does, and the residual stream's geometry. ----
@@ -340,6 +470,22 @@ double eps_entry(const float* row, const Shape& shape, const SummaryContext& c) 
   return c.eps_index < shape.at(0) ? row[c.eps_index] : NAN;
 }
 
+// Of vit/sink_rate [E, T] at the context's threshold: the largest over tokens lo .. hi - 1.
+double sink_rate_max(const float* row, const Shape& shape, const SummaryContext& c, int64_t lo, int64_t hi) {
+  if (c.eps_index >= shape.at(0) || lo >= hi) return NAN;
+  const float* r = row + c.eps_index * shape.at(1);
+  return *std::max_element(r + lo, r + hi);
+}
+double vit_sink_cls(const float* row, const Shape& shape, const SummaryContext& c) {
+  return sink_rate_max(row, shape, c, 0, 1);
+}
+double vit_sink_reg(const float* row, const Shape& shape, const SummaryContext& c) {
+  return sink_rate_max(row, shape, c, 1, c.first_patch);
+}
+double vit_sink_patch(const float* row, const Shape& shape, const SummaryContext& c) {
+  return sink_rate_max(row, shape, c, c.first_patch, shape.at(1));
+}
+
 // An MoE routing statistic: one field of models/moe_stats.h.
 Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field,
               std::vector<SummaryColumn> summary = {}) {
@@ -372,7 +518,8 @@ std::vector<Statistic> declare() {
       {.name = "train/tokens_per_s", .unit = "tokens/s", .doc = "training throughput since the last log line"},
       {.name = "val/loss", .unit = "nats/token", .doc = "validation cross-entropy",
        .summary = {{"val_loss", "%.4g", "validation loss at the last evaluation", scalar}}},
-      {.name = "val/accuracy", .unit = "fraction", .doc = "ViT: test-set accuracy"},
+      {.name = "val/accuracy", .unit = "fraction", .doc = "ViT: test-set accuracy",
+       .summary = {{"test_acc", "%.4f", "ViT: test-set accuracy at the last evaluation", scalar}}},
       {.name = "maps/layer{layer}_head{head}", .shape = {A::Sequences, A::Queries, A::Keys}, .unit = "weight",
        .doc = "full attention weights of one layer and head of the probe (stats.maps, replay --save-maps)"},
       {.name = "vit/probe_images", .shape = {A::Sequences, A::Rows, A::Cols}, .unit = "pixel",
@@ -523,15 +670,48 @@ std::vector<Statistic> declare() {
        .compute = [](const StatsInput& in) { return mean_importance(in, W::Raw, in.queries()); }, .logged = is_vit},
       {.name = "vit/sink_rate", .shape = {A::Eps, A::Tokens}, .unit = "percent",
        .doc = "share of (layer, head, image) in which the token's importance exceeds eps",
-       .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, in.queries()); }, .logged = is_vit},
+       .compute = [](const StatsInput& in) { return sink_rates(in, W::Raw, in.queries()); }, .logged = is_vit,
+       .summary = {{"sink_cls@{eps}", "%.1f", "ViT: the CLS token's vit/sink_rate", vit_sink_cls},
+                   {"sink_reg@{eps}", "%.1f", "ViT: the largest vit/sink_rate of a register (none without)", vit_sink_reg},
+                   {"sink_patch@{eps}", "%.1f", "ViT: the largest vit/sink_rate of a patch", vit_sink_patch}}},
       {.name = "vit/cls_attention", .shape = {A::Layers, A::Heads, A::Tokens}, .unit = "weight",
        .doc = "attention of the CLS query on every token, mean over images", .compute = cls_attention,
        .logged = is_vit},
       {.name = "vit/token_norm", .shape = {A::Layers, A::Tokens}, .unit = "L2 norm",
        .doc = "||h_j|| after each block, mean over images", .compute = vit_token_norms, .logged = is_vit},
       {.name = "vit/high_norm_rate", .shape = {A::Layers}, .unit = "percent",
-       .doc = "patch tokens with ||h|| above twice the image's median patch norm", .compute = high_norm_rate,
-       .logged = is_vit},
+       .doc = "patch tokens with ||h|| above twice the image's median patch norm (high-norm tokens)",
+       .compute = high_norm_rate, .logged = is_vit,
+       .summary = {{"high_norm", "%.1f", "ViT: the largest over layers of vit/high_norm_rate", max_of}}},
+      {.name = "vit/high_norm_tokens", .shape = {A::Layers, A::Tokens}, .unit = "percent",
+       .doc = "images in which the token (CLS, register or patch) has ||h|| above twice the image's median patch "
+              "norm: where the high-norm tokens sit",
+       .compute = high_norm_tokens, .logged = is_vit},
+      {.name = "vit/high_norm_attention", .shape = {A::Layers, A::Tokens}, .unit = "weight",
+       .doc = "what the high-norm patches attend to: their attention rows, mean over heads, images and high-norm "
+              "patch queries (0 where there are none)",
+       .compute = high_norm_attention, .logged = is_vit},
+      {.name = "vit/background_patches", .unit = "percent",
+       .doc = "probe patches whose pixels' standard deviation is at most stats.background_std (background)",
+       .compute = background_patches, .logged = has_background,
+       .summary = {{"bg_patches", "%.1f", "ViT: percent of the probe's patches that are background", scalar}}},
+      {.name = "vit/sink_background", .shape = {A::Eps}, .unit = "percent",
+       .doc = "of the (layer, head, image, patch) whose importance exceeds eps, those whose patch is background "
+              "(0 where there are none; compare vit/background_patches)",
+       .compute = sink_background, .logged = has_background,
+       .summary = {{"sink_bg@{eps}", "%.1f", "ViT: percent of the sink patches that are background", eps_entry}}},
+      {.name = "vit/high_norm_background", .shape = {A::Layers}, .unit = "percent",
+       .doc = "of the high-norm patches, those that are background (0 where there are none)",
+       .compute = high_norm_background, .logged = has_background,
+       .summary = {{"high_norm_bg", "%.1f", "ViT: vit/high_norm_background, mean over layers", mean_of}}},
+      {.name = "vit/image_importance", .shape = {A::Layers, A::Sequences, A::Tokens}, .unit = "weight",
+       .doc = "per probe image (for pictures): the attention every token receives, mean over queries and heads",
+       .compute = image_importance, .logged = is_vit},
+      {.name = "vit/image_cls_attention", .shape = {A::Layers, A::Sequences, A::Tokens}, .unit = "weight",
+       .doc = "per probe image: the CLS query's attention on every token, mean over heads",
+       .compute = image_cls_attention, .logged = is_vit},
+      {.name = "vit/image_token_norm", .shape = {A::Layers, A::Sequences, A::Tokens}, .unit = "L2 norm",
+       .doc = "per probe image: ||h_j|| after each block", .compute = image_token_norm, .logged = is_vit},
 
       // ---- MoE routing (models/moe_stats.h); sink tokens at the first stats.eps. ----
       moe("moe/block", {A::MoEBlocks}, "index", "block index of each MoE layer", &MoEStats::block),
@@ -619,6 +799,7 @@ Shape row_shape(const Statistic& s, const StatsInput& in) {
       case Axis::MoEBlocks: shape.push_back(in.moe().layers); break;
       case Axis::Experts: shape.push_back(in.moe().experts); break;
       case Axis::Top: shape.push_back(3); break;
+      case Axis::Sequences: shape.push_back(in.sequences()); break;
       default: throw Error("statistic " + s.name + ": axis " + axis_name(a) + " is not one of a capture's");
     }
   }

@@ -25,6 +25,7 @@ const char* axis_doc(Axis a);
 struct SummaryContext {
   int64_t eps_index = 0;    // which stats.eps threshold, for a "{eps}" column
   int64_t first_token = 0;  // position of the first real token: 1 with attention.sink_token, else 0
+  int64_t first_patch = 0;  // ViT: the token index of patch 0 (1 + registers)
 };
 
 // One column of a sweep's summary table (and of a run's curve): a value of each logged row of a

@@ -17,6 +17,7 @@ struct StatsOptions {
   int64_t sink_tokens = 0;       // positions before the first real token (1 with a sink token)
   bool vit = false;              // a ViT: bidirectional importance over all queries
   int64_t first_patch = 0;       // ViT: the token index of patch 0 (after CLS and registers)
+  std::vector<uint8_t> background{};  // ViT: [B, P] 1 = a background patch of the probe (data/patches.h)
 };
 
 // Which weights a measure reads: as captured, or the proxy |w| / sum |w| (sink_stats.h).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "data/idx.h"
+#include "data/patches.h"
 #include "engine/error.h"
 
 using namespace sl::data;
@@ -94,4 +95,18 @@ TEST_CASE("Fashion-MNIST loads with 60000/10000 items", "[data][idx][corpus]") {
   std::vector<int> per_class(10);
   for (int32_t l : train.labels) per_class.at(l)++;
   for (int c : per_class) REQUIRE(c == 6000);  // Fashion-MNIST is balanced
+}
+
+TEST_CASE("background patches: near-constant pixels, whatever their brightness", "[data][vit]") {
+  // One 4 x 4 image in 2 x 2 patches: black; constant grey; a 0/1 checkerboard (std 0.5); a
+  // faint ripple of +-0.01 (std 0.01, under the 0.02 threshold).
+  ImageSet set;
+  set.count = 2, set.rows = 4, set.cols = 4;
+  set.images = {0, 0, 0.5f, 0.5f, 0, 0, 0.5f, 0.5f, 0, 1, 0.3f, 0.32f, 1, 0, 0.32f, 0.3f};
+  set.images.resize(32, 1.f);  // a second, all-white image
+  CHECK(background_patches(set, 0, 1, 2, 0.02f) == std::vector<uint8_t>{1, 1, 0, 1});
+  CHECK(background_patches(set, 0, 1, 2, 0.005f) == std::vector<uint8_t>{1, 1, 0, 0});
+  CHECK(background_patches(set, 0, 2, 2, 0.02f) == std::vector<uint8_t>{1, 1, 0, 1, 1, 1, 1, 1});
+  CHECK_THROWS_WITH(background_patches(set, 0, 1, 3, 0.02f), Catch::Contains("does not divide"));
+  CHECK_THROWS_WITH(background_patches(set, 1, 2, 2, 0.02f), Catch::Contains("of 2"));
 }

@@ -359,6 +359,34 @@ TEST_CASE("ViT statistics: importance over all queries, CLS attention, token nor
   check_values(compute("attn/sink_rate", in), {100});
 }
 
+TEST_CASE("ViT statistics: background sinks, high-norm tokens and what they attend to, per-image rows", "[stats][vit]") {
+  // The capture above: importance (0.5, 0.1, 0.1, 0.3); token norms (7, 1, 1, 5) against a median
+  // patch norm of 1, so CLS and the last patch are high-norm; the last patch's row is (0.2, 0, 0, 0.8).
+  const std::vector<float> w = {0.4f, 0.2f, 0.2f, 0.2f, 0.7f, 0.1f, 0.1f, 0.1f,
+                                0.7f, 0.1f, 0.1f, 0.1f, 0.2f, 0.f,  0.f,  0.8f};
+  std::vector<AttentionCapture> caps{capture({1, 1, 4, 4}, w)};
+  std::vector<Tensor> hidden{Tensor::from({1, 4, 1}, {7, 1, 1, 5})};
+  StatsOptions o = options(2, {0.25});
+  o.vit = true, o.first_patch = 1;
+  o.background = {0, 0, 1};  // the last patch is background
+  StatsInput in(caps, hidden, kNoMoE, o);
+  check_values(compute("vit/background_patches", in), {100.0 / 3});
+  check_values(compute("vit/sink_background", in), {100});  // the one sink patch (0.3 > 0.25) is background
+  check_values(compute("vit/high_norm_tokens", in), {100, 0, 0, 100});
+  check_values(compute("vit/high_norm_background", in), {100});
+  check_values(compute("vit/high_norm_attention", in), {0.2, 0, 0, 0.8});
+  check_values(compute("vit/image_importance", in), {0.5, 0.1, 0.1, 0.3});
+  check_values(compute("vit/image_cls_attention", in), {0.4, 0.2, 0.2, 0.2});
+  check_values(compute("vit/image_token_norm", in), {7, 1, 1, 5});
+  o.background = {0, 1, 0};  // now the sink and high-norm patch is foreground
+  StatsInput fg(caps, hidden, kNoMoE, o);
+  check_values(compute("vit/sink_background", fg), {0});
+  check_values(compute("vit/high_norm_background", fg), {0});
+  o.background.clear();  // without the mask the background rows are not logged
+  StatsInput none(caps, hidden, kNoMoE, o);
+  CHECK_THROWS_WITH(compute("vit/sink_background", none), Catch::Contains("not logged"));
+}
+
 TEST_CASE("the declaration: unique names, docs, and every computed row of a decoder capture", "[stats]") {
   std::set<std::string> names;
   for (const Statistic& s : statistics()) {

@@ -156,6 +156,7 @@ std::vector<KeySpec> build_schema() {
       I("stats.probe_batch", 8, 1, 4096, "sequences in the fixed probe batch"),
       I("stats.probe_len", 64, 1, 1 << 20, "probe sequence length; at most model.context"),
       I("stats.first_k", 8, 0, 4096, "leading positions whose attention is tracked"),
+      F("stats.background_std", 0.02, 0, 1, "ViT: a patch whose pixels' standard deviation (in [0, 1] units) is at most this is background"),
       FL("stats.eps", {0.3}, 0, 1, "sink-score thresholds (a head sinks if mean attention to token 0 > eps)"),
       S("stats.source", {"auto", "probe", "train", "both"},
         "where the statistics are measured. auto: train where the config allows it (a decoder whose "
