@@ -26,6 +26,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from sinklab_log import read_sweep  # noqa: E402
 
+ANALYSIS = "analysis"  # experiments/analysis.yaml: issue 17's analysis (scripts/analysis.py), not a sweep
 BASELINE = "baseline"  # experiments/baseline.yaml, variant "baseline": what every calibrated rule compares against
 MEASURE = "sink@0.3"
 TARGET = 20.0  # issue 16: the calibrated baseline's mean Sink_1^0.3 over at least three seeds
@@ -202,7 +203,7 @@ def judge_chain(sweep, chain, spread):
             continue
         r = judge(a, op, b, s)
         results.append(r)
-        f = ".1f" if measure.startswith(("sink", "slot_sink")) else ".3g"
+        f = ".1f" if measure.startswith(("sink@", "slot_sink@")) else ".3g"
         parts.append(f"{la} {op} {lb}: {a:{f}} vs {b:{f}}, spread {s:{f}}: {r}")
     if "pending" in results:
         verdict = "pending"
@@ -339,6 +340,75 @@ def verbatim_section(name, claim, rows, results_file):
     return f"### {name}\n\nClaim: {claim}\n\n" + "\n".join(table) + f"\n\nFull table: `{results_file}`.\n"
 
 
+class AnalysisTable:
+    """experiments/analysis.yaml's variants as judge_chain reads a sweep: by_name -> Variant."""
+
+    def __init__(self, spec, results):
+        self.name = ANALYSIS
+        agg = {r["variant"]: r for r in rows_of(os.path.join(results, ANALYSIS + "_seeds.csv"))}
+        self.variants = [Variant(v, " ".join(runs), agg.get(v), [], None) for v, runs in spec["variants"].items()]
+        for v in self.variants:
+            v.finished = v.total = count(v.agg, "runs")
+        self.by_name = {v.name: v for v in self.variants}
+
+
+ANALYSIS_TABLES = (
+    ("Interventions on replay: the change of the held-out loss (nats per token; positive: worse)",
+     ["loss", "sink_attn_kept", "sink_attn_rescaled", "sink_value_zero", "sink_value_mean", "massive_zero",
+      "massive_mean", "first_remove", "first_replace", "first_alpha_removed", "head_zero_max", "dormant_share"]),
+    ("Streaming with a KV cache of W tokens keeping k sinks: perplexity beyond the window",
+     ["ppl_W64_k0", "ppl_W64_k1", "ppl_W64_k4", "ppl_W32_k0", "ppl_W32_k1", "ppl_W32_k4", "stream_gain_W64",
+      "stream_gain_W32"]),
+    ("Mechanistic statistics of the probe at the same step (log.h5; proxy weights for unnormalised kernels)",
+     ["alpha1", "diag_mass", "sink_share", "centred_sink_logit", "norm_entropy", "cosine_last", "rank_residual_last",
+      "massive_ratio", "kurtosis_max"]),
+)
+
+
+def analysis_section(ex, results, plots, out_path, draw):
+    spec_path = os.path.join(ex, ANALYSIS + ".yaml")
+    if not os.path.exists(spec_path):
+        return []
+    with open(spec_path) as f:
+        spec = yaml.safe_load(f)
+    table = AnalysisTable(spec, results)
+    import analysis as columns_of
+    docs = {name: doc for name, doc, _ in columns_of.COLUMNS}
+    softmax = table.by_name.get("softmax")
+    out = ["## Interventions, streaming and mechanisms (issue 17)", "",
+           "`/usr/bin/python3 scripts/analysis.py` runs `sinklab analyze` with `" + " ".join(spec["analyze"]) +
+           "` on the calibrated runs below (their last checkpoint, step 6000; every checkpoint for the plots) and "
+           "writes `experiments/results/analysis.csv`, `analysis_seeds.csv` and `analysis_streaming.csv`, from "
+           "which this section is drawn. Each cell: mean ± standard deviation over the variant's runs (n).", "",
+           "| variant | runs |", "|---|---|"]
+    out += [f"| {v.name} | {v.overrides} |" for v in table.variants] + [""]
+    for title, cols in ANALYSIS_TABLES:
+        lines = ["| variant | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
+        for v in table.variants:
+            lines.append(f"| {v.name} | " + " | ".join(v.stat(c).show(3) or "—" for c in cols) + " |")
+        out += [f"{title}:", "", *lines, ""]
+    out += ["Columns: " + "; ".join(f"`{c}` {docs[c]}" for _, cols in ANALYSIS_TABLES for c in cols) + ".", ""]
+    out += ["Claims of the literature against these numbers (a chain is judged as in the sweeps; a side of one run "
+            "takes softmax's standard deviation of that column over its seeds):", ""]
+    verdicts = []
+    for claim in spec.get("claims") or []:
+        measure = parse_chain(claim["chain"])[0]
+        spread = softmax.stat(measure).std if softmax and softmax.stat(measure).n > 1 else math.nan
+        verdict, detail = judge_chain(table, claim["chain"], spread)
+        verdicts.append(verdict)
+        out.append(f"- {claim['paper']}. {detail}")
+    out += ["", f"Verdict: **{sweep_verdict(verdicts) if verdicts else 'no claims'}**.", ""]
+    for name in ("analysis_streaming", "analysis_training"):
+        png = os.path.join(plots, name + ".png")
+        if draw and os.path.exists(os.path.join(results, ANALYSIS + "_seeds.csv")):
+            import plot_analysis_report
+            os.makedirs(plots, exist_ok=True)
+            getattr(plot_analysis_report, name.split("_")[1])(results, png)
+        if os.path.exists(png):
+            out += [f"![{name}]({os.path.relpath(png, os.path.dirname(os.path.abspath(out_path)))})", ""]
+    return out
+
+
 def curve_paths(results, sweep, variant_runs):
     d = os.path.join(results, "curves", sweep)
     return [os.path.join(d, r["run"] + ".csv") for r in variant_runs if os.path.exists(os.path.join(d, r["run"] + ".csv"))]
@@ -358,7 +428,7 @@ def main():
 
     specs = {}
     for path in sorted(os.listdir(ex)):
-        if path.endswith(".yaml"):
+        if path.endswith(".yaml") and path[:-5] != ANALYSIS:
             specs[path[:-5]] = read_spec(os.path.join(ex, path))
     b_agg = {r["variant"]: r for r in rows_of(os.path.join(results, BASELINE + "_seeds.csv"))}.get(BASELINE)
     b_runs = [r for r in rows_of(os.path.join(results, BASELINE + ".csv")) if r.get("variant") == BASELINE]
@@ -435,13 +505,14 @@ def main():
         "| sweep | rule | verdict |", "|---|---|---|", *overview, "",
         "Closing note, by verdict:", "", *(closing_lines or ["- nothing judged yet"]), "",
         *sections,
+        *analysis_section(ex, results, plots, out_path, args.plots),
         "## Screening (smoke) scale", "",
         "`experiments/configs/cpu_scale.yaml` (d_model 64, batch 16, 1800 steps, vocabulary 4096, one seed): "
         "Sink_1^0.3 is about 0 for every softmax run there, so these tables are kept as smoke runs and read at "
         "most on Sink_1^0.1; the calibrated sweeps above supersede them.", "",
         *screening,
         "## Other studies", "",
-        "Bigram-Backcopy, the calibration search, the former GPT-2 calibrated scale, MoE and ViT runs, as recorded "
+        "Bigram-Backcopy, the calibration search and the former GPT-2 calibrated scale, as recorded "
         "(experiments/README.md discusses them).", "",
         *others,
     ]).rstrip() + "\n"
