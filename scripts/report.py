@@ -282,7 +282,7 @@ def extra_columns_table(sweep):
             "`sinklab stats --list`):\n\n" + "\n".join(lines))
 
 
-def calibrated_section(sweep, spread, plot):
+def calibrated_section(sweep, spread, plot, out_path):
     chains = sweep.rule.get("chains") or []
     judged = [judge_chain(sweep, c, spread) for c in chains]
     verdict = sweep_verdict([v for v, _ in judged]) if judged else "no rule"
@@ -301,12 +301,20 @@ def calibrated_section(sweep, spread, plot):
     out = [f"### {sweep.name}", "", f"Claim: {sweep.claim}", "", "\n".join(lines), ""]
     if sweep.columns:
         out += [extra_columns_table(sweep), ""]
+    if sweep.spec.get("notes"):
+        out += [f"Notes: {sweep.spec['notes']}", ""]
     if sweep.paper_only:
         out += ["The paper also reports: " + "; ".join(f"{r['setting']}: {r['sink1']}" for r in sweep.paper_only) + ".", ""]
     if judged:
         out += [f"Verdict: **{verdict}**. Rule, on each variant's mean over seeds:", ""]
         out += [f"- {d}" for _, d in judged] + [""]
     out += [f"Plot: ![{sweep.name}]({plot})" if plot else "Plot: none yet (no committed curves).", ""]
+    for pic in sweep.spec.get("pictures") or []:
+        path = os.path.join(os.path.dirname(os.path.abspath(out_path)), pic["png"])
+        out += [f"{pic['what']} (`{pic['command']}`):" if os.path.exists(path) else
+                f"{pic['what']}: not drawn yet (`{pic['command']}`).", ""]
+        if os.path.exists(path):
+            out += [f"![{os.path.basename(pic['png'])}]({pic['png']})", ""]
     return verdict, judged, "\n".join(out)
 
 
@@ -455,7 +463,7 @@ def main():
         if sweep.name == BASELINE:
             sections.append(baseline_section(sweep, spread, plot_of(sweep)))
             continue
-        verdict, judged, text_ = calibrated_section(sweep, spread, plot_of(sweep))
+        verdict, judged, text_ = calibrated_section(sweep, spread, plot_of(sweep), out_path)
         sections.append(text_)
         rule = "; ".join(f"`{c}`" for c in sweep.rule.get("chains") or []) or "none"
         overview.append(f"| [{sweep.name}](#{sweep.name}) | {rule} | {verdict} |")

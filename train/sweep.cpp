@@ -131,8 +131,9 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
       sw.claim = v.Scalar();
     } else if (key == "seeds") {
       seeds = read_seeds(v, path);
-    } else if (key == "rule" || key == "columns") {
-      // The verdict rule and the extra summary columns of the report: read by scripts/report.py.
+    } else if (key == "rule" || key == "columns" || key == "notes" || key == "pictures") {
+      // What the report shows beside the runs (verdict rule, extra columns, notes, pictures):
+      // read by scripts/report.py.
     } else if (key == "overrides") {
       SL_CHECK(v.IsSequence(), path + ": overrides: expected a list of key=value");
       for (auto o : v) sw.common.push_back(o.Scalar());
@@ -165,7 +166,7 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
         variants.push_back(variant);
       }
     } else {
-      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, columns, seeds, overrides, grid, variants");
+      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, columns, notes, pictures, seeds, overrides, grid, variants");
     }
   }
   SL_CHECK(!sw.base.empty(), path + ": missing 'base: CONFIG.yaml'");
