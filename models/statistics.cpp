@@ -486,6 +486,21 @@ double vit_sink_patch(const float* row, const Shape& shape, const SummaryContext
   return sink_rate_max(row, shape, c, c.first_patch, shape.at(1));
 }
 
+// Of vit/high_norm_tokens [L, T]: the largest over layers and tokens lo .. hi - 1.
+double largest_over_layers(const float* row, const Shape& shape, int64_t lo, int64_t hi) {
+  if (lo >= hi) return NAN;
+  double out = 0;
+  for (int64_t l = 0; l < shape.at(0); ++l)
+    out = std::max(out, (double)*std::max_element(row + l * shape.at(1) + lo, row + l * shape.at(1) + hi));
+  return out;
+}
+double high_norm_cls(const float* row, const Shape& shape, const SummaryContext&) {
+  return largest_over_layers(row, shape, 0, 1);
+}
+double high_norm_reg(const float* row, const Shape& shape, const SummaryContext& c) {
+  return largest_over_layers(row, shape, 1, c.first_patch);
+}
+
 // An MoE routing statistic: one field of models/moe_stats.h.
 Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field,
               std::vector<SummaryColumn> summary = {}) {
@@ -686,7 +701,11 @@ std::vector<Statistic> declare() {
       {.name = "vit/high_norm_tokens", .shape = {A::Layers, A::Tokens}, .unit = "percent",
        .doc = "images in which the token (CLS, register or patch) has ||h|| above twice the image's median patch "
               "norm: where the high-norm tokens sit",
-       .compute = high_norm_tokens, .logged = is_vit},
+       .compute = high_norm_tokens, .logged = is_vit,
+       .summary = {{"high_norm_cls", "%.1f", "ViT: the largest over layers of the CLS token's vit/high_norm_tokens",
+                    high_norm_cls},
+                   {"high_norm_reg", "%.1f", "ViT: the largest over layers and registers of vit/high_norm_tokens "
+                    "(none without registers)", high_norm_reg}}},
       {.name = "vit/high_norm_attention", .shape = {A::Layers, A::Tokens}, .unit = "weight",
        .doc = "what the high-norm patches attend to: their attention rows, mean over heads, images and high-norm "
               "patch queries (0 where there are none)",

@@ -382,6 +382,20 @@ TEST_CASE("ViT statistics: background sinks, high-norm tokens and what they atte
   StatsInput fg(caps, hidden, kNoMoE, o);
   check_values(compute("vit/sink_background", fg), {0});
   check_values(compute("vit/high_norm_background", fg), {0});
+  // The summary columns: CLS, the registers and the patches read apart by the context's first patch.
+  const std::vector<float> hn = compute("vit/high_norm_tokens", in);
+  const Statistic& hs = *find_statistic("vit/high_norm_tokens");
+  SummaryContext ctx;
+  ctx.first_patch = 1;
+  CHECK(hs.summary.at(0).of_row(hn.data(), {1, 4}, ctx) == 100);  // high_norm_cls
+  CHECK(std::isnan(hs.summary.at(1).of_row(hn.data(), {1, 4}, ctx)));  // no registers
+  ctx.first_patch = 2;  // were token 1 a register: its rate
+  CHECK(hs.summary.at(1).of_row(hn.data(), {1, 4}, ctx) == 0);
+  const std::vector<float> sr = compute("vit/sink_rate", in);  // importance (0.5, 0.1, 0.1, 0.3) at eps 0.25
+  const Statistic& ss = *find_statistic("vit/sink_rate");
+  ctx.first_patch = 1;
+  CHECK(ss.summary.at(0).of_row(sr.data(), {1, 4}, ctx) == 100);  // sink_cls
+  CHECK(ss.summary.at(2).of_row(sr.data(), {1, 4}, ctx) == 100);  // sink_patch: the last patch
   o.background.clear();  // without the mask the background rows are not logged
   StatsInput none(caps, hidden, kNoMoE, o);
   CHECK_THROWS_WITH(compute("vit/sink_background", none), Catch::Contains("not logged"));
