@@ -38,11 +38,11 @@ def stream(setting):
     return lambda an, log: an.get(f"streaming/{setting}/ppl_beyond")
 
 
-def gain(window):
-    """How much keeping 4 sink tokens lowers the perplexity beyond a window of W tokens."""
+def gain(window, kept=0):
+    """How much more the perplexity beyond a window of W tokens is with `kept` sinks than with 4."""
     def f(an, log):
-        a, b = an.get(f"streaming/W{window}_k0/ppl_beyond"), an.get(f"streaming/W{window}_k4/ppl_beyond")
-        return None if a is None or b is None else a - b
+        a, b = an.get(f"streaming/W{window}_k{kept}/ppl_beyond"), an.get(f"streaming/W{window}_k4/ppl_beyond")
+        return None if a is None or b is None else float(a - b)
     return f
 
 
@@ -88,6 +88,7 @@ COLUMNS = [
     ("ppl_W32_k4", "... keeping 4 sink tokens", stream("W32_k4")),
     ("stream_gain_W32", "ppl_W32_k0 - ppl_W32_k4: what keeping 4 sinks saves", gain(32)),
     ("stream_gain_W64", "ppl_W64_k0 - ppl_W64_k4", gain(64)),
+    ("stream_k1_gap_W32", "ppl_W32_k1 - ppl_W32_k4: what 3 more sinks save beyond the first", gain(32, 1)),
     ("alpha1", "alpha_1, mean over layers and heads (log)", mean_of("attn/alpha", lambda v: np.mean(v[..., 0]), "log")),
     ("diag_mass", "diagonal mass (1/T) sum_t A_tt, mean over layers and heads", mean_of("attn/diag_mass", source="log")),
     ("sink_share", "the sink's share of the attention output norm (Kobayashi et al.), mean over layers and heads",

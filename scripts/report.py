@@ -366,7 +366,7 @@ ANALYSIS_TABLES = (
       "massive_mean", "first_remove", "first_replace", "first_alpha_removed", "head_zero_max", "dormant_share"]),
     ("Streaming with a KV cache of W tokens keeping k sinks: perplexity beyond the window",
      ["ppl_W64_k0", "ppl_W64_k1", "ppl_W64_k4", "ppl_W32_k0", "ppl_W32_k1", "ppl_W32_k4", "stream_gain_W64",
-      "stream_gain_W32"]),
+      "stream_gain_W32", "stream_k1_gap_W32"]),
     ("Mechanistic statistics of the probe at the same step (log.h5; proxy weights for unnormalised kernels)",
      ["alpha1", "diag_mass", "sink_share", "centred_sink_logit", "norm_entropy", "cosine_last", "rank_residual_last",
       "massive_ratio", "kurtosis_max"]),
