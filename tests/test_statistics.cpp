@@ -447,9 +447,15 @@ TEST_CASE("the declaration: unique names, docs, and every computed row of a deco
 TEST_CASE("the summary columns and their reductions of a logged row", "[stats]") {
   std::vector<std::string> headers;
   for (const SummaryCell& c : summary_cells({0.1, 0.3})) headers.push_back(c.header);
-  CHECK(headers == std::vector<std::string>{"train_loss", "val_loss", "sink@0.1", "sink@0.1_max", "sink@0.3",
-                                            "sink@0.3_max", "alpha1", "v0_ratio", "slot_alpha", "slot_sink@0.1",
-                                            "slot_sink@0.3", "massive_ratio"});
+  // In the declaration's order; a "{eps}" column once for each threshold, within its statistic.
+  CHECK(headers == std::vector<std::string>{
+                       "train_loss",    "val_loss",       "test_acc",     "sink@0.1",     "sink@0.1_max",
+                       "sink@0.3",      "sink@0.3_max",   "alpha1",       "v0_ratio",     "slot_alpha",
+                       "slot_sink@0.1", "slot_sink@0.3",  "massive_ratio", "sink_cls@0.1", "sink_reg@0.1",
+                       "sink_patch@0.1", "sink_cls@0.3",  "sink_reg@0.3", "sink_patch@0.3", "high_norm",
+                       "high_norm_cls", "high_norm_reg",  "bg_patches",   "sink_bg@0.1",  "sink_bg@0.3",
+                       "high_norm_bg",  "load_top",       "router_H",     "router_H_first", "first_top",
+                       "first_expert_rest", "sink_top"});
   auto column = [](const std::string& header) {
     for (const SummaryCell& c : summary_cells({0.1, 0.3}))
       if (c.header == header) return c;
