@@ -1,6 +1,8 @@
 #include "data/patches.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "engine/error.h"
 
@@ -10,9 +12,9 @@ std::vector<uint8_t> background_patches(const ImageSet& set, int64_t first, int6
   SL_CHECK(patch > 0 && set.rows % patch == 0 && set.cols % patch == 0,
            "background_patches: patch " + std::to_string(patch) + " does not divide the " + std::to_string(set.rows) +
                " x " + std::to_string(set.cols) + " images");
-  SL_CHECK(first >= 0 && first + count <= set.count, "background_patches: images " + std::to_string(first) + " .. " +
-                                                         std::to_string(first + count - 1) + " of " +
-                                                         std::to_string(set.count));
+  SL_CHECK(first >= 0 && count >= 0 && first + count <= set.count,
+           "background_patches: images " + std::to_string(first) + " .. " + std::to_string(first + count - 1) +
+               " asked for, but the set has images 0 .. " + std::to_string(set.count - 1));
   const int64_t gr = set.rows / patch, gc = set.cols / patch;
   std::vector<uint8_t> out;
   out.reserve((size_t)(count * gr * gc));

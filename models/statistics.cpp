@@ -167,7 +167,9 @@ constexpr float kHighNorm = 2.f;
 std::vector<uint8_t> high_norm_mask(const StatsInput& in, int64_t l) {
   const int64_t B = in.sequences(), first = in.options().first_patch;
   const Values& norms = in.token_norms(l);
-  const int64_t T = (int64_t)norms.size() / B;
+  const int64_t T = in.queries();
+  SL_CHECK((int64_t)norms.size() == B * T, "vit statistics: the residual stream has " + std::to_string(norms.size() / B) +
+                                               " tokens but the attention " + std::to_string(T));
   std::vector<uint8_t> out(norms.size(), 0);
   for (int64_t b = 0; b < B; ++b) {
     Values patch(norms.begin() + b * T + first, norms.begin() + (b + 1) * T);
@@ -252,7 +254,7 @@ Values high_norm_attention(const StatsInput& in) {
 }
 
 // ViT: percent of the probe's patches that are background: [].
-Values background_patches(const StatsInput& in) {
+Values background_share(const StatsInput& in) {
   const std::vector<uint8_t>& bg = in.options().background;
   return {(float)(100.0 * std::count(bg.begin(), bg.end(), 1) / bg.size())};
 }
@@ -509,17 +511,18 @@ Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::
           .summary = std::move(summary)};
 }
 
-// Of a [blocks, experts] row: the largest share an expert takes, mean over blocks (1 / E when
-// balanced, 1 when one expert takes it all).
+// Of a [blocks, experts] row: the largest share an expert takes, mean over the blocks with any
+// assignment (1 / E when balanced, 1 when one expert takes it all).
 double top_share(const float* row, const Shape& shape, const SummaryContext&) {
   const int64_t M = shape.at(0), E = shape.at(1);
   double sum = 0;
+  int64_t rows = 0;  // blocks with any assignment (a block may have no sink tokens)
   for (int64_t m = 0; m < M; ++m) {
     const float* r = row + m * E;
     const double total = std::accumulate(r, r + E, 0.0);
-    if (total > 0) sum += *std::max_element(r, r + E) / total;
+    if (total > 0) sum += *std::max_element(r, r + E) / total, ++rows;
   }
-  return M ? sum / M : NAN;
+  return rows ? sum / rows : NAN;
 }
 
 std::vector<Statistic> declare() {
@@ -712,7 +715,7 @@ std::vector<Statistic> declare() {
        .compute = high_norm_attention, .logged = is_vit},
       {.name = "vit/background_patches", .unit = "percent",
        .doc = "probe patches whose pixels' standard deviation is at most stats.background_std (background)",
-       .compute = background_patches, .logged = has_background,
+       .compute = background_share, .logged = has_background,
        .summary = {{"bg_patches", "%.1f", "ViT: percent of the probe's patches that are background", scalar}}},
       {.name = "vit/sink_background", .shape = {A::Eps}, .unit = "percent",
        .doc = "of the (layer, head, image, patch) whose importance exceeds eps, those whose patch is background "
@@ -722,7 +725,8 @@ std::vector<Statistic> declare() {
       {.name = "vit/high_norm_background", .shape = {A::Layers}, .unit = "percent",
        .doc = "of the high-norm patches, those that are background (0 where there are none)",
        .compute = high_norm_background, .logged = has_background,
-       .summary = {{"high_norm_bg", "%.1f", "ViT: vit/high_norm_background, mean over layers", mean_of}}},
+       .summary = {{"high_norm_bg", "%.1f", "ViT: the largest over layers of vit/high_norm_background (a layer "
+                    "without high-norm patches reads 0)", max_of}}},
       {.name = "vit/image_importance", .shape = {A::Layers, A::Sequences, A::Tokens}, .unit = "weight",
        .doc = "per probe image (for pictures): the attention every token receives, mean over queries and heads",
        .compute = image_importance, .logged = is_vit},
@@ -755,8 +759,8 @@ std::vector<Statistic> declare() {
           {{"first_expert_rest", "%.3f", "first_expert_rest_share, mean over MoE blocks", mean_of}}),
       moe("moe/sink_token_experts", {A::MoEBlocks, A::Experts}, "fraction",
           "share of the sink tokens' assignments per expert (0 if none)", &MoEStats::sink_token_experts,
-          {{"sink_top", "%.3f", "the share of the sink tokens' assignments its most used expert takes, mean over "
-            "MoE blocks", top_share}}),
+          {{"sink_top", "%.3f", "the share of the sink tokens' assignments (raw weights, the first stats.eps) its "
+            "most used expert takes, mean over MoE blocks with sink tokens", top_share}}),
       moe("moe/sink_tokens", {A::MoEBlocks}, "percent", "tokens whose importance exceeds eps in some head",
           &MoEStats::sink_tokens),
       moe("moe/expert_norm_max", {A::MoEBlocks, A::Experts}, "L2 norm", "largest ||FFN_e(x)|| (massive activations)",

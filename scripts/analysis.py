@@ -24,84 +24,102 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
-from sinklab_log import find_sinklab, read_log, read_statistics  # noqa: E402
+from sinklab_log import find_sinklab, read_log, read_run, read_statistics  # noqa: E402
 
 BIN = 32  # positions per bin of analysis_streaming.csv
 
 
-def last(a):
-    return float(np.asarray(a).ravel()[-1]) if np.size(a) else math.nan
-
-
 def stream(setting):
     """ppl over positions t >= W of a streaming setting."""
-    return lambda an, log: an.get(f"streaming/{setting}/ppl_beyond")
+    return lambda an, log, first: an.get(f"streaming/{setting}/ppl_beyond")
 
 
 def gain(window, kept=0):
     """How much more the perplexity beyond a window of W tokens is with `kept` sinks than with 4."""
-    def f(an, log):
+    def f(an, log, first):
         a, b = an.get(f"streaming/W{window}_k{kept}/ppl_beyond"), an.get(f"streaming/W{window}_k4/ppl_beyond")
         return None if a is None or b is None else float(a - b)
     return f
 
 
-def mean_of(name, reduce=np.mean, source="analysis"):
-    def f(an, log):
+def reduced(name, reduce=np.mean, source="analysis"):
+    """A dataset of the analysis (or log) row, reduced to a number."""
+    def f(an, log, first):
         v = (an if source == "analysis" else log).get(name)
         return None if v is None else float(reduce(v))
     return f
 
 
-def massive_ratio(an, log):
-    top, median = log.get("hidden/top_magnitudes"), log.get("hidden/median_magnitude")
-    return None if top is None or median is None else float(np.max(top[:, 0] / np.maximum(median, 1e-12)))
+def first_alpha(an, log, first):
+    """alpha of the first real token (after a sink token), mean over layers and heads."""
+    v = log.get("attn/alpha")
+    return None if v is None else float(np.mean(v[..., first]))
 
 
-# Every column of analysis.csv, declared once: (name, what it is, value from the analysis row and
-# the log row at the checkpoint's step, each {dataset: array} or None).
+# The tables of REPORT.md's analysis section, in order.
+TABLES = {
+    "interventions": "Interventions on replay: the change of the held-out loss (nats per token; positive: worse)",
+    "streaming": "Streaming with a KV cache of W tokens keeping k sinks: perplexity beyond the window",
+    "mechanisms": "Mechanistic statistics of the probe at the same step (log.h5; proxy weights for unnormalised "
+                  "kernels)",
+}
+# Every column of analysis.csv, declared once: (table, name, what it is, its value from the
+# analysis row and the log row at the checkpoint's step, each {dataset: array}, and the position
+# of the run's first real token).
 COLUMNS = [
-    ("loss", "held-out loss of the unmodified model (nats/token)", mean_of("intervene/loss")),
-    ("sink_attn_kept", "loss change: attention to the sink key set to 0, the rest kept",
-     mean_of("intervene/sink-attention-kept/all")),
-    ("sink_attn_rescaled", "loss change: attention to the sink key set to 0, the rest renormalised",
-     mean_of("intervene/sink-attention-rescaled/all")),
-    ("sink_value_zero", "loss change: v_0 set to 0", mean_of("intervene/sink-value-zero/all")),
-    ("sink_value_mean", "loss change: v_0 set to the mean of the other values", mean_of("intervene/sink-value-mean/all")),
-    ("massive_zero", "loss change: the 3 largest |h| of position 0 set to 0, after the block where it hurts most",
-     mean_of("intervene/massive-zero/block", np.max)),
-    ("massive_mean", "loss change: ... set to their mean over the other positions (same block choice)",
-     mean_of("intervene/massive-mean/block", np.max)),
-    ("first_remove", "loss change: BOS removed at evaluation", mean_of("intervene/first-token-remove/loss_change")),
-    ("first_replace", "loss change: BOS replaced by a common token",
-     mean_of("intervene/first-token-replace/loss_change")),
-    ("first_alpha_removed", "alpha of the new first position after BOS is removed (mean over layers and heads)",
-     mean_of("intervene/first-token-remove/first_attention")),
-    ("head_zero_max", "the largest loss change of zeroing one head", mean_of("intervene/head-zero/head", np.max)),
-    ("dormant_share", "percent of (source, layer, head) that are dormant (analyze --help: thresholds)",
-     mean_of("intervene/head-domain/dormant", lambda v: 100 * np.mean(v))),
-    ("ppl_W64_k0", "streaming perplexity beyond a 64-token window, no sink kept", stream("W64_k0")),
-    ("ppl_W64_k1", "... keeping 1 sink token", stream("W64_k1")),
-    ("ppl_W64_k4", "... keeping 4 sink tokens", stream("W64_k4")),
-    ("ppl_W32_k0", "streaming perplexity beyond a 32-token window, no sink kept", stream("W32_k0")),
-    ("ppl_W32_k1", "... keeping 1 sink token", stream("W32_k1")),
-    ("ppl_W32_k4", "... keeping 4 sink tokens", stream("W32_k4")),
-    ("stream_gain_W32", "ppl_W32_k0 - ppl_W32_k4: what keeping 4 sinks saves", gain(32)),
-    ("stream_gain_W64", "ppl_W64_k0 - ppl_W64_k4", gain(64)),
-    ("stream_k1_gap_W32", "ppl_W32_k1 - ppl_W32_k4: what 3 more sinks save beyond the first", gain(32, 1)),
-    ("alpha1", "alpha_1, mean over layers and heads (log)", mean_of("attn/alpha", lambda v: np.mean(v[..., 0]), "log")),
-    ("diag_mass", "diagonal mass (1/T) sum_t A_tt, mean over layers and heads", mean_of("attn/diag_mass", source="log")),
-    ("sink_share", "the sink's share of the attention output norm (Kobayashi et al.), mean over layers and heads",
-     mean_of("attn/sink_contribution_share", source="log")),
-    ("centred_sink_logit", "q_t.k_0 - mean_j q_t.k_j, mean over layers and heads",
-     mean_of("attn/centred_sink_logit", source="log")),
-    ("norm_entropy", "row entropy / log t, mean over layers and heads", mean_of("attn/normalized_entropy", source="log")),
-    ("cosine_last", "mean pairwise cosine of the tokens after the last block (over-smoothing)",
-     mean_of("hidden/cosine", lambda v: v[-1], "log")),
-    ("rank_residual_last", "||H - 1 hbar^T|| / ||H|| after the last block (rank collapse)",
-     mean_of("hidden/rank_residual", lambda v: v[-1], "log")),
-    ("massive_ratio", "largest over blocks of the top |h| over the median |h| (Sun et al.)", massive_ratio),
-    ("kurtosis_max", "largest over blocks of the hidden states' kurtosis", mean_of("hidden/kurtosis", np.max, "log")),
+    ("interventions", "loss", "held-out loss of the unmodified model (nats/token)", reduced("intervene/loss")),
+    ("interventions", "sink_attn_kept", "loss change: attention to the sink key set to 0, the rest kept",
+     reduced("intervene/sink-attention-kept/all")),
+    ("interventions", "sink_attn_rescaled", "loss change: attention to the sink key set to 0, the rest renormalised",
+     reduced("intervene/sink-attention-rescaled/all")),
+    ("interventions", "sink_value_zero", "loss change: v_0 set to 0", reduced("intervene/sink-value-zero/all")),
+    ("interventions", "sink_value_mean", "loss change: v_0 set to the mean of the other values",
+     reduced("intervene/sink-value-mean/all")),
+    ("interventions", "massive_zero",
+     "loss change: the 3 largest |h| of position 0 set to 0, after the block where it hurts most",
+     reduced("intervene/massive-zero/block", np.max)),
+    ("interventions", "massive_mean", "loss change: ... set to their mean over the other positions (its worst block)",
+     reduced("intervene/massive-mean/block", np.max)),
+    ("interventions", "first_remove", "loss change: BOS removed at evaluation",
+     reduced("intervene/first-token-remove/loss_change")),
+    ("interventions", "first_replace", "loss change: BOS replaced by a common token",
+     reduced("intervene/first-token-replace/loss_change")),
+    ("interventions", "first_alpha_removed",
+     "alpha of the new first position after BOS is removed (mean over layers and heads)",
+     reduced("intervene/first-token-remove/first_attention")),
+    ("interventions", "head_zero_max", "the largest loss change of zeroing one head",
+     reduced("intervene/head-zero/head", np.max)),
+    ("interventions", "dormant_share", "percent of (source, layer, head) that are dormant (analyze --help: thresholds)",
+     reduced("intervene/head-domain/dormant", lambda v: 100 * np.mean(v))),
+    ("streaming", "ppl_W64_k0", "streaming perplexity beyond a 64-token window, no sink kept", stream("W64_k0")),
+    ("streaming", "ppl_W64_k1", "... keeping 1 sink token", stream("W64_k1")),
+    ("streaming", "ppl_W64_k4", "... keeping 4 sink tokens", stream("W64_k4")),
+    ("streaming", "ppl_W32_k0", "streaming perplexity beyond a 32-token window, no sink kept", stream("W32_k0")),
+    ("streaming", "ppl_W32_k1", "... keeping 1 sink token", stream("W32_k1")),
+    ("streaming", "ppl_W32_k4", "... keeping 4 sink tokens", stream("W32_k4")),
+    ("streaming", "stream_gain_W64", "ppl_W64_k0 - ppl_W64_k4", gain(64)),
+    ("streaming", "stream_gain_W32", "ppl_W32_k0 - ppl_W32_k4: what keeping 4 sinks saves", gain(32)),
+    ("streaming", "stream_k1_gap_W32", "ppl_W32_k1 - ppl_W32_k4: what 3 more sinks save beyond the first",
+     gain(32, 1)),
+    ("mechanisms", "alpha1", "alpha of the first real token, mean over layers and heads", first_alpha),
+    ("mechanisms", "diag_mass", "diagonal mass (1/T) sum_t A_tt, mean over layers and heads",
+     reduced("attn/diag_mass", source="log")),
+    ("mechanisms", "sink_share",
+     "the sink's share of the attention output norm (Kobayashi et al.), mean over layers and heads",
+     reduced("attn/sink_contribution_share", source="log")),
+    ("mechanisms", "centred_sink_logit", "q_t.k_0 - mean_j q_t.k_j, mean over layers and heads",
+     reduced("attn/centred_sink_logit", source="log")),
+    ("mechanisms", "norm_entropy", "row entropy / log t, mean over layers and heads",
+     reduced("attn/normalized_entropy", source="log")),
+    ("mechanisms", "cosine_last", "mean pairwise cosine of the tokens after the last block (over-smoothing)",
+     reduced("hidden/cosine", lambda v: v[-1], "log")),
+    ("mechanisms", "rank_residual_last", "||H - 1 hbar^T|| / ||H|| after the last block (rank collapse)",
+     reduced("hidden/rank_residual", lambda v: v[-1], "log")),
+    ("mechanisms", "massive_act_ratio",
+     "largest over blocks of hidden/massive_activation_ratio, the top |h| over the median |h| (Sun et al.)",
+     reduced("hidden/massive_activation_ratio", np.max, "log")),
+    ("mechanisms", "kurtosis_max", "largest over blocks of the hidden states' kurtosis",
+     reduced("hidden/kurtosis", np.max, "log")),
 ]
 
 
@@ -120,9 +138,8 @@ def rows_at(series, step, statistics):
             out[name] = s.values[hit[-1]]
     if statistics is not None:
         for name in list(out):
-            if statistics.find(name) is not None and name in statistics.by_name:
-                rep = statistics.reported(name, out)
-                out[name] = out[rep]
+            if name in statistics.by_name:
+                out[name] = out[statistics.reported(name, out)]
     return out
 
 
@@ -176,22 +193,25 @@ def main():
             print(f"[analysis] {i + 1}/{len(todo)} runs | {done / 60:.1f} min | ETA "
                   f"{done / (i + 1) * (len(todo) - i - 1) / 60:.1f} min", flush=True)
 
-    header = ["variant", "run", "step"] + [c[0] for c in COLUMNS]
+    header = ["variant", "run", "step"] + [c[1] for c in COLUMNS]
     table, stream_rows, last_rows = [], [], {}
     for v, r in runs:
         d = os.path.join(args.runs, r)
         an_path, log_path = os.path.join(d, "analysis.h5"), os.path.join(d, "log.h5")
-        if not os.path.exists(an_path) or not os.path.exists(log_path):
-            print(f"[analysis] {r}: no analysis.h5 yet; left out of the tables")
+        missing = [p for p in (an_path, log_path) if not os.path.exists(p)]
+        if missing:
+            print(f"[analysis] {r}: no {' or '.join(os.path.basename(p) for p in missing)}; left out of the tables")
             continue
-        an, log = read_log(an_path), read_log(log_path)
+        run = read_run(d)
+        first = 1 if (run.config.get("attention") or {}).get("sink_token") else 0
+        an, log = read_log(an_path), run.series
         steps = sorted({int(s) for s in an["intervene/loss"].steps}) if "intervene/loss" in an else []
         for step in steps:
             a_row, l_row = rows_at(an, step, None), rows_at(log, step, statistics)
             row = [v, r, step]
-            for _, _, f in COLUMNS:
+            for *_, f in COLUMNS:
                 try:
-                    val = f(a_row, l_row)
+                    val = f(a_row, l_row, first)
                 except (KeyError, IndexError):
                     val = None
                 row.append(fmt(val))
@@ -217,7 +237,7 @@ def main():
                     len(vals)]
         seeds.append(out)
     write_csv(os.path.join(args.results, "analysis_seeds.csv"),
-              ["variant", "runs"] + [f"{c[0]}_{s}" for c in COLUMNS for s in ("mean", "std", "n")], seeds)
+              ["variant", "runs"] + [f"{c[1]}_{s}" for c in COLUMNS for s in ("mean", "std", "n")], seeds)
     print(f"[analysis] wrote {args.results}/analysis.csv ({len(table)} rows), analysis_seeds.csv, "
           f"analysis_streaming.csv")
 

@@ -14,6 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from analysis import BIN  # noqa: E402
+
+# The analysis.csv columns drawn against the training step.
 TRAINING = ("sink_attn_rescaled", "massive_zero", "first_remove", "stream_gain_W32", "diag_mass", "cosine_last")
 
 
@@ -46,7 +49,7 @@ def streaming(results, png):
         ax.set_xticks([0, 1, 4])
         ax.set_xlabel("sink tokens kept (k)")
         ax.set_ylabel(f"perplexity beyond W = {w}")
-        ax.set_title(f"a KV cache of {w} tokens (step 6000; bars: std over runs)", fontsize=9)
+        ax.set_title(f"a KV cache of {w} tokens (each run's last checkpoint; bars: std over runs)", fontsize=9)
         ax = axes[1][col]
         variants = list(dict.fromkeys(v for (st, v) in nll if st == f"W{w}_k0"))
         for v in variants:
@@ -55,7 +58,7 @@ def streaming(results, png):
             ax.plot(pos, [sum(a[p]) / len(a[p]) - sum(b[p]) / len(b[p]) for p in pos], label=v)
         ax.axhline(0, color="grey", lw=0.6)
         ax.axvline(w, color="grey", lw=0.6, ls=":")
-        ax.set_xlabel("position in the stream (bins of 32)")
+        ax.set_xlabel(f"position in the stream (bins of {BIN})")
         ax.set_ylabel("NLL(k = 0) - NLL(k = 4), nats")
     axes[0][1].legend(fontsize=7)
     axes[1][1].legend(fontsize=7)

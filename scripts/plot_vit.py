@@ -52,6 +52,9 @@ def main():
                              f"({len(steps_all)} rows)")
     else:
         steps = sorted({int(steps_all[int(round(i))]) for i in np.linspace(0, len(steps_all) - 1, 4)})
+    blocks = run.series[MAPS[0][0]].values.shape[1]
+    if not -blocks <= args.layer < blocks:
+        raise SystemExit(f"--layer {args.layer}: the model has blocks 0 .. {blocks - 1} (negative counts from the last)")
     picks = [int(i) for i in args.images.split(",")]
     if any(i < 0 or i >= images.shape[0] for i in picks):
         raise SystemExit(f"--images: the probe has images 0 .. {images.shape[0] - 1}")
@@ -81,7 +84,7 @@ def main():
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    layer = args.layer if args.layer >= 0 else run.series[MAPS[0][0]].values.shape[1] + args.layer
+    layer = args.layer if args.layer >= 0 else blocks + args.layer
     fig.suptitle(f"{os.path.basename(os.path.normpath(args.run))}: block {layer}, mean over heads; grid of "
                  f"{grid[0]}x{grid[1]} patches", fontsize=8)
     fig.tight_layout()

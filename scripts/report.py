@@ -35,7 +35,8 @@ OPS = ("<=", ">=", "<", ">", "~")
 ORDER = ("weight_decay", "learning_rate", "data_amount", "first_token", "kernels", "kv_bias", "prefix_window",
          "batch", "pos_enc", "ffn", "norm_placement", "heads", "mitigations")
 SPREAD = ("the larger standard deviation over seeds of the two sides; a side with fewer than two seeds "
-          "takes the baseline's standard deviation of Sink_1^0.3, and a number has none")
+          "takes the baseline's standard deviation of Sink_1^0.3 (for a chain on a column other than a sink rate, the "
+          "largest standard deviation of that column over the sweep's variants with seeds), and a number has none")
 RULES = ("`a < b`: b exceeds a by more than the spread (an effect); against it where a exceeds b by more; "
          "no effect in between. `a ~ b`: they differ by at most the spread. `a <= b`: a does not exceed b "
          "by more than the spread. A chain of one strict direction (`a < b < c`) is a monotone range: it "
@@ -282,9 +283,19 @@ def extra_columns_table(sweep):
             "`sinklab stats --list`):\n\n" + "\n".join(lines))
 
 
-def calibrated_section(sweep, spread, plot, out_path):
+def measure_spread(sweep, measure, spread):
+    """The spread a side of fewer than two seeds takes: the baseline's Sink_1^0.3 standard deviation for a
+    sink rate (Sink_1 or a slot's Sink_*, in the same unit), else the largest standard deviation of the
+    measure over the variants with seeds."""
+    if measure.startswith(("sink@", "slot_sink@")):
+        return spread
+    stds = [v.stat(measure).std for v in sweep.variants if v.stat(measure).n > 1]
+    return max(stds) if stds else math.nan
+
+
+def calibrated_section(sweep, spread, plot, out_path, experiments):
     chains = sweep.rule.get("chains") or []
-    judged = [judge_chain(sweep, c, spread) for c in chains]
+    judged = [judge_chain(sweep, c, measure_spread(sweep, parse_chain(c)[0], spread)) for c in chains]
     verdict = sweep_verdict([v for v, _ in judged]) if judged else "no rule"
     slot = any(v.stat("slot_sink@0.3").n for v in sweep.variants) or any(
         parse_chain(c)[0].startswith("slot_sink") for c in chains)
@@ -310,11 +321,16 @@ def calibrated_section(sweep, spread, plot, out_path):
         out += [f"- {d}" for _, d in judged] + [""]
     out += [f"Plot: ![{sweep.name}]({plot})" if plot else "Plot: none yet (no committed curves).", ""]
     for pic in sweep.spec.get("pictures") or []:
-        path = os.path.join(os.path.dirname(os.path.abspath(out_path)), pic["png"])
+        missing = [k for k in ("png", "what", "command") if k not in pic]
+        if missing:
+            raise SystemExit(f"experiments/{sweep.name}.yaml: a pictures entry lacks {', '.join(missing)}; each has "
+                             "png (relative to experiments/), what and command")
+        path = os.path.join(experiments, pic["png"])
         out += [f"{pic['what']} (`{pic['command']}`):" if os.path.exists(path) else
                 f"{pic['what']}: not drawn yet (`{pic['command']}`).", ""]
         if os.path.exists(path):
-            out += [f"![{os.path.basename(pic['png'])}]({pic['png']})", ""]
+            link = os.path.relpath(path, os.path.dirname(os.path.abspath(out_path)))
+            out += [f"![{os.path.basename(pic['png'])}]({link})", ""]
     return verdict, judged, "\n".join(out)
 
 
@@ -360,19 +376,6 @@ class AnalysisTable:
         self.by_name = {v.name: v for v in self.variants}
 
 
-ANALYSIS_TABLES = (
-    ("Interventions on replay: the change of the held-out loss (nats per token; positive: worse)",
-     ["loss", "sink_attn_kept", "sink_attn_rescaled", "sink_value_zero", "sink_value_mean", "massive_zero",
-      "massive_mean", "first_remove", "first_replace", "first_alpha_removed", "head_zero_max", "dormant_share"]),
-    ("Streaming with a KV cache of W tokens keeping k sinks: perplexity beyond the window",
-     ["ppl_W64_k0", "ppl_W64_k1", "ppl_W64_k4", "ppl_W32_k0", "ppl_W32_k1", "ppl_W32_k4", "stream_gain_W64",
-      "stream_gain_W32", "stream_k1_gap_W32"]),
-    ("Mechanistic statistics of the probe at the same step (log.h5; proxy weights for unnormalised kernels)",
-     ["alpha1", "diag_mass", "sink_share", "centred_sink_logit", "norm_entropy", "cosine_last", "rank_residual_last",
-      "massive_ratio", "kurtosis_max"]),
-)
-
-
 def analysis_section(ex, results, plots, out_path, draw):
     spec_path = os.path.join(ex, ANALYSIS + ".yaml")
     if not os.path.exists(spec_path):
@@ -381,21 +384,23 @@ def analysis_section(ex, results, plots, out_path, draw):
         spec = yaml.safe_load(f)
     table = AnalysisTable(spec, results)
     import analysis as columns_of
-    docs = {name: doc for name, doc, _ in columns_of.COLUMNS}
     softmax = table.by_name.get("softmax")
+    steps = sorted({int(num(r, "step")) for r in rows_of(os.path.join(results, ANALYSIS + ".csv"))})
     out = ["## Interventions, streaming and mechanisms (issue 17)", "",
            "`/usr/bin/python3 scripts/analysis.py` runs `sinklab analyze` with `" + " ".join(spec["analyze"]) +
-           "` on the calibrated runs below (their last checkpoint, step 6000; every checkpoint for the plots) and "
-           "writes `experiments/results/analysis.csv`, `analysis_seeds.csv` and `analysis_streaming.csv`, from "
-           "which this section is drawn. Each cell: mean ± standard deviation over the variant's runs (n).", "",
+           "` on the calibrated runs below and writes `experiments/results/analysis.csv` (every analysed checkpoint: "
+           f"steps {', '.join(map(str, steps)) or 'none yet'}), `analysis_seeds.csv` (each run's last one) and "
+           "`analysis_streaming.csv`, from which this section is drawn. Each cell: mean ± standard deviation over the "
+           "variant's runs at their last analysed step (n).", "",
            "| variant | runs |", "|---|---|"]
     out += [f"| {v.name} | {v.overrides} |" for v in table.variants] + [""]
-    for title, cols in ANALYSIS_TABLES:
+    for key, title in columns_of.TABLES.items():
+        cols = [name for t, name, _, _ in columns_of.COLUMNS if t == key]
         lines = ["| variant | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
         for v in table.variants:
             lines.append(f"| {v.name} | " + " | ".join(v.stat(c).show(3) or "—" for c in cols) + " |")
         out += [f"{title}:", "", *lines, ""]
-    out += ["Columns: " + "; ".join(f"`{c}` {docs[c]}" for _, cols in ANALYSIS_TABLES for c in cols) + ".", ""]
+    out += ["Columns: " + "; ".join(f"`{name}` {doc}" for _, name, doc, _ in columns_of.COLUMNS) + ".", ""]
     out += ["Claims of the literature against these numbers (a chain is judged as in the sweeps; a side of one run "
             "takes softmax's standard deviation of that column over its seeds):", ""]
     verdicts = []
@@ -463,7 +468,7 @@ def main():
         if sweep.name == BASELINE:
             sections.append(baseline_section(sweep, spread, plot_of(sweep)))
             continue
-        verdict, judged, text_ = calibrated_section(sweep, spread, plot_of(sweep), out_path)
+        verdict, judged, text_ = calibrated_section(sweep, spread, plot_of(sweep), out_path, os.path.abspath(ex))
         sections.append(text_)
         rule = "; ".join(f"`{c}`" for c in sweep.rule.get("chains") or []) or "none"
         overview.append(f"| [{sweep.name}](#{sweep.name}) | {rule} | {verdict} |")

@@ -1,7 +1,5 @@
 #include "train/sweep.h"
 
-#include "train/run_curve.h"
-
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>

@@ -134,10 +134,10 @@ variants:
     os.remove(f"{ex}/bad.yaml")
 
     # 3. A sweep's extra summary columns (`columns:`) as a table, and a chain on one of them.
-    write(f"{ex}/cols.yaml", "base: x.yaml\ncolumns: [router_H]\nrule:\n  chains: ['router_H: a < 1.5']\n"
-          "variants:\n  a: {}\n")
+    write(f"{ex}/cols.yaml", "base: x.yaml\ncolumns: [router_H]\nrule:\n  chains: ['router_H: a < 1.5', "
+          "'router_H: b < a']\nvariants:\n  a: {}\n  b: {seeds: [1]}\n")
     write(f"{ex}/results/cols_seeds.csv", "variant,runs,finished,seeds,router_H_mean,router_H_std,router_H_n\n"
-          "a,2,2,1 2,1.25,0.0125,2\n")
+          "a,2,2,1 2,1.25,0.0125,2\nb,1,1,1,1.2,,1\n")
     write(f"{ex}/results/cols.csv", "run,variant,seed,status,router_H\na_s1,a,1,finished,1.24\na_s2,a,2,finished,1.26\n")
     r = report("--experiments", ex, "--out", f"{tmp}/cols.md")
     md = open(f"{tmp}/cols.md").read() if r.returncode == 0 else r.stdout + r.stderr
@@ -145,6 +145,8 @@ variants:
           "| variant | router_H |" in md and "| a | 1.250 ± 0.013 (2) |" in md, md)
     check("a chain on another measure than Sink_1 is shown to 3 significant digits",
           "`router_H: a < 1.5` (router_H): **agrees** (a < 1.5: 1.25 vs 1.5, spread 0.0125: holds)" in md, md)
+    check("a one-seed side of a chain on another column takes that column's spread, not Sink_1's",
+          "`router_H: b < a` (router_H): **agrees** (b < a: 1.2 vs 1.25, spread 0.0125: holds)" in md, md)
     write(f"{ex}/cols.yaml", "base: x.yaml\ncolumns: [nosuch]\nrule:\n  chains: ['a < 2']\nvariants:\n  a: {}\n")
     r = report("--experiments", ex, "--out", f"{tmp}/cols.md")
     check("a column the results do not have is refused with the ones they have",
