@@ -136,17 +136,20 @@ Values attn_mean(const StatsInput& in) {
   return out;
 }
 
+// ViT: the CLS query's (query 0's) weight on token j in layer l, image b, head h.
+float cls_weight(const StatsInput& in, int64_t l, int64_t b, int64_t h, int64_t j) {
+  const Tensor& A = in.weights(l);
+  return A.data()[(b * in.heads() + h) * in.queries() * A.size(3) + in.attn()[l].slot_offset + j];
+}
+
 // ViT: the CLS query's weights on every token, mean over images: [L, H, T].
 Values cls_attention(const StatsInput& in) {
   const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
   Values out(L * H * T, 0.f);
-  for (int64_t l = 0; l < L; ++l) {
-    const Tensor& A = in.weights(l);
-    const int64_t S = A.size(3), slots = in.attn()[l].slot_offset;
+  for (int64_t l = 0; l < L; ++l)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h)
-        for (int64_t j = 0; j < T; ++j) out[(l * H + h) * T + j] += A.data()[(b * H + h) * T * S + slots + j] / B;
-  }
+        for (int64_t j = 0; j < T; ++j) out[(l * H + h) * T + j] += cls_weight(in, l, b, h, j) / B;
   return out;
 }
 
@@ -155,27 +158,6 @@ Values vit_token_norms(const StatsInput& in) {
   for (int64_t l = 0; l < in.layers(); ++l) {
     const Values norms = mean_token_norms(in, l);
     out.insert(out.end(), norms.begin(), norms.end());
-  }
-  return out;
-}
-
-// ViT: a token is high-norm when ||h|| after the block exceeds this multiple of the image's
-// median patch norm (Darcet et al.'s outliers stand far above it).
-constexpr float kHighNorm = 2.f;
-
-// [B, T]: 1 where token j of image b is high-norm after block l (CLS and registers included).
-std::vector<uint8_t> high_norm_mask(const StatsInput& in, int64_t l) {
-  const int64_t B = in.sequences(), first = in.options().first_patch;
-  const Values& norms = in.token_norms(l);
-  const int64_t T = in.queries();
-  SL_CHECK((int64_t)norms.size() == B * T, "vit statistics: the residual stream has " + std::to_string(norms.size() / B) +
-                                               " tokens but the attention " + std::to_string(T));
-  std::vector<uint8_t> out(norms.size(), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    Values patch(norms.begin() + b * T + first, norms.begin() + (b + 1) * T);
-    std::nth_element(patch.begin(), patch.begin() + patch.size() / 2, patch.end());
-    const float median = patch[patch.size() / 2];
-    for (int64_t j = 0; j < T; ++j) out[b * T + j] = norms[b * T + j] > kHighNorm * median;
   }
   return out;
 }
@@ -196,7 +178,7 @@ Values high_norm_rate(const StatsInput& in) {
   const int64_t B = in.sequences(), first = in.options().first_patch, T = in.queries();
   Values out(in.layers(), 0.f);
   for (int64_t l = 0; l < in.layers(); ++l) {
-    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    const std::vector<uint8_t>& high = in.high_norm(l);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = first; j < T; ++j) out[l] += high[b * T + j] * 100.f / (B * (T - first));
   }
@@ -208,7 +190,7 @@ Values high_norm_tokens(const StatsInput& in) {
   const int64_t B = in.sequences(), T = in.queries();
   Values out(in.layers() * T, 0.f);
   for (int64_t l = 0; l < in.layers(); ++l) {
-    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    const std::vector<uint8_t>& high = in.high_norm(l);
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < T; ++j) out[l * T + j] += high[b * T + j] * 100.f / B;
   }
@@ -220,7 +202,7 @@ Values high_norm_background(const StatsInput& in) {
   const int64_t B = in.sequences(), first = in.options().first_patch, T = in.queries();
   Values out(in.layers(), 0.f);
   for (int64_t l = 0; l < in.layers(); ++l) {
-    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    const std::vector<uint8_t>& high = in.high_norm(l);
     double n = 0, background = 0;
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = first; j < T; ++j)
@@ -236,7 +218,7 @@ Values high_norm_attention(const StatsInput& in) {
   const int64_t B = in.sequences(), H = in.heads(), first = in.options().first_patch, T = in.queries();
   Values out(in.layers() * T, 0.f);
   for (int64_t l = 0; l < in.layers(); ++l) {
-    const std::vector<uint8_t> high = high_norm_mask(in, l);
+    const std::vector<uint8_t>& high = in.high_norm(l);
     const Tensor& A = in.weights(l);
     const int64_t S = A.size(3), slots = in.attn()[l].slot_offset;
     double n = 0;
@@ -297,16 +279,13 @@ Values image_importance(const StatsInput& in) {
 }
 
 Values image_cls_attention(const StatsInput& in) {
-  const int64_t H = in.heads(), T = in.queries();
-  return per_image(in, [&](int64_t l, int64_t b, int64_t h, int64_t j) {
-    const Tensor& A = in.weights(l);
-    return A.data()[(b * H + h) * T * A.size(3) + in.attn()[l].slot_offset + j];
-  });
+  return per_image(in, [&](int64_t l, int64_t b, int64_t h, int64_t j) { return cls_weight(in, l, b, h, j); });
 }
 
-Values image_token_norm(const StatsInput& in) {
-  const int64_t T = in.queries();
-  return per_image(in, [&](int64_t l, int64_t b, int64_t, int64_t j) { return in.token_norms(l)[b * T + j]; });
+Values image_token_norm(const StatsInput& in) {  // token_norms is already [B, T] per layer
+  Values out;
+  for (int64_t l = 0; l < in.layers(); ++l) out.insert(out.end(), in.token_norms(l).begin(), in.token_norms(l).end());
+  return out;
 }
 
 // ---- What the sink does, and the residual stream's geometry. ----

@@ -4,6 +4,23 @@
 
 namespace sl::models {
 
+namespace {
+
+// [B, T] of norms [B, T]: 1 where a token's norm exceeds kHighNorm times its image's median patch norm.
+std::vector<uint8_t> high_norm_mask(const std::vector<float>& norms, int64_t B, int64_t first_patch) {
+  const int64_t T = (int64_t)norms.size() / B;
+  std::vector<uint8_t> out(norms.size(), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<float> patch(norms.begin() + b * T + first_patch, norms.begin() + (b + 1) * T);
+    std::nth_element(patch.begin(), patch.begin() + patch.size() / 2, patch.end());
+    const float median = patch[patch.size() / 2];
+    for (int64_t j = 0; j < T; ++j) out[b * T + j] = norms[b * T + j] > kHighNorm * median;
+  }
+  return out;
+}
+
+}  // namespace
+
 StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vector<Tensor>& hidden,
                        const std::vector<MoECapture>& moe, const StatsOptions& opt)
     : attn_(attn), hidden_(hidden), opt_(opt) {
@@ -28,6 +45,12 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
       L.proxy_alpha = alpha_of(L.proxy);
     }
     if (l < hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
+    if (opt.vit && !L.token_norms.empty()) {
+      SL_CHECK((int64_t)L.token_norms.size() == sequences_ * queries_,
+               "vit statistics: the residual stream has " + std::to_string(L.token_norms.size() / sequences_) +
+                   " tokens but the attention " + std::to_string(queries_));
+      L.high_norm = high_norm_mask(L.token_norms, sequences_, opt.first_patch);
+    }
     if (attn[l].values.defined() && attn[l].out_proj.defined())
       L.value_output_norms = models::value_output_norms(attn[l].values, attn[l].out_proj);
   }

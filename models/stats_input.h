@@ -20,6 +20,10 @@ struct StatsOptions {
   std::vector<uint8_t> background{};  // ViT: [B, P] 1 = a background patch of the probe (data/patches.h)
 };
 
+// ViT: the multiple of the image's median patch norm above which a token is high-norm (Darcet
+// et al.'s outliers stand far above it).
+inline constexpr float kHighNorm = 2.f;
+
 // Which weights a measure reads: as captured, or the proxy |w| / sum |w| (sink_stats.h).
 enum class Weights { Raw, Proxy };
 
@@ -51,6 +55,9 @@ class StatsInput {
   const RowSums& row_sums(int64_t layer) const { return layer_[layer].rows; }
   // ||h|| [B, T'] of the residual stream after the layer.
   const std::vector<float>& token_norms(int64_t layer) const { return layer_[layer].token_norms; }
+  // ViT: [B, T] 1 where token j of image b (CLS and registers included) is high-norm after the
+  // layer: ||h|| above kHighNorm times the image's median patch norm. Empty for a decoder.
+  const std::vector<uint8_t>& high_norm(int64_t layer) const { return layer_.at(layer).high_norm; }
   // |h| of the residual stream after the layer, over all its entries.
   const Magnitudes& magnitudes(int64_t layer) const { return layer_[layer].magnitudes; }
   // ||v_j W_O^h|| [B, H, S] (value_output_norms), empty without the values or W_O^h.
@@ -63,6 +70,7 @@ class StatsInput {
     std::vector<float> alpha, proxy_alpha;
     RowSums rows;
     std::vector<float> token_norms;
+    std::vector<uint8_t> high_norm;
     Magnitudes magnitudes{};
     std::vector<float> value_output_norms;
   };

@@ -4,7 +4,6 @@ streaming() from analysis_seeds.csv and analysis_streaming.csv (perplexity again
 what keeping them saves at each position), training() from analysis.csv (interventions
 and mechanistic statistics at every analysed checkpoint, a line per variant, its runs' range as a
 band). scripts/plot_analysis.py draws one run's analysis.h5 instead."""
-import csv
 import math
 import os
 from collections import defaultdict
@@ -14,38 +13,30 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis import BIN  # noqa: E402
+from analysis import BIN  # noqa: E402  (its import puts python/ on the path)
+from sinklab_log import read_sweep  # noqa: E402
 
 # The analysis.csv columns drawn against the training step.
 TRAINING = ("sink_attn_rescaled", "massive_zero", "first_remove", "stream_gain_W32", "diag_mass", "cosine_last")
 
 
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def value(cell):
-    return float(cell) if cell != "" else math.nan
-
-
 def streaming(results, png):
     """Top: perplexity beyond the window against the sinks kept, per window size (analysis_seeds.csv).
     Bottom: NLL without sinks minus NLL with 4, against position (analysis_streaming.csv)."""
-    seeds = rows(os.path.join(results, "analysis_seeds.csv"))
+    seeds = read_sweep(os.path.join(results, "analysis_seeds.csv"))
     nll = defaultdict(lambda: defaultdict(list))  # (setting, variant) -> position -> [nll per run]
-    for r in rows(os.path.join(results, "analysis_streaming.csv")):
-        nll[(r["setting"], r["variant"])][int(r["position"])].append(value(r["nll"]))
+    for r in read_sweep(os.path.join(results, "analysis_streaming.csv")):
+        nll[(r["setting"], r["variant"])][int(r["position"])].append(r["nll"])
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5))
     for col, w in enumerate((32, 64)):
         ax = axes[0][col]
         for r in seeds:
-            ks = [k for k in (0, 1, 4) if r.get(f"ppl_W{w}_k{k}_mean", "") != ""]
+            ks = [k for k in (0, 1, 4) if not math.isnan(r.get(f"ppl_W{w}_k{k}_mean", math.nan))]
             if not ks:
                 continue
-            mean = [value(r[f"ppl_W{w}_k{k}_mean"]) for k in ks]
-            std = [value(r[f"ppl_W{w}_k{k}_std"]) if r[f"ppl_W{w}_k{k}_std"] != "" else 0.0 for k in ks]
-            ax.errorbar(ks, mean, yerr=std, marker="o", capsize=3, label=f"{r['variant']} ({r['runs']})")
+            mean = [r[f"ppl_W{w}_k{k}_mean"] for k in ks]
+            std = [0.0 if math.isnan(r[f"ppl_W{w}_k{k}_std"]) else r[f"ppl_W{w}_k{k}_std"] for k in ks]
+            ax.errorbar(ks, mean, yerr=std, marker="o", capsize=3, label=f"{r['variant']} ({r['runs']:.0f})")
         ax.set_xticks([0, 1, 4])
         ax.set_xlabel("sink tokens kept (k)")
         ax.set_ylabel(f"perplexity beyond W = {w}")
@@ -69,9 +60,9 @@ def streaming(results, png):
 
 def training(results, png):
     data = defaultdict(lambda: defaultdict(list))  # (column, variant) -> step -> [value per run]
-    for r in rows(os.path.join(results, "analysis.csv")):
+    for r in read_sweep(os.path.join(results, "analysis.csv")):
         for c in TRAINING:
-            data[(c, r["variant"])][int(r["step"])].append(value(r[c]))
+            data[(c, r["variant"])][int(r["step"])].append(r[c])
     variants = list(dict.fromkeys(v for _, v in data))
     fig, axes = plt.subplots(1, len(TRAINING), figsize=(3.4 * len(TRAINING), 3.0))
     for ax, c in zip(axes, TRAINING):
