@@ -357,8 +357,10 @@ def baseline_section(base, spread, plot):
     return "\n".join(out)
 
 
-def verbatim_section(name, claim, rows, results_file):
-    cols = [c for c in SCREENING_COLUMNS if any(text(r.get(c, "")) for r in rows)]
+def verbatim_section(name, claim, rows, results_file, extra=()):
+    """A sweep without a rule: its runs as they are (interrupted ones too), with its `columns:`."""
+    cols = [c for c in SCREENING_COLUMNS + [c for c in extra if c not in SCREENING_COLUMNS]
+            if any(text(r.get(c, "")) for r in rows)]
     table = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     table += ["| " + " | ".join(text(r.get(c, "")) for c in cols) + " |" for r in rows]
     return f"### {name}\n\nClaim: {claim}\n\n" + "\n".join(table) + f"\n\nFull table: `{results_file}`.\n"
@@ -485,7 +487,7 @@ def main():
     for name, spec in specs.items():
         f = os.path.join(results, name + ".csv")
         if name != BASELINE and "rule" not in spec and os.path.exists(f):
-            others.append(verbatim_section(name, spec.get("claim", ""), rows_of(f), f))
+            others.append(verbatim_section(name, spec.get("claim", ""), rows_of(f), f, spec.get("columns") or []))
 
     groups = {}
     for verdict, name, _ in closing:

@@ -7,11 +7,13 @@
 # puts summaries and curves (no checkpoints) in $OUT/results.tgz and the runs' logs (their
 # stdout and log.h5) in $OUT/logs.tgz. Back here: experiments/device/import.sh FILES_AT/results.tgz.
 #
-# usage: [THREADS=T] [POLL=S] [SINKLAB=BIN] experiments/device/batch.sh LIMIT ITEM ...
+# usage: [THREADS=T] [POLL=S] [SINKLAB=BIN] [OVERRIDES="k=v ..."] experiments/device/batch.sh LIMIT ITEM ...
 #   ITEM: SWEEP/RUN, SWEEP (its runs not finished yet), or a file of such items (one a line, # comments),
 #   e.g.  experiments/device/batch.sh 540 experiments/device/batches/01.txt
 # Carry .debs (../shared/device/pack-deps.sh) and .sweepwt (experiments/device/pack_corpus.sh puts the
-# calibrated corpus there). SINKLAB=BIN uses that binary instead of building one (and no .debs).
+# calibrated corpus there) for the LM runs; for the ViT runs carry .fmnist (Debian's Fashion-MNIST files,
+# cp /usr/share/datasets/fashion-mnist/*.gz .fmnist/), which sets data.dir. OVERRIDES apply to every run.
+# SINKLAB=BIN uses that binary instead of building one (and no .debs).
 set -uo pipefail
 LIMIT=$1; shift
 T0=$(date +%s)
@@ -22,7 +24,9 @@ if [ -z "${SINKLAB:-}" ]; then
   cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C build-device -j"$(nproc)" sinklab >/tmp/build.log 2>&1 ||
     { tail -30 /tmp/build.log; exit 1; }
 fi
-if [ ! -f data/cache/bpe1024/train_000.bin ]; then  # the corpus the calibrated config reads
+EXTRA=(${OVERRIDES:-})
+[ -d .fmnist ] && EXTRA+=("data.dir=$PWD/.fmnist")
+if [ -d .sweepwt ] && [ ! -f data/cache/bpe1024/train_000.bin ]; then  # the corpus the calibrated config reads
   mkdir -p data/cache/bpe1024
   cp .sweepwt/bpe1024/manifest.txt .sweepwt/bpe1024/tokenizer.txt .sweepwt/bpe1024/val_000.bin data/cache/bpe1024/ &&
     gunzip -c .sweepwt/bpe1024/train_000.bin.gz > data/cache/bpe1024/train_000.bin || { echo "no corpus in .sweepwt/bpe1024"; exit 1; }
@@ -34,11 +38,11 @@ PAIRS=()
 pair() { [[ " ${PAIRS[*]} " == *" $1 "* ]] || PAIRS+=("$1"); }
 add() {
   if [[ $1 == */* ]]; then
-    $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run </dev/null >/dev/null || exit 1
+    $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run "${EXTRA[@]}" </dev/null >/dev/null || exit 1
     pair "$1"
   else
     local runs
-    runs=$($S sweep "experiments/$1.yaml" --dry-run </dev/null) || exit 1
+    runs=$($S sweep "experiments/$1.yaml" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
     for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do pair "$1/$r"; done
   fi
 }
@@ -58,7 +62,7 @@ next=0; done_n=0; failed=(); stopping=0
 start() {  # slot $1 takes the next pair
   local p=${PAIRS[$next]} first=$(( $1 * THREADS ))
   next=$((next + 1))
-  taskset -c "$first-$((first + THREADS - 1))" $S sweep "experiments/${p%%/*}.yaml" --only "${p#*/}" --threads "$THREADS" \
+  taskset -c "$first-$((first + THREADS - 1))" $S sweep "experiments/${p%%/*}.yaml" --only "${p#*/}" --threads "$THREADS" "${EXTRA[@]}" \
     > "runs/batch_logs/${p//\//.}.out" 2>&1 &
   PID[$1]=$!; RUN[$1]=$p
 }
