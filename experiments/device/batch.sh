@@ -7,9 +7,9 @@
 # puts summaries and curves (no checkpoints) in $OUT/results.tgz and the runs' logs (their
 # stdout and log.h5) in $OUT/logs.tgz. Back here: experiments/device/import.sh FILES_AT/results.tgz.
 #
-# usage: [THREADS=T] [POLL=S] [SINKLAB=BIN] [OVERRIDES="k=v ..."] experiments/device/batch.sh LIMIT ITEM ...
+# usage: [THREADS=T] [POLL=S] [MAX=N] [DRY=1] [SINKLAB=BIN] [OVERRIDES="k=v ..."] experiments/device/batch.sh LIMIT ITEM ...
 #   ITEM: SWEEP/RUN, SWEEP (its runs not finished yet), or a file of such items (one a line, # comments),
-#   e.g.  experiments/device/batch.sh 540 experiments/device/batches/01.txt
+#   e.g.  THREADS=2 MAX=16 experiments/device/batch.sh 1500 experiments/device/batches/calibrated.txt
 # Carry .debs (../shared/device/pack-deps.sh) and .sweepwt (experiments/device/pack_corpus.sh puts the
 # calibrated corpus there) for the LM runs; for the ViT runs carry .fmnist (Debian's Fashion-MNIST files,
 # cp /usr/share/datasets/fashion-mnist/*.gz .fmnist/), which sets data.dir. OVERRIDES apply to every run.
@@ -33,9 +33,22 @@ if [ -d .sweepwt ] && [ ! -f data/cache/bpe1024/train_000.bin ]; then  # the cor
 fi
 export SINKLAB_CACHE=$PWD/.sweepwt/cache
 
-# The pairs, each checked against its sweep file before anything starts, each once.
+# The pairs, each checked against its sweep file before anything starts, each once; a run that
+# experiments/results/ already holds as finished (it ran elsewhere) is left out, and at most MAX
+# pairs are taken (so a list longer than the call's waves is taken from its head).
+RESULTS_DONE=" $(python3 - <<'PY'
+import csv, glob, os
+for f in glob.glob("experiments/results/*.csv"):
+    for r in csv.DictReader(open(f)):
+        if r.get("status") == "finished" and r.get("run"):
+            print(f"{os.path.basename(f)[:-4]}/{r['run']}", end=" ")
+PY
+) "
 PAIRS=()
-pair() { [[ " ${PAIRS[*]} " == *" $1 "* ]] || PAIRS+=("$1"); }
+pair() {
+  [[ " ${PAIRS[*]} " == *" $1 "* || $RESULTS_DONE == *" $1 "* ]] && return
+  (( ${#PAIRS[@]} < ${MAX:-1000000} )) && PAIRS+=("$1")
+}
 add() {
   if [[ $1 == */* ]]; then
     $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run "${EXTRA[@]}" </dev/null >/dev/null || exit 1
@@ -53,6 +66,7 @@ for item in "$@"; do
     add "$item"
   fi
 done
+if [ -n "${DRY:-}" ]; then printf '%s\n' "${PAIRS[@]}"; exit 0; fi  # DRY=1: the pairs a call would run
 SLOTS=$(( $(nproc) / THREADS ))
 echo "batch: ${#PAIRS[@]} runs, $SLOTS at a time, $THREADS thread(s) each, until $LIMIT s"
 mkdir -p runs/batch_logs
