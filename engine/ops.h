@@ -36,6 +36,7 @@ Tensor sum(const Tensor& x);                                 // all elements -> 
 Tensor mean(const Tensor& x);
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+bool all_finite(const Tensor& x);                            // no NaN or infinity (not recorded)
 
 // ---- pointwise functions (ops/pointwise.cpp, oneDNN eltwise where it has them) -------------
 Tensor relu(const Tensor& x);

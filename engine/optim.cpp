@@ -90,7 +90,7 @@ float clip_grad_norm(ParamStore& params, float max_norm) {
   for (const Param& param : params.params()) {
     if (!param.trainable) continue;
     const int64_t begin = param.offset, end = param.offset + param.value.numel();
-#pragma omp parallel for reduction(+ : sum_sq) if (end - begin > kParallelThreshold)
+#pragma omp parallel for simd reduction(+ : sum_sq) if (end - begin > kParallelThreshold)
     for (int64_t i = begin; i < end; ++i) sum_sq += (double)g[i] * g[i];
   }
   const double norm = std::sqrt(sum_sq);

@@ -157,3 +157,22 @@ TEST_CASE("sum over the leading dim of a large tensor (threaded path)", "[reduce
   }
   REQUIRE(worst < 1e-3);
 }
+
+TEST_CASE("all_finite finds one NaN or infinity anywhere, in small and threaded tensors", "[reduce]") {
+  for (int64_t n : {7, 100003}) {
+    Tensor x = testing::randn({n}, 17);
+    x.data()[n / 2] = 3e38f;  // large but finite: its x * 0 is 0
+    REQUIRE(all_finite(x));
+    for (float bad : {NAN, INFINITY, -INFINITY})
+      for (int64_t at : {int64_t(0), n / 3, n - 1}) {
+        const float keep = x.data()[at];
+        x.data()[at] = bad;
+        REQUIRE_FALSE(all_finite(x));
+        x.data()[at] = keep;
+      }
+    REQUIRE(all_finite(x));
+  }
+  Tensor m = testing::randn({3, 5}, 18);
+  m.data()[7] = NAN;
+  REQUIRE_FALSE(all_finite(m.transpose(0, 1)));  // a strided view is read through its copy
+}

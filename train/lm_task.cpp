@@ -52,11 +52,6 @@ TrainLoss LMTask::train_loss(int64_t batch, bool with_stats) {
           with_stats ? stats_rows(*out.capture) : std::vector<LogRow>{}};
 }
 
-static bool all_finite(const Tensor& t) {
-  Tensor c = t.contiguous();
-  return std::all_of(c.data(), c.data() + c.numel(), [](float v) { return std::isfinite(v); });
-}
-
 std::string LMTask::diagnose_nonfinite() {
   const models::ModelOutput out = capture_forward(last_batch_, T_);
   const models::Capture& cap = *out.capture;

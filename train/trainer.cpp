@@ -81,8 +81,7 @@ static std::string index_str(int64_t flat, const Shape& shape) {
 static std::string first_nonfinite(ParamStore& ps, bool grads) {
   for (auto& p : ps.params()) {
     const Tensor& t = grads ? p.value.grad() : p.value;
-    if (t.defined() && !std::all_of(t.data(), t.data() + t.numel(), [](float v) { return std::isfinite(v); }))
-      return p.name;
+    if (t.defined() && !all_finite(t)) return p.name;
   }
   return "";
 }

@@ -26,6 +26,18 @@ Tensor sum(const Tensor& x_in) {
 
 Tensor mean(const Tensor& x) { return scale(sum(x), 1.f / (float)x.numel()); }
 
+// x * 0 is 0 for a finite x and NaN otherwise, so one vectorised sum answers for the whole
+// tensor (a std::isfinite test per element stays scalar).
+bool all_finite(const Tensor& x_in) {
+  Tensor x = x_in.contiguous();
+  const float* px = x.data();
+  const int64_t n = x.numel();
+  float nan_if_any = 0;
+#pragma omp parallel for simd reduction(+ : nan_if_any) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) nan_if_any += px[i] * 0.f;
+  return nan_if_any == 0.f;
+}
+
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
   int64_t nd = x_in.dim();
   int64_t d = dim < 0 ? dim + nd : dim;
