@@ -22,6 +22,10 @@ struct ViTConfig : TrunkConfig {
     norm = "layernorm", ffn = "gelu";
     bias = true;
   }
+  // The token sequence: CLS, the registers, then the patches row by row.
+  int64_t grid() const { return image_size / patch; }  // patches per side
+  int64_t first_patch() const { return 1 + registers; }  // token index of patch 0
+  int64_t tokens() const { return first_patch() + grid() * grid(); }
 };
 
 class ViT {
@@ -30,9 +34,9 @@ class ViT {
   // images [B, C, H, W] (no gradient needed) -> logits [B, classes].
   ModelOutput forward(const Tensor& images, const std::optional<CaptureRequest>& capture = std::nullopt) const;
   const ViTConfig& config() const { return cfg_; }
-  int64_t grid() const { return cfg_.image_size / cfg_.patch; }  // patches per side
-  int64_t tokens() const { return 1 + cfg_.registers + grid() * grid(); }
-  int64_t first_patch() const { return 1 + cfg_.registers; }   // token index of patch 0
+  int64_t grid() const { return cfg_.grid(); }
+  int64_t tokens() const { return cfg_.tokens(); }
+  int64_t first_patch() const { return cfg_.first_patch(); }
   // [B, C, H, W] -> [B, P, C p p]: patch (r, q) is row r * grid + q, flattened channel-major.
   Tensor patchify(const Tensor& images) const;
 

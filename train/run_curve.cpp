@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/hdf5_handle.h"
+#include "train/model_builder.h"
 #include "train/sweep.h"
 
 namespace sl::train {
@@ -106,7 +107,7 @@ RunCurve read_run_curve(const Config& run, const std::string& log_path) {
   for (int64_t step : c.steps) c.columns.back().push_back(per_step > 0 ? (double)(step * per_step) : NAN);
   models::SummaryContext ctx;
   ctx.first_token = run.b("attention.sink_token") ? 1 : 0;
-  ctx.first_patch = run.s("model.type") == "vit" ? 1 + run.i("vit.registers") : 0;
+  ctx.first_patch = run.s("model.type") == "vit" ? vit_config(run).first_patch() : 0;
   for (const models::SummaryCell& cell : c.cells) {
     const Series& s = series[models::reported(*cell.statistic, is_logged).name];
     ctx.eps_index = cell.eps_index;
