@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "engine/row_math.h"
+
 namespace sl::models {
 
 namespace {
@@ -28,8 +30,7 @@ std::vector<double> mean_pairwise_cosine(const Tensor& x) {
     double self = 0;  // sum_i ||u_i||^2: T, less the zero vectors
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
-      double n2 = 0;
-      for (int64_t d = 0; d < D; ++d) n2 += (double)xi[d] * xi[d];
+      const double n2 = row_dot(xi, xi, D);
       if (n2 == 0) continue;
       const double inv = 1 / std::sqrt(n2);
       for (int64_t d = 0; d < D; ++d) sum[d] += xi[d] * inv;
@@ -47,12 +48,16 @@ std::vector<double> rank_residual(const Tensor& x) {
     for (int64_t i = 0; i < T; ++i)
       for (int64_t d = 0; d < D; ++d) mean[d] += X[i * D + d];
     for (double& m : mean) m /= T;
+    std::vector<float> mean_f(mean.begin(), mean.end());
+    const float* mu = mean_f.data();
     double residual = 0, all = 0;
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t d = 0; d < D; ++d) {
-        const double v = X[i * D + d], r = v - mean[d];
-        residual += r * r, all += v * v;
-      }
+    for (int64_t i = 0; i < T; ++i) {
+      const float* xi = X + i * D;
+      float r2 = 0;
+#pragma omp simd reduction(+ : r2)
+      for (int64_t d = 0; d < D; ++d) r2 += (xi[d] - mu[d]) * (xi[d] - mu[d]);
+      residual += r2, all += row_dot(xi, xi, D);
+    }
     return all > 0 ? std::sqrt(residual / all) : (double)NAN;
   });
 }
@@ -63,16 +68,15 @@ std::vector<double> token_kurtosis(const Tensor& x) {
     int64_t tokens = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
-      double sum = 0;
-      for (int64_t d = 0; d < D; ++d) sum += xi[d];
-      const double mean = sum / D;
-      double s2 = 0, s4 = 0;  // D m2 and D m4
+      const float mean = row_sum(xi, D) / D;
+      float s2 = 0, s4 = 0;  // D m2 and D m4
+#pragma omp simd reduction(+ : s2, s4)
       for (int64_t d = 0; d < D; ++d) {
-        const double c2 = (xi[d] - mean) * (xi[d] - mean);
+        const float c2 = (xi[d] - mean) * (xi[d] - mean);
         s2 += c2, s4 += c2 * c2;
       }
       if (s2 == 0) continue;
-      total += D * s4 / (s2 * s2);
+      total += D * (double)s4 / ((double)s2 * s2);
       ++tokens;
     }
     return tokens ? total / tokens : (double)NAN;
@@ -81,20 +85,18 @@ std::vector<double> token_kurtosis(const Tensor& x) {
 
 std::vector<double> inf_norm(const Tensor& x) {
   return per_sequence(x, [](const float* X, int64_t T, int64_t D) {
-    float top = 0;
-    for (int64_t i = 0; i < T * D; ++i) top = std::max(top, std::fabs(X[i]));
-    return (double)top;
+    return (double)row_max_abs(X, T * D);
   });
 }
 
 namespace {
 
 // The k-th smallest (from 0) of nonnegative floats, whose bit patterns are ordered as they are:
-// a histogram of the top 16 bits finds the bin that holds it, and only that bin is selected in
-// (nth_element over all of them is bound by mispredicted comparisons).
+// a histogram of the top 12 bits (8 bins an octave) finds the bin that holds it, and only that
+// bin is selected in (nth_element over all of them is bound by mispredicted comparisons).
 float kth_smallest(const std::vector<float>& m, size_t k) {
-  auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 16; };
-  std::vector<size_t> count(1 << 16, 0);
+  auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 20; };
+  std::vector<uint32_t> count(1 << 12, 0);
   for (float v : m) ++count[bin(v)];
   uint32_t b = 0;
   size_t below = 0;

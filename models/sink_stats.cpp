@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "engine/row_math.h"
 #include "engine/threads.h"
 
 namespace sl::models {
@@ -32,12 +33,14 @@ std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
   std::vector<float> alpha(B * H * k, 0.f);
 #pragma omp parallel for if (B * H * k * T > kParallelMin)
   for (int64_t bh = 0; bh < B * H; ++bh) {
-    const float* a = A.data() + bh * T * S;
-    for (int64_t p = 0; p < k; ++p) {
-      double s = 0;
-      for (int64_t i = p; i < T; ++i) s += a[i * S + slots + p];
-      alpha[bh * k + p] = (float)(s / (T - p));
+    const float* a = A.data() + bh * T * S + slots;
+    float* sum = alpha.data() + bh * k;  // key p's column from query p down, a row at a time
+    for (int64_t i = 0; i < T; ++i) {
+      const int64_t visible = std::min(k, i + 1);
+#pragma omp simd
+      for (int64_t p = 0; p < visible; ++p) sum[p] += a[i * S + p];
     }
+    for (int64_t p = 0; p < k; ++p) sum[p] /= (float)(T - p);
   }
   return alpha;
 }
@@ -85,16 +88,20 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
     double ent = 0, rsum = 0, slot = 0, top = 0;  // locals: no shared cache lines in the loop
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
-      double rs = 0, e = 0;
+      // The entropy of q = p / rs over the positive p, from one pass of sums:
+      // -sum q ln q = (ln rs * sum p - sum p ln p) / rs.
+      float rs = 0, row_top = 0, positive = 0, p_ln_p = 0;
+#pragma omp simd reduction(+ : rs, positive, p_ln_p) reduction(max : row_top)
       for (int64_t j = 0; j < S; ++j) {
-        rs += row[j];
-        top = std::max(top, (double)row[j]);
+        const float p = row[j], q = p > 0 ? p : 1.f;  // 1 ln 1 = 0; a select, not a branch, so it vectorises
+        rs += p;
+        row_top = p > row_top ? p : row_top;
+        positive += p > 0 ? p : 0.f;
+        p_ln_p += q * log_approx(q);
       }
-      for (int64_t j = 0; j < S && rs > 0; ++j) {
-        double q = row[j] / rs;
-        if (q > 0) e -= q * std::log(q);
-      }
-      for (int64_t j = 0; j < slots; ++j) slot += row[j];
+      top = std::max(top, (double)row_top);
+      const double e = rs > 0 ? (std::log((double)rs) * positive - p_ln_p) / rs : 0.0;
+      slot += row_sum(row, slots);
       r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
       ent += e;
       rsum += rs;
@@ -161,7 +168,8 @@ Contributions output_contributions(const Tensor& probs, const std::vector<float>
     double sink = 0, total = 0, share = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
-      double all = 0;
+      float all = 0;
+#pragma omp simd reduction(+ : all)
       for (int64_t j = 0; j < S; ++j) all += std::fabs(row[j]) * n[j];
       const double mine = std::fabs(row[column]) * n[column];
       sink += mine, total += all, share += all > 0 ? mine / all : 0;
@@ -177,6 +185,8 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
   SL_CHECK((int64_t)mask.size() == T * S, "centred_logit: a mask of " + std::to_string(mask.size()) + " entries for " +
                                               std::to_string(T) + " queries x " + std::to_string(S) + " keys");
   const Tensor s = scale(matmul(queries, keys.transpose(-1, -2)), 1.f / std::sqrt((float)dh)).contiguous();
+  std::vector<int64_t> visible(T);
+  for (int64_t i = 0; i < T; ++i) visible[i] = std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0});
   std::vector<double> out(B * H);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     double total = 0;
@@ -184,11 +194,11 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
     for (int64_t i = 1; i < T; ++i) {
       if (mask[i * S + column]) continue;
       const float* row = s.data() + (bh * T + i) * S;
-      double sum = 0;
-      int64_t visible = 0;
-      for (int64_t j = 0; j < S; ++j)
-        if (!mask[i * S + j]) sum += row[j], ++visible;
-      total += row[column] - sum / visible;
+      const uint8_t* masked = mask.data() + i * S;
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < S; ++j) sum += masked[j] ? 0.f : row[j];
+      total += row[column] - (double)sum / visible[i];
       ++rows;
     }
     out[bh] = rows ? total / rows : NAN;
@@ -202,9 +212,8 @@ std::vector<float> row_norms(const Tensor& x) {
   std::vector<float> norms(rows);
 #pragma omp parallel for if (c.numel() > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
-    double s = 0;
-    for (int64_t d = 0; d < D; ++d) s += (double)c.data()[r * D + d] * c.data()[r * D + d];
-    norms[r] = (float)std::sqrt(s);
+    const float* x = c.data() + r * D;
+    norms[r] = std::sqrt(row_dot(x, x, D));
   }
   return norms;
 }

@@ -105,6 +105,29 @@ TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, NaN kept", "[pointwise]") 
   CHECK(std::isnan(exp_approx(NAN)));
 }
 
+TEST_CASE("log_approx: ln x to 2e-7 max(1, |ln x|) over the normal floats", "[pointwise]") {
+  double worst = 0;
+  for (double lx = -87; lx < 88; lx += 0.000731) {
+    const float x = (float)std::exp(lx);
+    const double ref = std::log((double)x);
+    worst = std::max(worst, std::abs(log_approx(x) - ref) / std::max(1.0, std::abs(ref)));
+  }
+  for (float x = 0.5f; x < 2.f; x += 1e-5f)  // around 1, where the two halves of the range meet
+    worst = std::max(worst, std::abs(log_approx(x) - std::log((double)x)));
+  CHECK(worst < 2e-7);
+  CHECK(log_approx(1.f) == 0.f);
+  CHECK(log_approx(2.f) == Approx(std::log(2.0)).epsilon(1e-7));
+}
+
+TEST_CASE("row_sum, row_dot and row_max_abs on hand-made rows", "[pointwise]") {
+  const float x[] = {1.f, -2.5f, 3.f, 0.5f, -4.f, 2.f, 0.f, 1.f, -0.25f};
+  const float y[] = {2.f, 1.f, -1.f, 4.f, 0.5f, 1.f, 7.f, -1.f, 4.f};
+  CHECK(row_sum(x, 9) == 0.75f);
+  CHECK(row_dot(x, y, 9) == 2.f - 2.5f - 3.f + 2.f - 2.f + 2.f + 0.f - 1.f - 1.f);
+  CHECK(row_max_abs(x, 9) == 4.f);
+  CHECK(row_max_abs(x, 0) == 0.f);
+}
+
 TEST_CASE("swiglu is silu(a) * b, with its gradients", "[pointwise][gradcheck]") {
   Tensor a = testing::randn({181, 193}, 7), b = testing::randn({181, 193}, 8);  // the threaded path
   Tensor fused = swiglu(a, b), composed = mul(silu(a), b);
