@@ -24,9 +24,13 @@ check("bf16's 'vs f32' is its tokens/s over the f32 row's", len(rows) == 2 and
 mem = [float(m) for m in re.findall(r"peak resident set \d+ MB = ([\d.]+)x", out)]
 check("peak RSS per configuration, above what it needs and not far above", len(mem) == 2 and
       all(0.9 < m < 2.0 for m in mem), out)
-both = re.findall(r"peak resident set (\d+) MB = [\d.]+x \((\d+) MB = [\d.]+x with the probe's too\)", out)
+both = re.findall(r"peak resident set (\d+) MB = [\d.]+x \([\d.]+x beyond the \d+ MB held before it\) "
+                  r"\((\d+) MB = [\d.]+x with the probe's too\)", out)
 check("the probe's peak is printed beside the default run's, and not below it", len(both) == 2 and
       all(int(probe) >= int(default) for default, probe in both), out)
+beyond = re.findall(r"= ([\d.]+)x \(([\d.]+)x beyond the (\d+) MB held before it\)", out)
+check("the peak beyond the process's starting resident set is below the whole peak's ratio", len(beyond) == 2 and
+      all(0.5 < float(b) < float(w) and int(mb) > 0 for w, b, mb in beyond), out)
 check("the bench names the source the default takes", "stats.source = auto, the default, measures from train" in out,
       out)
 # The calibrated shape at two thread counts in one invocation, each row against the peak of its own
