@@ -1,6 +1,7 @@
 // Float math for loops over rows that the compiler vectorises: e^x and ln x in plain
 // arithmetic, and a row's sum, dot product and largest magnitude under omp simd (a plain loop's
-// float sum stays scalar, since vectorising reorders it).
+// sum stays scalar, since vectorising reorders it). Sums are kept in double: squares of large but
+// finite activations overflow a float.
 #pragma once
 #include <bit>
 #include <cstdint>
@@ -37,17 +38,17 @@ inline float log_approx(float x) {
   return (float)e * 0.693147181f + 2.f * atanh;
 }
 
-inline float row_sum(const float* x, int64_t n) {
-  float s = 0;
+inline double row_sum(const float* x, int64_t n) {
+  double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += x[i];
   return s;
 }
 
-inline float row_dot(const float* a, const float* b, int64_t n) {
-  float s = 0;
+inline double row_dot(const float* a, const float* b, int64_t n) {
+  double s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  for (int64_t i = 0; i < n; ++i) s += (double)a[i] * b[i];
   return s;
 }
 

@@ -53,9 +53,9 @@ std::vector<double> rank_residual(const Tensor& x) {
     double residual = 0, all = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
-      float r2 = 0;
+      double r2 = 0;
 #pragma omp simd reduction(+ : r2)
-      for (int64_t d = 0; d < D; ++d) r2 += (xi[d] - mu[d]) * (xi[d] - mu[d]);
+      for (int64_t d = 0; d < D; ++d) r2 += (double)(xi[d] - mu[d]) * (xi[d] - mu[d]);
       residual += r2, all += row_dot(xi, xi, D);
     }
     return all > 0 ? std::sqrt(residual / all) : (double)NAN;
@@ -68,15 +68,15 @@ std::vector<double> token_kurtosis(const Tensor& x) {
     int64_t tokens = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
-      const float mean = row_sum(xi, D) / D;
-      float s2 = 0, s4 = 0;  // D m2 and D m4
+      const double mean = row_sum(xi, D) / D;
+      double s2 = 0, s4 = 0;  // D m2 and D m4
 #pragma omp simd reduction(+ : s2, s4)
       for (int64_t d = 0; d < D; ++d) {
-        const float c2 = (xi[d] - mean) * (xi[d] - mean);
+        const double c2 = (xi[d] - mean) * (xi[d] - mean);
         s2 += c2, s4 += c2 * c2;
       }
       if (s2 == 0) continue;
-      total += D * (double)s4 / ((double)s2 * s2);
+      total += D * s4 / (s2 * s2);
       ++tokens;
     }
     return tokens ? total / tokens : (double)NAN;

@@ -90,17 +90,18 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
       const float* row = A.data() + (bh * T + i) * S;
       // The entropy of q = p / rs over the positive p, from one pass of sums:
       // -sum q ln q = (ln rs * sum p - sum p ln p) / rs.
-      float rs = 0, row_top = 0, positive = 0, p_ln_p = 0;
+      double rs = 0, positive = 0, p_ln_p = 0;
+      float row_top = 0;
 #pragma omp simd reduction(+ : rs, positive, p_ln_p) reduction(max : row_top)
       for (int64_t j = 0; j < S; ++j) {
         const float p = row[j], q = p > 0 ? p : 1.f;  // 1 ln 1 = 0; a select, not a branch, so it vectorises
         rs += p;
         row_top = p > row_top ? p : row_top;
         positive += p > 0 ? p : 0.f;
-        p_ln_p += q * log_approx(q);
+        p_ln_p += (double)q * log_approx(q);
       }
       top = std::max(top, (double)row_top);
-      const double e = rs > 0 ? (std::log((double)rs) * positive - p_ln_p) / rs : 0.0;
+      const double e = rs > 0 ? (std::log(rs) * positive - p_ln_p) / rs : 0.0;
       slot += row_sum(row, slots);
       r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
       ent += e;
@@ -168,9 +169,9 @@ Contributions output_contributions(const Tensor& probs, const std::vector<float>
     double sink = 0, total = 0, share = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
-      float all = 0;
+      double all = 0;
 #pragma omp simd reduction(+ : all)
-      for (int64_t j = 0; j < S; ++j) all += std::fabs(row[j]) * n[j];
+      for (int64_t j = 0; j < S; ++j) all += (double)std::fabs(row[j]) * n[j];
       const double mine = std::fabs(row[column]) * n[column];
       sink += mine, total += all, share += all > 0 ? mine / all : 0;
     }
@@ -195,10 +196,10 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
       if (mask[i * S + column]) continue;
       const float* row = s.data() + (bh * T + i) * S;
       const uint8_t* masked = mask.data() + i * S;
-      float sum = 0;
+      double sum = 0;
 #pragma omp simd reduction(+ : sum)
       for (int64_t j = 0; j < S; ++j) sum += masked[j] ? 0.f : row[j];
-      total += row[column] - (double)sum / visible[i];
+      total += row[column] - sum / visible[i];
       ++rows;
     }
     out[bh] = rows ? total / rows : NAN;
@@ -213,7 +214,7 @@ std::vector<float> row_norms(const Tensor& x) {
 #pragma omp parallel for if (c.numel() > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = c.data() + r * D;
-    norms[r] = std::sqrt(row_dot(x, x, D));
+    norms[r] = (float)std::sqrt(row_dot(x, x, D));
   }
   return norms;
 }
