@@ -48,14 +48,13 @@ std::vector<double> rank_residual(const Tensor& x) {
     for (int64_t i = 0; i < T; ++i)
       for (int64_t d = 0; d < D; ++d) mean[d] += X[i * D + d];
     for (double& m : mean) m /= T;
-    std::vector<float> mean_f(mean.begin(), mean.end());
-    const float* mu = mean_f.data();
+    const double* mu = mean.data();
     double residual = 0, all = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* xi = X + i * D;
       double r2 = 0;
 #pragma omp simd reduction(+ : r2)
-      for (int64_t d = 0; d < D; ++d) r2 += (double)(xi[d] - mu[d]) * (xi[d] - mu[d]);
+      for (int64_t d = 0; d < D; ++d) r2 += (xi[d] - mu[d]) * (xi[d] - mu[d]);
       residual += r2, all += row_dot(xi, xi, D);
     }
     return all > 0 ? std::sqrt(residual / all) : (double)NAN;

@@ -34,13 +34,14 @@ std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
 #pragma omp parallel for if (B * H * k * T > kParallelMin)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const float* a = A.data() + bh * T * S + slots;
-    float* sum = alpha.data() + bh * k;  // key p's column from query p down, a row at a time
+    std::vector<double> sum(k, 0.0);  // key p's column from query p down, a row at a time
+    double* s = sum.data();
     for (int64_t i = 0; i < T; ++i) {
       const int64_t visible = std::min(k, i + 1);
 #pragma omp simd
-      for (int64_t p = 0; p < visible; ++p) sum[p] += a[i * S + p];
+      for (int64_t p = 0; p < visible; ++p) s[p] += a[i * S + p];
     }
-    for (int64_t p = 0; p < k; ++p) sum[p] /= (float)(T - p);
+    for (int64_t p = 0; p < k; ++p) alpha[bh * k + p] = (float)(s[p] / (T - p));
   }
   return alpha;
 }
@@ -101,6 +102,7 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
         p_ln_p += (double)q * log_approx(q);
       }
       top = std::max(top, (double)row_top);
+      // (an infinite weight makes this NaN, which the trainer's finite check of the row reports)
       const double e = rs > 0 ? (std::log(rs) * positive - p_ln_p) / rs : 0.0;
       slot += row_sum(row, slots);
       r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
@@ -172,7 +174,7 @@ Contributions output_contributions(const Tensor& probs, const std::vector<float>
       double all = 0;
 #pragma omp simd reduction(+ : all)
       for (int64_t j = 0; j < S; ++j) all += (double)std::fabs(row[j]) * n[j];
-      const double mine = std::fabs(row[column]) * n[column];
+      const double mine = (double)std::fabs(row[column]) * n[column];
       sink += mine, total += all, share += all > 0 ? mine / all : 0;
     }
     c.sink[bh] = sink / T, c.total[bh] = total / T, c.share[bh] = share / T;

@@ -137,13 +137,19 @@ class Calibrated:
                                          paper_of.get(v)))
         self.by_name = {v.name: v for v in self.variants}
         self.runs = runs
-        cols = spec.get("columns") or []
-        self.columns = cols if isinstance(cols, list) else [cols]
-        known = {k for r in runs for k in r}
-        unknown = [c for c in self.columns if runs and c not in known]
-        if unknown:
-            raise SystemExit(f"experiments/{name}.yaml: columns names {', '.join(unknown)}, not a column of "
-                             f"{name}.csv; its columns: {', '.join(sorted(known))}")
+        self.columns = spec_columns(name, spec, runs)
+
+
+def spec_columns(name, spec, runs):
+    """A sweep file's `columns:` (one name or a list), each checked against its results' columns."""
+    cols = spec.get("columns") or []
+    cols = cols if isinstance(cols, list) else [cols]
+    known = {k for r in runs for k in r}
+    unknown = [c for c in cols if runs and c not in known]
+    if unknown:
+        raise SystemExit(f"experiments/{name}.yaml: columns names {', '.join(unknown)}, not a column of "
+                         f"{name}.csv; its columns: {', '.join(sorted(known))}")
+    return cols
 
 
 def baseline_spread(baseline):
@@ -487,7 +493,8 @@ def main():
     for name, spec in specs.items():
         f = os.path.join(results, name + ".csv")
         if name != BASELINE and "rule" not in spec and os.path.exists(f):
-            others.append(verbatim_section(name, spec.get("claim", ""), rows_of(f), f, spec.get("columns") or []))
+            rows = rows_of(f)
+            others.append(verbatim_section(name, spec.get("claim", ""), rows, f, spec_columns(name, spec, rows)))
 
     groups = {}
     for verdict, name, _ in closing:

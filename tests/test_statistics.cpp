@@ -7,6 +7,8 @@
 #include <set>
 
 #include "models/decoder.h"
+#include "models/hidden_stats.h"
+#include "models/sink_stats.h"
 #include "models/statistics.h"
 
 using namespace sl;
@@ -485,4 +487,63 @@ TEST_CASE("the summary columns and their reductions of a logged row", "[stats]")
   CHECK(column("massive_ratio").column->of_row(massive.data(), {3}, first) == 9);
   CHECK(column("slot_alpha").column->of_row(massive.data(), {3}, first) == Approx(16.0 / 3));
   CHECK(column("slot_sink@0.3").column->of_row(massive.data(), {3}, first) == 9);
+}
+
+TEST_CASE("vectorised row statistics equal plain double loops on awkward rows", "[stats]") {
+  // Weights of a kernel that does not normalise: negative entries, zeros, values near 1e30 in one
+  // row (float squares of those overflow), a row of only zeros; rows of 37 keys, not a lane multiple.
+  const int64_t B = 2, H = 3, T = 5, S = 37, slots = 1;
+  Tensor w = Tensor::empty({B, H, T, S});
+  Rng rng(11);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = (float)rng.normal() * (i % 7 == 0 ? -1.f : 1.f);
+  for (int64_t j = 0; j < S; ++j) w.data()[(1 * T + 2) * S + j] = j % 2 ? 3e30f : 0.f;
+  for (int64_t j = 0; j < S; ++j) w.data()[(4 * T + 1) * S + j] = 0.f;
+
+  const RowSums r = row_sums(w, slots);
+  for (int64_t row = 0; row < B * H * T; ++row) {
+    const float* p = w.data() + row * S;
+    double rs = 0, e = 0;
+    for (int64_t j = 0; j < S; ++j) rs += p[j];
+    for (int64_t j = 0; j < S && rs > 0; ++j)
+      if (p[j] / rs > 0) e -= p[j] / rs * std::log(p[j] / rs);
+    INFO("row " << row);
+    CHECK(r.row_total[row] == Approx(rs).epsilon(1e-6).margin(1e-6));
+    CHECK(r.row_entropy[row] == Approx(e).epsilon(1e-5).margin(1e-6));
+  }
+
+  const std::vector<float> imp = importance(w, slots, 4);
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    for (int64_t k = 0; k < 4; ++k) {
+      double sum = 0;
+      for (int64_t i = k; i < T; ++i) sum += w.data()[(bh * T + i) * S + slots + k];
+      CHECK(imp[bh * 4 + k] == Approx(sum / (T - k)).epsilon(1e-6).margin(1e-6));
+    }
+
+  // Centred logits of keys 0 over the keys each query sees (the decoder's causal mask).
+  Tensor q = Tensor::empty({B, H, T, 8}), k = Tensor::empty({B, H, T, 8});
+  for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = (float)rng.normal(), k.data()[i] = (float)rng.normal();
+  const std::vector<uint8_t> mask = causal_mask(T);
+  const std::vector<double> got = centred_logit(q, k, mask, 0);
+  for (int64_t bh = 0; bh < B * H; ++bh) {
+    double total = 0;
+    for (int64_t i = 1; i < T; ++i) {
+      double sum = 0, first = 0;
+      for (int64_t j = 0; j <= i; ++j) {
+        double dot = 0;
+        for (int64_t d = 0; d < 8; ++d) dot += (double)q.data()[(bh * T + i) * 8 + d] * k.data()[(bh * T + j) * 8 + d];
+        dot /= std::sqrt(8.0);
+        sum += dot;
+        if (j == 0) first = dot;
+      }
+      total += first - sum / (i + 1);
+    }
+    CHECK(got[bh] == Approx(total / (T - 1)).epsilon(1e-5).margin(1e-5));
+  }
+
+  // Norms and kurtosis stay finite for finite activations near 1e30 (their squares are not).
+  Tensor x = Tensor::full({1, 4, 16}, 1e30f);
+  x.data()[3] = -2e30f;
+  CHECK(std::isfinite(row_norms(x)[0]));
+  CHECK(row_norms(x)[1] == Approx(4e30).epsilon(1e-6));
+  CHECK(std::isfinite(token_kurtosis(x)[0]));
 }

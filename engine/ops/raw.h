@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -86,6 +85,5 @@ void assign_or_add(float* dst, int64_t n, bool first, const V& v, uint16_t* imag
     run(f, c, std::min(n, c + kChunk));
   }
 }
-
 
 }  // namespace sl

@@ -24,7 +24,7 @@ if [ -z "${SINKLAB:-}" ]; then
   cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C build-device -j"$(nproc)" sinklab >/tmp/build.log 2>&1 ||
     { tail -30 /tmp/build.log; exit 1; }
 fi
-EXTRA=(${OVERRIDES:-})
+read -ra EXTRA <<<"${OVERRIDES:-}"  # words, unglobbed
 [ -d .fmnist ] && EXTRA+=("data.dir=$PWD/.fmnist")
 if [ -d .sweepwt ] && [ ! -f data/cache/bpe1024/train_000.bin ]; then  # the corpus the calibrated config reads
   mkdir -p data/cache/bpe1024
@@ -67,6 +67,7 @@ for item in "$@"; do
   fi
 done
 if [ -n "${DRY:-}" ]; then printf '%s\n' "${PAIRS[@]}"; exit 0; fi  # DRY=1: the pairs a call would run
+(( ${#PAIRS[@]} )) || { echo "batch: nothing left to run"; exit 0; }
 SLOTS=$(( $(nproc) / THREADS ))
 echo "batch: ${#PAIRS[@]} runs, $SLOTS at a time, $THREADS thread(s) each, until $LIMIT s"
 mkdir -p runs/batch_logs
@@ -110,7 +111,7 @@ for f in "${failed[@]}"; do echo "FAILED $f: runs/batch_logs/$(sed 's|/|.|; s| .
 SWEEPS=$(printf '%s\n' "${PAIRS[@]%%/*}" | sort -u)
 files=(); logs=(batch_logs)
 for s in $SWEEPS; do
-  $S sweep "experiments/$s.yaml" --summary > "runs/batch_logs/$s.summary.out" 2>&1
+  $S sweep "experiments/$s.yaml" --summary "${EXTRA[@]}" > "runs/batch_logs/$s.summary.out" 2>&1
   for f in summary.csv summary_seeds.csv summary.md curves; do [ -e "runs/$s/$f" ] && files+=("$s/$f"); done
   [ -e "runs/$s/logs" ] && logs+=("$s/logs")
   for f in runs/"$s"/*/log.h5; do [ -e "$f" ] && logs+=("${f#runs/}"); done
