@@ -57,12 +57,13 @@ Values slot_sink_rate(const StatsInput& in, W w) {
   return out;
 }
 
-// A per-(sequence, head) sum over rows of RowSums, as a mean over sequences and rows: [L, H].
-Values per_head_mean(const StatsInput& in, std::vector<double> RowSums::*field) {
+// A per-(sequence, head) sum over rows of RowSums (the raw weights', or with `entropy` the rows
+// the entropies read), as a mean over sequences and rows: [L, H].
+Values per_head_mean(const StatsInput& in, std::vector<double> RowSums::*field, bool entropy = false) {
   const int64_t L = in.layers(), H = in.heads(), B = in.sequences(), T = in.queries();
   Values out(L * H, 0.f);
   for (int64_t l = 0; l < L; ++l) {
-    const std::vector<double>& v = in.row_sums(l).*field;
+    const std::vector<double>& v = (entropy ? in.entropy_rows(l) : in.row_sums(l)).*field;
     for (int64_t bh = 0; bh < B * H; ++bh) out[l * H + bh % H] += (float)(v[bh] / (B * T));
   }
   return out;
@@ -345,7 +346,7 @@ Values centred_sink_logit(const StatsInput& in) {
 
 Values row_entropy_over_log_keys(const StatsInput& in) {
   return head_means(in, [&](int64_t l) {
-    return normalized_entropy(in.row_sums(l), in.attn()[l].mask, in.weights(l).size(2));
+    return normalized_entropy(in.entropy_rows(l), in.attn()[l].mask, in.weights(l).size(2));
   });
 }
 
@@ -559,8 +560,9 @@ std::vector<Statistic> declare() {
        .compute = [](const StatsInput& in) { return diag_mass(in, W::Proxy); }, .logged = unnormalized,
        .supersedes = "attn/diag_mass"},
       {.name = "attn/entropy", .shape = {A::Layers, A::Heads}, .unit = "nats",
-       .doc = "entropy of each query's weights divided by their sum, mean over queries and sequences",
-       .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::entropy); }},
+       .doc = "entropy of each query's weights divided by their sum (the proxy |w| / sum |w| for kernels that "
+              "do not normalise), mean over queries and sequences",
+       .compute = [](const StatsInput& in) { return per_head_mean(in, &RowSums::entropy, true); }},
       {.name = "attn/normalized_entropy", .shape = {A::Layers, A::Heads}, .unit = "fraction",
        .doc = "a query's entropy (as attn/entropy) over log of its number of visible keys (bias slots "
               "included): 0 on one key, 1 uniform; mean over the queries that see two keys or more and give them "

@@ -43,6 +43,7 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
     if (!normalized_) {
       L.proxy = proxy_weights(L.probs);
       L.proxy_alpha = alpha_of(L.proxy);
+      L.proxy_rows = models::row_sums(L.proxy, slots);
     }
     if (l < hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
     if (opt.vit && !L.token_norms.empty()) {

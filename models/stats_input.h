@@ -52,7 +52,11 @@ class StatsInput {
   const Tensor& weights(int64_t layer, Weights w = Weights::Raw) const;
   // alpha[b, h, p] for every position p < T (causal, or over all queries for a ViT).
   const std::vector<float>& importance(int64_t layer, Weights w = Weights::Raw) const;
+  // Row sums, maxima and entropies of the raw weights, and the row entropies the entropy statistics
+  // read: of the proxy weights for kernels that do not normalise (raw weights of either sign, as an
+  // MLP kernel gives, have no entropy), else of the weights.
   const RowSums& row_sums(int64_t layer) const { return layer_[layer].rows; }
+  const RowSums& entropy_rows(int64_t layer) const { return normalized_ ? layer_[layer].rows : layer_[layer].proxy_rows; }
   // ||h|| [B, T'] of the residual stream after the layer.
   const std::vector<float>& token_norms(int64_t layer) const { return layer_[layer].token_norms; }
   // ViT: [B, T] 1 where token j of image b (CLS and registers included) is high-norm after the
@@ -68,7 +72,7 @@ class StatsInput {
   struct Layer {
     Tensor probs, proxy;
     std::vector<float> alpha, proxy_alpha;
-    RowSums rows;
+    RowSums rows, proxy_rows;
     std::vector<float> token_norms;
     std::vector<uint8_t> high_norm;
     Magnitudes magnitudes{};

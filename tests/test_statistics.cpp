@@ -172,6 +172,16 @@ TEST_CASE("unnormalised weights: the proxy statistics beside the raw ones", "[st
   StatsInput sin(slot, kNoHidden, kNoMoE, options(1, {0.4}));
   check_values(compute("attn/slot_sink_rate", sin), {0});          // raw (-3 + 1) / 2 = -1
   check_values(compute("attn/proxy_slot_sink_rate", sin), {100});  // proxy (0.75 + 0.25) / 2 = 0.5
+
+  // Entropies read the proxy: an MLP kernel's head whose rows all sum to 0 or less (here [-1, 1]
+  // and [-2, 1] under the causal mask) has no raw entropy, but its proxy rows [1, 0] and
+  // [2/3, 1/3] do: H = 0 and ln 3 - 2/3 ln 2, over ln 2 for the row that sees two keys.
+  std::vector<AttentionCapture> mlp{capture({1, 1, 2, 2}, {-1, 0, -2, 1}, 0, false)};
+  mlp[0].mask = causal_mask(2);
+  StatsInput min(mlp, kNoHidden, kNoMoE, options(1, {0.3}));
+  const double h1 = std::log(3.0) - 2.0 / 3 * std::log(2.0);
+  check_values(compute("attn/entropy", min), {h1 / 2});
+  check_values(compute("attn/normalized_entropy", min), {h1 / std::log(2.0)});
 }
 
 TEST_CASE("hidden-state norms and massive activations", "[stats]") {
