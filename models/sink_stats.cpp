@@ -24,6 +24,14 @@ std::vector<double> row_mean(const Tensor& probs, F add) {
   return out;
 }
 
+// The keys each of the T queries sees under mask [T, S] (1 = hidden).
+std::vector<int64_t> visible_keys(const std::vector<uint8_t>& mask, int64_t T) {
+  const int64_t S = T ? (int64_t)mask.size() / T : 0;
+  std::vector<int64_t> n(T);
+  for (int64_t i = 0; i < T; ++i) n[i] = std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0});
+  return n;
+}
+
 }  // namespace
 
 std::vector<float> importance(const Tensor& probs, int64_t slots, int64_t k) {
@@ -120,8 +128,8 @@ std::vector<double> normalized_entropy(const RowSums& r, const std::vector<uint8
            "normalized_entropy: a mask of " + std::to_string(mask.size()) + " entries for " +
                std::to_string(r.row_entropy.size()) + " rows of " + std::to_string(T) + " queries");
   std::vector<double> log_visible(T);
-  for (int64_t i = 0; i < T; ++i)
-    log_visible[i] = std::log((double)std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0}));
+  const std::vector<int64_t> visible = visible_keys(mask, T);
+  for (int64_t i = 0; i < T; ++i) log_visible[i] = std::log((double)visible[i]);
   std::vector<double> out(BH);
   for (int64_t bh = 0; bh < BH; ++bh) {
     double total = 0;
@@ -188,8 +196,7 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
   SL_CHECK((int64_t)mask.size() == T * S, "centred_logit: a mask of " + std::to_string(mask.size()) + " entries for " +
                                               std::to_string(T) + " queries x " + std::to_string(S) + " keys");
   const Tensor s = scale(matmul(queries, keys.transpose(-1, -2)), 1.f / std::sqrt((float)dh)).contiguous();
-  std::vector<int64_t> visible(T);
-  for (int64_t i = 0; i < T; ++i) visible[i] = std::count(mask.begin() + i * S, mask.begin() + (i + 1) * S, uint8_t{0});
+  const std::vector<int64_t> visible = visible_keys(mask, T);
   std::vector<double> out(B * H);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     double total = 0;

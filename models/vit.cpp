@@ -12,7 +12,7 @@ ViT::ViT(const ViTConfig& c, ParamStore& ps) : cfg_(c) {
                                                             " must be a multiple of patch " + std::to_string(c.patch));
   SL_CHECK(c.pos == "learned" || c.pos == "sinusoidal", "vit: unknown pos '" + c.pos + "' (valid: learned, sinusoidal)");
   SL_CHECK(c.pool == "cls" || c.pool == "mean", "vit: unknown pool '" + c.pool + "' (valid: cls, mean)");
-  const int64_t D = c.d_model, G = grid(), P = G * G;
+  const int64_t D = c.d_model, G = c.grid(), P = G * G;
   patch_w_ = ps.add("patch_embed.weight", {D, c.channels * c.patch * c.patch}, Init::normal(c.init_std), true);
   patch_b_ = ps.add("patch_embed.bias", {D}, Init::zeros(), false);
   cls_ = ps.add("cls_token", {1, 1, D}, Init::normal(c.init_std), true);
@@ -39,7 +39,7 @@ ViT::ViT(const ViTConfig& c, ParamStore& ps) : cfg_(c) {
 }
 
 Tensor ViT::patchify(const Tensor& images_in) const {
-  const int64_t C = cfg_.channels, S = cfg_.image_size, p = cfg_.patch, G = grid();
+  const int64_t C = cfg_.channels, S = cfg_.image_size, p = cfg_.patch, G = cfg_.grid();
   SL_CHECK(images_in.dim() == 4 && images_in.size(1) == C && images_in.size(2) == S && images_in.size(3) == S,
            "vit: images must be [B, " + std::to_string(C) + ", " + std::to_string(S) + ", " + std::to_string(S) +
                "], got " + shape_str(images_in.shape()));
@@ -50,7 +50,7 @@ Tensor ViT::patchify(const Tensor& images_in) const {
 
 ModelOutput ViT::forward(const Tensor& images, const std::optional<CaptureRequest>& capture) const {
   const ViTConfig& c = cfg_;
-  const int64_t B = images.size(0), D = c.d_model, P = grid() * grid();
+  const int64_t B = images.size(0), D = c.d_model, P = c.grid() * c.grid();
   Tensor patches = add(linear(patchify(images), patch_w_, patch_b_), pos_);  // [B, P, D]
   std::vector<Tensor> parts{add(Tensor::zeros({B, 1, D}), cls_)};
   if (registers_.defined()) parts.push_back(add(Tensor::zeros({B, c.registers, D}), registers_));
@@ -61,7 +61,7 @@ ModelOutput ViT::forward(const Tensor& images, const std::optional<CaptureReques
   if (capture) block = capture->within(B, h.size(1));
   TrunkOutput out = trunk_.forward(h, block);
   h = out.h;
-  Tensor pooled = c.pool == "cls" ? slice(h, 1, 0, 1) : mean(slice(h, 1, first_patch(), first_patch() + P), 1, true);
+  Tensor pooled = c.pool == "cls" ? slice(h, 1, 0, 1) : mean(slice(h, 1, c.first_patch(), c.first_patch() + P), 1, true);
   return {linear(pooled.reshape({B, D}), head_w_, head_b_), Tensor(), out.aux_loss, std::move(out.capture)};
 }
 

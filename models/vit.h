@@ -34,9 +34,6 @@ class ViT {
   // images [B, C, H, W] (no gradient needed) -> logits [B, classes].
   ModelOutput forward(const Tensor& images, const std::optional<CaptureRequest>& capture = std::nullopt) const;
   const ViTConfig& config() const { return cfg_; }
-  int64_t grid() const { return cfg_.grid(); }
-  int64_t tokens() const { return cfg_.tokens(); }
-  int64_t first_patch() const { return cfg_.first_patch(); }
   // [B, C, H, W] -> [B, P, C p p]: patch (r, q) is row r * grid + q, flattened channel-major.
   Tensor patchify(const Tensor& images) const;
 

@@ -84,12 +84,12 @@ TEST_CASE("vit: every attention variant runs bidirectionally and its alpha is ov
     REQUIRE(logits.shape() == Shape{3, 3});
     for (float x : logits.to_vector()) CHECK(std::isfinite(x));
     Tensor A = cap.attn[0].probs.contiguous();
-    const int64_t T = vit.tokens(), slots = cap.attn[0].slot_offset;
+    const int64_t T = vit.config().tokens(), slots = cap.attn[0].slot_offset;
     REQUIRE(A.size(2) == T);
     // Bidirectional: the last key is seen by the first query.
     if (c.attn.kernel == "softmax") CHECK(A.data()[slots + T - 1] > 0.f);
     StatsOptions opt;
-    opt.first_k = 4, opt.vit = true, opt.first_patch = vit.first_patch();
+    opt.first_k = 4, opt.vit = true, opt.first_patch = vit.config().first_patch();
     StatsInput in(cap.attn, cap.hidden, {}, opt);
     CHECK(in.queries() == 1 + 2 + 4);
     const std::vector<float> alpha = compute("vit/alpha", in);

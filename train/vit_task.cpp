@@ -43,7 +43,7 @@ ViTTask::ViTTask(const Config& cfg, ParamStore& ps)
   stats_opt_.first_k = cfg.i("stats.first_k");
   stats_opt_.eps = cfg.fl("stats.eps");
   stats_opt_.vit = true;
-  stats_opt_.first_patch = model_->first_patch();
+  stats_opt_.first_patch = model_->config().first_patch();
   stats_opt_.background = data::background_patches(test_, 0, probe_B_, cfg.i("vit.patch"), (float)cfg.f("stats.background_std"));
   shuffle_epoch();
 }

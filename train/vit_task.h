@@ -25,7 +25,7 @@ class ViTTask : public Task {
   std::vector<std::pair<std::string, double>> evaluate(int64_t batches, int64_t batch) override;
   std::vector<LogRow> probe_stats() override;
   LogRow attention_map(int64_t layer, int64_t head) override;
-  int64_t tokens_per_sequence() const override { return model_->tokens(); }
+  int64_t tokens_per_sequence() const override { return model_->config().tokens(); }
   std::vector<int64_t> data_state() const override { return {epoch_, cursor_}; }
   void set_data_state(const std::vector<int64_t>& s) override;
 
