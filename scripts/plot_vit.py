@@ -40,9 +40,9 @@ def main():
                          f"replaying its checkpoints with `sinklab replay` writes them)")
     images = run.series["vit/probe_images"].values[-1]
     patch = int(run.config["vit"]["patch"])
-    registers = int(run.config["vit"]["registers"])
-    first = 1 + registers
     grid = images.shape[1] // patch, images.shape[2] // patch
+    tokens = run.series[MAPS[0][0]].values.shape[-1]
+    first = tokens - grid[0] * grid[1]  # the patches are the last tokens; before them CLS and the registers
     steps_all = run.series[MAPS[0][0]].steps
     if args.steps:
         steps = [int(s) for s in args.steps.split(",")]
@@ -77,7 +77,7 @@ def main():
                 ax.imshow(images[i], cmap="gray", extent=(0, grid[1], grid[0], 0))
                 ax.imshow(row[first:].reshape(grid), cmap="magma", alpha=0.65, extent=(0, grid[1], grid[0], 0),
                           vmin=0, vmax=max(float(row[first:].max()), 1e-9))
-                extra = [f"CLS {row[0]:.2f}"] + [f"R{j} {row[1 + j]:.2f}" for j in range(registers)]
+                extra = [f"CLS {row[0]:.2f}"] + [f"R{j} {row[1 + j]:.2f}" for j in range(first - 1)]
                 ax.set_xlabel(" ".join(extra), fontsize=5)
                 if r == 0:
                     ax.set_title(f"{label}\nstep {step}", fontsize=6)

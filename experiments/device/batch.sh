@@ -34,7 +34,8 @@ fi
 export SINKLAB_CACHE=$PWD/.sweepwt/cache
 
 # The pairs, each checked against its sweep file before anything starts, each once; a run that
-# experiments/results/ already holds as finished (it ran elsewhere) is left out, and at most MAX
+# experiments/results/ already holds as finished (it ran elsewhere) or that runs/ holds as finished (an
+# earlier call on this warm machine) is left out, and at most MAX
 # pairs are taken (so a list longer than the call's waves is taken from its head).
 RESULTS_DONE=" $(python3 - <<'PY'
 import csv, glob, os
@@ -51,8 +52,9 @@ pair() {
 }
 add() {
   if [[ $1 == */* ]]; then
-    $S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run "${EXTRA[@]}" </dev/null >/dev/null || exit 1
-    pair "$1"
+    local left  # a dry run lists the run only while it is unfinished (here, on a warm machine)
+    left=$($S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
+    [[ $left == *"] ${1#*/}:"* ]] && pair "$1"
   else
     local runs
     runs=$($S sweep "experiments/$1.yaml" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
