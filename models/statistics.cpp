@@ -483,6 +483,27 @@ double high_norm_reg(const float* row, const Shape& shape, const SummaryContext&
   return largest_over_layers(row, shape, 1, c.first_patch);
 }
 
+// Of vit/high_norm_attention [L, T]: the attention the high-norm patches pay to tokens lo .. hi - 1,
+// mean over the layers that have high-norm patches (a row of zeros has none; NaN where no layer has).
+double high_norm_attention_on(const float* row, const Shape& shape, int64_t lo, int64_t hi) {
+  if (lo >= hi) return NAN;
+  const int64_t T = shape.at(1);
+  double sum = 0;
+  int64_t layers = 0;
+  for (int64_t l = 0; l < shape.at(0); ++l) {
+    const float* r = row + l * T;
+    if (std::all_of(r, r + T, [](float v) { return v == 0.f; })) continue;
+    sum += std::accumulate(r + lo, r + hi, 0.0), ++layers;
+  }
+  return layers ? sum / layers : NAN;
+}
+double high_norm_to_cls(const float* row, const Shape& shape, const SummaryContext&) {
+  return high_norm_attention_on(row, shape, 0, 1);
+}
+double high_norm_to_reg(const float* row, const Shape& shape, const SummaryContext& c) {
+  return high_norm_attention_on(row, shape, 1, c.first_patch);
+}
+
 // An MoE routing statistic: one field of models/moe_stats.h.
 Statistic moe(std::string name, std::vector<Axis> shape, std::string unit, std::string doc, Values MoEStats::*field,
               std::vector<SummaryColumn> summary = {}) {
@@ -693,7 +714,11 @@ std::vector<Statistic> declare() {
       {.name = "vit/high_norm_attention", .shape = {A::Layers, A::Tokens}, .unit = "weight",
        .doc = "what the high-norm patches attend to: their attention rows, mean over heads, images and high-norm "
               "patch queries (0 where there are none)",
-       .compute = high_norm_attention, .logged = is_vit},
+       .compute = high_norm_attention, .logged = is_vit,
+       .summary = {{"high_norm_to_cls", "%.3f", "ViT: the attention the high-norm patches pay to CLS, mean over the "
+                    "layers that have any (none without high-norm patches)", high_norm_to_cls},
+                   {"high_norm_to_reg", "%.3f", "ViT: the attention the high-norm patches pay to the registers "
+                    "together, mean over the layers that have any", high_norm_to_reg}}},
       {.name = "vit/background_patches", .unit = "percent",
        .doc = "probe patches whose pixels' standard deviation is at most stats.background_std (background)",
        .compute = background_share, .logged = has_background,

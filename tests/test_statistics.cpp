@@ -403,6 +403,13 @@ TEST_CASE("ViT statistics: background sinks, high-norm tokens and what they atte
   CHECK(std::isnan(hs.summary.at(1).of_row(hn.data(), {1, 4}, ctx)));  // no registers
   ctx.first_patch = 2;  // were token 1 a register: its rate
   CHECK(hs.summary.at(1).of_row(hn.data(), {1, 4}, ctx) == 0);
+  // What the high-norm patches attend to: a layer of zeros (none there) is left out of the mean.
+  const Statistic& ha = *find_statistic("vit/high_norm_attention");
+  const std::vector<float> rows{0, 0, 0, 0, 0.2f, 0.1f, 0.3f, 0.4f, 0.6f, 0.3f, 0.1f, 0};  // 3 layers, 4 tokens
+  ctx.first_patch = 2;  // token 1 a register
+  CHECK(ha.summary.at(0).of_row(rows.data(), {3, 4}, ctx) == Approx(0.4));  // (0.2 + 0.6) / 2
+  CHECK(ha.summary.at(1).of_row(rows.data(), {3, 4}, ctx) == Approx(0.2));  // (0.1 + 0.3) / 2
+  CHECK(std::isnan(ha.summary.at(0).of_row(rows.data(), {1, 4}, ctx)));     // no layer has high-norm patches
   const std::vector<float> sr = compute("vit/sink_rate", in);  // importance (0.5, 0.1, 0.1, 0.3) at eps 0.25
   const Statistic& ss = *find_statistic("vit/sink_rate");
   ctx.first_patch = 1;
@@ -465,9 +472,9 @@ TEST_CASE("the summary columns and their reductions of a logged row", "[stats]")
                        "sink@0.3",      "sink@0.3_max",   "alpha1",       "v0_ratio",     "slot_alpha",
                        "slot_sink@0.1", "slot_sink@0.3",  "massive_ratio", "sink_cls@0.1", "sink_reg@0.1",
                        "sink_patch@0.1", "sink_cls@0.3",  "sink_reg@0.3", "sink_patch@0.3", "high_norm",
-                       "high_norm_cls", "high_norm_reg",  "bg_patches",   "sink_bg@0.1",  "sink_bg@0.3",
-                       "high_norm_bg",  "load_top",       "router_H",     "router_H_first", "first_top",
-                       "first_expert_rest", "sink_top"});
+                       "high_norm_cls", "high_norm_reg",  "high_norm_to_cls", "high_norm_to_reg", "bg_patches",
+                       "sink_bg@0.1",   "sink_bg@0.3",    "high_norm_bg", "load_top",     "router_H",
+                       "router_H_first", "first_top",     "first_expert_rest", "sink_top"});
   auto column = [](const std::string& header) {
     for (const SummaryCell& c : summary_cells({0.1, 0.3}))
       if (c.header == header) return c;
