@@ -47,12 +47,17 @@ def logged(curves, column):
     return any(not math.isnan(v) for c in curves for v in c.get(column, []))
 
 
+def layout(curves):
+    """(panels, x axis) for a sweep's curves: ViT panels where they log a patch sink rate, against the
+    step where they log no tokens seen."""
+    return (VIT_PANELS if logged(curves, "sink_patch@0.3") else DECODER_PANELS,
+            "tokens" if logged(curves, "tokens") else "step")
+
+
 def draw(title, variants, out):
     """variants: [(label, [curve paths])] in the order to draw; writes the PNG `out`."""
     loaded = [(label, [read_curve(p) for p in paths]) for label, paths in variants]
-    every = [c for _, curves in loaded for c in curves]
-    panels = VIT_PANELS if logged(every, "sink_patch@0.3") else DECODER_PANELS
-    x = "tokens" if logged(every, "tokens") else "step"
+    panels, x = layout([c for _, curves in loaded for c in curves])
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5))
     for (label, curves), color in zip(loaded, plt.cm.tab10.colors * 4):
         for ax, (column, _, _) in zip(axes, panels):

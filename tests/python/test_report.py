@@ -4,7 +4,8 @@
   and --check says so;
 - on a hand-made experiments tree, its verdicts follow the rules on known means and spreads, the paper's
   numbers stand beside ours, cells without finished runs read pending, --plots draws the seed band
-  from the committed curves and the report links it, and --check catches a stale report.
+  from the committed curves and the report links it, and --check catches a stale report;
+- the sweep plot draws a decoder's curves against tokens seen and a ViT's against the step.
 Run by CTest as: /usr/bin/python3 test_report.py PATH/TO/sinklab_tests."""
 import os
 import shutil
@@ -152,5 +153,21 @@ variants:
     check("a column the results do not have is refused with the ones they have",
           r.returncode != 0 and "nosuch" in r.stdout + r.stderr and "router_H" in r.stdout + r.stderr,
           r.stdout + r.stderr)
+
+# The sweep plot's panels: a decoder's curves against tokens seen, a ViT's (no tokens, a patch sink
+# rate) against the step, each seed band over the seeds that logged the step.
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import plot_curves  # noqa: E402
+
+nan = float("nan")
+decoder = {"step": [0, 50], "tokens": [0, 102400], "sink@0.3": [0, 20], "alpha1": [0.07, 0.2]}
+vit = [{"step": [0, 250], "tokens": [nan, nan], "sink@0.3": [0, 0], "sink_patch@0.3": [1, v], "high_norm": [0, 2],
+        "test_acc": [nan, 0.9]} for v in (4, 6)]
+check("a decoder's curves plot the first-token sink against tokens seen",
+      plot_curves.layout([decoder]) == (plot_curves.DECODER_PANELS, "tokens"))
+check("a ViT's curves plot the patch sink rate, high-norm patches and accuracy against the step",
+      plot_curves.layout(vit) == (plot_curves.VIT_PANELS, "step"))
+check("the seed band of a ViT column: mean, min and max at each step",
+      plot_curves.seed_band(vit, "sink_patch@0.3", "step") == ([0, 250], [1, 5], [1, 4], [1, 6]))
 
 finish()
