@@ -50,16 +50,11 @@ pair() {
   [[ " ${PAIRS[*]} " == *" $1 "* || $RESULTS_DONE == *" $1 "* ]] && return
   (( ${#PAIRS[@]} < ${MAX:-1000000} )) && PAIRS+=("$1")
 }
-add() {
-  if [[ $1 == */* ]]; then
-    local left  # a dry run lists the run only while it is unfinished (here, on a warm machine)
-    left=$($S sweep "experiments/${1%%/*}.yaml" --only "${1#*/}" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
-    [[ $left == *"] ${1#*/}:"* ]] && pair "$1"
-  else
-    local runs
-    runs=$($S sweep "experiments/$1.yaml" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
-    for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do pair "$1/$r"; done
-  fi
+add() {  # SWEEP or SWEEP/RUN: the runs its dry run lists, i.e. those not finished (here, on a warm machine)
+  local sweep=${1%%/*} only=() runs r
+  [[ $1 == */* ]] && only=(--only "${1#*/}")
+  runs=$($S sweep "experiments/$sweep.yaml" "${only[@]}" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
+  for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do pair "$sweep/$r"; done
 }
 for item in "$@"; do
   if [ -f "$item" ]; then
