@@ -20,6 +20,7 @@
 #include "engine/threads.h"
 #include "models/flops.h"
 #include "train/config.h"
+#include "train/distributed.h"
 #include "train/model_builder.h"
 #include "train/schema.h"
 #include "train/task.h"
@@ -57,6 +58,11 @@ const char* const kBenchHelp =
     "--profile prints where a step's time goes, op by op.\n"
     "--pin binds sinklab's threads to CPUs (train.pin_threads) while it runs; PyTorch always runs\n"
     "with its defaults (it slowed tenfold under OMP_PROC_BIND).\n"
+    "Under mpirun every row trains data-parallel over the job's R processes of --threads T each, and\n"
+    "its threads column reads RxT: the peak is the sum of every process's, measured at once, and\n"
+    "PyTorch runs on R*T threads while the other processes wait. Launch it unbound, so that the\n"
+    "reference may use every CPU (--pin places the processes on CPUs of their own):\n"
+    "  mpirun -np 2 --bind-to none sinklab bench --shapes calibrated --threads 1\n"
     "Also prints peak resident memory against parameters + gradients + AdamW state + the\n"
     "activations held for backward: of training with the default statistics, and (--stats) with the\n"
     "probe's forward as well; whole, and beyond what the process held as the configuration started.\n";
@@ -105,13 +111,16 @@ double matmul_peak_gflops(MatmulPrecision precision) {
   memory ma(in_md, dnnl_ctx::engine(), a.data()), mb(in_md, dnnl_ctx::engine(), b.data()),
       mc(out_md, dnnl_ctx::engine(), c.data());
   std::vector<double> t;
+  train::dist::barrier();  // every process at once: the peak of the CPUs the job uses
   for (int i = 0; i < 6; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     mm.execute(dnnl_ctx::stream(), {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
     dnnl_ctx::stream().wait();
     if (i) t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  return 2.0 * n * n * n / median(t) / 1e9;
+  double gflops = 2.0 * n * n * n / median(t) / 1e9;
+  train::dist::allreduce_sum(&gflops, 1);
+  return gflops;
 }
 
 // A size line of /proc/self/status ("VmHWM": the peak resident set; "VmRSS": the resident set now).
@@ -200,8 +209,10 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   r.activation_bytes -= before;
   profile::enable(false);
   if (prof)
-    std::printf("\nwhere a step goes (%s, %s attention, %s, %d threads):\n%s", s.name.c_str(), attn.c_str(),
-                dtype.c_str(), threads, profile::report().c_str());
+    std::printf("\nwhere a step goes (%s, %s attention, %s, %d threads%s):\n%s", s.name.c_str(), attn.c_str(),
+                dtype.c_str(), threads,
+                train::dist::size() > 1 ? (" of process 0 of " + std::to_string(train::dist::size())).c_str() : "",
+                profile::report().c_str());
   const double tokens = (double)s.batch * s.seq;
   const double flop = models::train_flops_per_token(train::decoder_config(cfg, s.vocab), s.seq) * tokens;
   r.tokens_per_s = tokens / step;
@@ -223,12 +234,19 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   if (stats_steps > 0) r.stats_probe_cost = cost_of(Probe);
   r.peak_rss_probe = peak_rss_bytes();
   pin_threads(false);  // a process started next (the reference) inherits this thread's binding
+  train::dist::barrier();
   return r;
 }
 
-// tokens/s of the PyTorch reference, or -1 if it could not run.
+// tokens/s of the PyTorch reference, or -1 if it could not run. Under mpirun it runs on rank 0
+// only, on the threads of every process, while the others wait.
 double bench_torch(const std::string& python, const std::string& ref, const Shape_& s, const std::string& attn,
                    int threads, int steps) {
+  threads *= train::dist::size();
+  struct Together {
+    ~Together() { train::dist::barrier(); }
+  } together;
+  if (!train::dist::root()) return -1;
   std::ostringstream cmd;
   cmd << "OMP_NUM_THREADS=" << threads << " " << python << " " << ref << " --d " << s.d << " --layers " << s.layers
       << " --heads " << s.heads << " --ffn " << s.ffn << " --seq " << s.seq << " --batch " << s.batch << " --vocab "
@@ -304,16 +322,22 @@ int cmd_bench(const Args& args) {
     }
   }
   for (auto& name : shapes) shape_named(name, vocab);  // every name checked before anything runs
+  if (!train::dist::root()) std::freopen("/dev/null", "w", stdout);  // rank 0 prints for the job
   if (torch && !std::ifstream(ref).good()) {
     std::fprintf(stderr, "bench: no PyTorch reference at %s (give --torch-ref PATH or --no-torch)\n", ref.c_str());
     torch = false;
   }
+  const int ranks = train::dist::size();
+  auto label = [&](int threads) {  // a row's threads: RxT under mpirun
+    return (ranks > 1 ? std::to_string(ranks) + "x" : "") + std::to_string(threads);
+  };
   // oneDNN's matmul peak (GFLOP/s by precision) at `threads`, printed as it is measured.
   auto measure_peak = [&](int threads) {
     set_num_threads(threads);
-    pin_threads(pin);
+    pin_threads(pin, train::dist::local_rank() * threads);
     std::map<std::string, double> peak;
-    std::printf("threads %d, oneDNN matmul peak (2048^3, fp32 result):", threads);
+    std::printf("threads %s, oneDNN matmul peak (2048^3, fp32 result%s):", label(threads).c_str(),
+                ranks > 1 ? ", summed over the processes" : "");
     for (auto& d : dtypes) {
       peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
       std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
@@ -360,7 +384,7 @@ int cmd_bench(const Args& args) {
         for (auto& dtype : dtypes) {
           Result r = bench_sinklab(s, attn, dtype, threads, steps, stats ? stats_steps : 0, prof, pin);
           if (dtype == "f32") f32_tps = r.tokens_per_s;
-          std::printf("| %d | %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s | %s |", threads, name.c_str(),
+          std::printf("| %s | %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s | %s |", label(threads).c_str(), name.c_str(),
                       attn.c_str(), dtype.c_str(), r.tokens_per_s, r.gflops, 100 * r.gflops / peak.at(dtype),
                       t > 0 ? std::to_string((int)t).c_str() : "-",
                       t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-",
@@ -372,9 +396,9 @@ int cmd_bench(const Args& args) {
           char line[400];
           const double need = (double)(r.state_bytes + r.activation_bytes);
           std::snprintf(line, sizeof line,
-                        "%d threads %s/%s/%s: %.1fM params; params+grads+AdamW %.0f MB + activations held for backward "
+                        "%s threads %s/%s/%s: %.1fM params; params+grads+AdamW %.0f MB + activations held for backward "
                         "%.0f MB; peak resident set %.0f MB = %.2fx (%.2fx beyond the %.0f MB held before it)",
-                        threads, name.c_str(), attn.c_str(), dtype.c_str(), r.params / 1e6, r.state_bytes / 1e6,
+                        label(threads).c_str(), name.c_str(), attn.c_str(), dtype.c_str(), r.params / 1e6, r.state_bytes / 1e6,
                         r.activation_bytes / 1e6, r.peak_rss / 1e6, r.peak_rss / need,
                         (r.peak_rss - r.rss_before) / need, r.rss_before / 1e6);
           memory_lines.push_back(line);

@@ -11,7 +11,7 @@ void set_num_threads(int n) {
 }
 int num_threads() { return omp_get_max_threads(); }
 
-void pin_threads(bool on) {
+void pin_threads(bool on, int first) {
   static const cpu_set_t allowed = [] {  // as the process started, before any pinning
     cpu_set_t s;
     CPU_ZERO(&s);
@@ -27,7 +27,7 @@ void pin_threads(bool on) {
     cpu_set_t s = allowed;
     if (on) {
       CPU_ZERO(&s);
-      CPU_SET(cpus[omp_get_thread_num() % cpus.size()], &s);
+      CPU_SET(cpus[(first + omp_get_thread_num()) % cpus.size()], &s);
     }
     sched_setaffinity(0, sizeof s, &s);  // 0: the calling thread
   }

@@ -8,11 +8,12 @@ constexpr int64_t kParallelMin = 32768;
 // n <= 0 keeps OMP_NUM_THREADS (or the OpenMP default).
 void set_num_threads(int n);
 int num_threads();
-// Binds OpenMP thread i of the current team size to the i-th CPU this process may use (as
-// OMP_PROC_BIND=close with one place per CPU), or lets every thread float again. A step is a
+// Binds OpenMP thread i of the current team size to the (first + i)-th CPU this process may use
+// (as OMP_PROC_BIND=close with one place per CPU; `first` keeps the processes of a data-parallel
+// job on distinct CPUs), or lets every thread float again. A step is a
 // chain of parallel regions, each waiting for its slowest thread, and a thread the kernel
 // migrates stalls them all, which pinning avoids. Only for a process
 // that has the machine to itself: processes that share it would pile onto the same CPUs. Call
 // after set_num_threads.
-void pin_threads(bool on);
+void pin_threads(bool on, int first = 0);
 }  // namespace sl

@@ -1,8 +1,10 @@
 #include "train/distributed.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <thread>
 
 #include "engine/error.h"
 
@@ -33,6 +35,18 @@ int size() {
   if (g_mpi) MPI_Comm_size(MPI_COMM_WORLD, &s);
   return s;
 }
+int local_rank() {
+  static const int r = [] {
+    if (!g_mpi) return 0;
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int lr = 0;
+    MPI_Comm_rank(node, &lr);
+    MPI_Comm_free(&node);
+    return lr;
+  }();
+  return r;
+}
 // MPI counts are int: large buffers go in chunks.
 template <class T>
 static void allreduce(T* data, int64_t n, MPI_Datatype type) {
@@ -46,8 +60,13 @@ void allreduce_sum(double* data, int64_t n) { allreduce(data, n, MPI_DOUBLE); }
 void broadcast(int64_t* data, int64_t n) {
   if (size() > 1) MPI_Bcast(data, (int)n, MPI_INT64_T, 0, MPI_COMM_WORLD);
 }
+// Polls with naps instead of MPI_Barrier's busy wait, so that a rank that waits (while rank 0
+// runs a child process, say) leaves its core to others.
 void barrier() {
-  if (size() > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (size() == 1) return;
+  MPI_Request req;
+  MPI_Ibarrier(MPI_COMM_WORLD, &req);
+  for (int done = 0; MPI_Test(&req, &done, MPI_STATUS_IGNORE), !done;) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 void abort(int code) {
   if (g_mpi) MPI_Abort(MPI_COMM_WORLD, code);
@@ -79,6 +98,7 @@ void init(int*, char***) {}
 void finalize() {}
 int rank() { return 0; }
 int size() { return 1; }
+int local_rank() { return 0; }
 void allreduce_sum(float*, int64_t) {}
 void allreduce_sum(double*, int64_t) {}
 void broadcast(int64_t*, int64_t) {}

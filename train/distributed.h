@@ -16,12 +16,13 @@ void init(int* argc, char*** argv);  // MPI_Init when built with MPI (singleton 
 void finalize();
 int rank();
 int size();
+int local_rank();  // the rank among the processes on this machine (0 without MPI)
 inline bool root() { return rank() == 0; }
 void allreduce_sum(float* data, int64_t n);
 void allreduce_sum(double* data, int64_t n);
 // rank 0's values replace every other rank's (e.g. a checkpoint step chosen on rank 0)
 void broadcast(int64_t* data, int64_t n);
-void barrier();
+void barrier();  // without a busy wait
 // Ends every process of the job (an error on one rank would leave the others waiting).
 [[noreturn]] void abort(int code);
 

@@ -5,12 +5,13 @@
 
 #include "models/statistics.h"
 #include "train/model_builder.h"
+#include "train/schema.h"
 #include "train/stats_rows.h"
 
 namespace sl::train {
 
 LMTask::LMTask(const Config& cfg, ParamStore& ps) : T_(cfg.i("model.context")) {
-  const int64_t micro = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : cfg.i("train.batch_size");
+  const int64_t micro = micro_batch(cfg);
   probe_B_ = cfg.i("stats.probe_batch");
   probe_T_ = std::min(cfg.i("stats.probe_len"), T_);
   data_ = open_lm_data(cfg, micro, T_, probe_B_, probe_T_);

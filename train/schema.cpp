@@ -5,6 +5,7 @@
 #include "engine/attention_kernels.h"
 #include "engine/error.h"
 #include "train/config.h"
+#include "train/distributed.h"
 
 namespace sl {
 
@@ -144,7 +145,7 @@ std::vector<KeySpec> build_schema() {
       B("train.checkpoint_log_spaced", true, "also checkpoint at steps 1, 2, 4, 8, ..."),
       I("train.seed", 0, 0, kSeedMax, "parameter init seed"),
       I("train.threads", 0, 0, 4096, "0 = OMP_NUM_THREADS"),
-      B("train.pin_threads", false, "bind thread i to CPU i (a machine to itself only, not a sweep's runs)"),
+      B("train.pin_threads", false, "bind thread i to CPU i, and an mpirun job's processes to CPUs of their own (a machine to itself only, not a sweep's runs)"),
       I("train.allreduce_bucket_kb", 1024, 1, 1 << 21,
         "under mpirun: gradients are summed across processes in buckets of at least this many KiB, each sent "
         "while the backward still runs, as soon as its gradients are final"),
@@ -227,11 +228,15 @@ static std::string leading_block_problem(const Config& c) {
            "later key; attention.mask = " + mask +
            (mask == "prefix" ? " with prefix_len " + num(c.i("attention.prefix_len")) : "") +
            " breaks that: use stats.source = probe, or a prefix_len <= probe_len";
-  const int64_t micro = c.i("train.micro_batch"), rows = micro > 0 ? micro : c.i("train.batch_size");
+  const int64_t rows = micro_batch(c);
   if (rows < c.i("stats.probe_batch"))
     return "measures stats.probe_batch (" + num(c.i("stats.probe_batch")) + ") sequences of a micro-batch of " +
            num(rows) + "; lower stats.probe_batch";
   return "";
+}
+
+int64_t micro_batch(const Config& c) {
+  return c.i("train.micro_batch") > 0 ? c.i("train.micro_batch") : c.i("train.batch_size") / train::dist::size();
 }
 
 std::string stats_source(const Config& c) {

@@ -46,6 +46,10 @@ void check_dependencies(const Config& c);
 // 4*d FFN with 8/3*d rounded up to a multiple of 8 (688 for d = 256); the others use 4*d.
 int64_t auto_d_ff(int64_t d_model, const std::string& ffn);
 
+// Sequences a forward pass takes: train.micro_batch, or with 0 the global batch dealt evenly to the
+// data-parallel processes (all of it with one process).
+int64_t micro_batch(const Config& c);
+
 // stats.source with auto resolved: train where the training forward's leading block is the probe
 // forward of its tokens (a decoder, no query in it seeing a later key, micro-batches of at least
 // probe_batch rows), else probe.

@@ -104,7 +104,7 @@ static std::unique_ptr<H5Log> open_log(const RunDir& dir, bool resume) {
 
 Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
   set_num_threads((int)cfg.i("train.threads"));
-  pin_threads(cfg.b("train.pin_threads"));
+  pin_threads(cfg.b("train.pin_threads"), dist::local_rank() * num_threads());
   task_ = make_task(cfg, ps_);
   assign_weight_decay(ps_, cfg);
   opt_ = make_optimizer(ps_, cfg);
@@ -114,7 +114,7 @@ Trainer::Trainer(const Config& cfg) : cfg_(cfg) {
   // curve) is that of one process with the same global batch and micro-batch.
   world_ = dist::size(), rank_ = dist::rank();
   batch_ = cfg.i("train.batch_size");
-  micro_ = cfg.i("train.micro_batch") > 0 ? cfg.i("train.micro_batch") : batch_ / world_;
+  micro_ = sl::micro_batch(cfg);
   accum_ = batch_ / std::max<int64_t>(micro_, 1);
   SL_CHECK(micro_ > 0 && batch_ % micro_ == 0 && accum_ % world_ == 0,
            "train.batch_size " + std::to_string(batch_) + " must split into micro-batches (train.micro_batch " +

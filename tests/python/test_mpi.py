@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Data-parallel training: `mpirun -np 2 sinklab train` gives the loss curve of one process with
-the same global batch and micro-batch (within 1e-5 relative), only rank 0 writes the run, and a
-data-parallel run resumes. Gradients are summed in buckets during the backward: many small buckets
+the same global batch and micro-batch (within 1e-5 relative; without train.micro_batch each rank
+takes its even share of the batch), only rank 0 writes the run, and a data-parallel run resumes.
+`sinklab bench` under mpirun trains its rows data-parallel and rank 0 alone prints them. Gradients are summed in buckets during the backward: many small buckets
 give the same curve as one, bit for bit. A non-finite loss on any rank stops every rank at that
 step (no rank hangs in a collective). Run by CTest as: /usr/bin/python3 test_mpi.py PATH/TO/sinklab_tests."""
 import os
@@ -51,6 +52,14 @@ with tempfile.TemporaryDirectory() as tmp:
     check("only rank 0 wrote the run", sorted(os.listdir(f"{tmp}/mpi")) == sorted(os.listdir(f"{tmp}/single")),
           str(os.listdir(f"{tmp}/mpi")))
 
+    # train.micro_batch 0: each of the 2 ranks takes 4 of the 8 sequences, as one process does with 4.
+    even = [c for c in common if not c.startswith("train.micro_batch")]
+    run([BIN, "train", *even, "train.micro_batch=4", "run.name=single4"])
+    run([*mpi, "train", *even, "run.name=even"])
+    (l5, _), (l6, _) = losses(f"{tmp}/single4"), losses(f"{tmp}/even")
+    check("no train.micro_batch: each rank an even share, the curve of one process with that micro-batch",
+          l5.shape == l6.shape and np.max(np.abs(l5 - l6) / np.abs(l5)) < 1e-5)
+
     r = run([*mpi, "train", *common, "run.name=buckets", "train.allreduce_bucket_kb=4"])
     m = re.search(r"gradients summed in (\d+) buckets", r.stdout)
     check("4 KiB buckets: the tiny model's gradients go in many buckets", m is not None and int(m.group(1)) > 8,
@@ -74,5 +83,13 @@ with tempfile.TemporaryDirectory() as tmp:
     l3, _ = losses(f"{tmp}/split")
     check("a data-parallel run resumes onto the same curve", np.array_equal(l2, l3),
           f"{np.max(np.abs(l2 - l3)) if l2.shape == l3.shape else (l2.shape, l3.shape)}")
+
+out = run(["mpirun", "-np", "2", "--bind-to", "none", BIN, "bench", "--shapes", "calibrated", "--attn", "softmax",
+           "--steps", "1", "--threads", "1", "--no-torch"]).stdout
+rows = [l for l in out.splitlines() if "| calibrated | softmax | f32 |" in l]
+peaks = re.findall(r"threads 2x1, oneDNN matmul peak \(2048\^3, fp32 result, summed over the processes\): f32 (\d+)", out)
+check("bench under mpirun: one table from rank 0, its row labelled 2x1 against the summed peak",
+      len(rows) == 1 and rows[0].startswith("| 2x1 |") and len(peaks) == 1 and int(peaks[0]) > 0 and
+      abs(float(rows[0].split("|")[7].strip().rstrip("%")) - 100 * float(rows[0].split("|")[6]) / int(peaks[0])) < 1, out)
 
 finish()
