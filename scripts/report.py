@@ -73,9 +73,29 @@ def text(v):
 
 
 def read_spec(path):
-    """A sweep file with every scalar as written (overrides are shown as they are in the file)."""
+    """A sweep file with every scalar as written (overrides are shown as they are in the file), and
+    `extends: PARENT` resolved as sinklab's loader resolves it (train/sweep.cpp, read_sweep_doc):
+    the parent's keys, each replaced by this file's, except variants, which this file's add to or
+    replace by name, less those named in `exclude:`."""
     with open(path) as f:
-        return yaml.load(f, Loader=yaml.BaseLoader) or {}
+        spec = yaml.load(f, Loader=yaml.BaseLoader) or {}
+    if "extends" not in spec:
+        return spec
+    parent_path = os.path.join(os.path.dirname(path), spec["extends"])
+    out = read_spec(parent_path)
+    if "base" in out:
+        out["base"] = os.path.normpath(os.path.relpath(os.path.join(os.path.dirname(parent_path), out["base"]),
+                                                       os.path.dirname(path) or "."))
+    for key, value in spec.items():
+        if key in ("extends", "exclude"):
+            continue
+        if key == "variants" and "variants" in out:
+            out["variants"] = {**out["variants"], **value}
+        else:
+            out[key] = value
+    for name in spec.get("exclude", []):
+        out["variants"].pop(name)
+    return out
 
 
 def read_paper(path):

@@ -106,7 +106,12 @@ std::vector<std::string> Sweep::overrides_of(const SweepRun& r) const {
   return o;
 }
 
-Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra) {
+namespace {
+
+// A sweep file's map with `extends: PARENT` resolved (scripts/report.py's read_spec does the same):
+// the parent's keys, each replaced by this file's, except variants, which this file's add to or
+// replace by name, less those it names in `exclude:`. An inherited base stays the parent's file.
+YAML::Node read_sweep_doc(const std::string& path, std::vector<std::string> chain = {}) {
   YAML::Node doc;
   try {
     doc = YAML::LoadFile(path);
@@ -114,6 +119,39 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
     throw Error("cannot read sweep file '" + path + "': " + e.what());
   }
   SL_CHECK(doc.IsMap(), path + ": a sweep file is a map with base, claim, overrides, grid, variants");
+  SL_CHECK(!doc["exclude"] || doc["extends"], path + ": exclude: names variants of the sweep in extends:, and there is none");
+  if (!doc["extends"]) return doc;
+  chain.push_back(fs::weakly_canonical(path).string());
+  const fs::path parent_path = fs::path(path).parent_path() / doc["extends"].Scalar();
+  SL_CHECK(fs::exists(parent_path), path + ": extends: no sweep file '" + parent_path.string() + "'");
+  SL_CHECK(std::find(chain.begin(), chain.end(), fs::weakly_canonical(parent_path).string()) == chain.end(),
+           path + ": extends: '" + parent_path.string() + "' extends this file again");
+  YAML::Node out = YAML::Clone(read_sweep_doc(parent_path.string(), chain));
+  if (out["base"])
+    out["base"] = fs::relative(fs::path(parent_path).parent_path() / out["base"].Scalar(), fs::path(path).parent_path())
+                      .lexically_normal()
+                      .string();
+  for (auto it : doc) {
+    const std::string key = it.first.Scalar();
+    if (key == "extends" || key == "exclude") continue;
+    if (key != "variants" || !out["variants"]) {
+      out[key] = it.second;
+      continue;
+    }
+    for (auto var : it.second) out["variants"][var.first.Scalar()] = var.second;
+  }
+  for (auto name : doc["exclude"]) {
+    SL_CHECK(out["variants"] && out["variants"][name.Scalar()],
+             path + ": exclude: '" + name.Scalar() + "' is no variant of " + parent_path.string());
+    out["variants"].remove(name.Scalar());
+  }
+  return out;
+}
+
+}  // namespace
+
+Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra) {
+  const YAML::Node doc = read_sweep_doc(path);
   Sweep sw;
   sw.file = path;
   sw.name = fs::path(path).stem().string();
@@ -164,7 +202,9 @@ Sweep load_sweep(const std::string& path, const std::vector<std::string>& extra)
         variants.push_back(variant);
       }
     } else {
-      throw Error(path + ": unknown sweep key '" + key + "'; valid: base, claim, rule, columns, notes, pictures, seeds, overrides, grid, variants");
+      throw Error(path + ": unknown sweep key '" + key +
+                  "'; valid: base, claim, rule, columns, notes, pictures, seeds, overrides, grid, variants, extends, "
+                  "exclude");
     }
   }
   SL_CHECK(!sw.base.empty(), path + ": missing 'base: CONFIG.yaml'");

@@ -5,11 +5,14 @@
 - stopping the sweep mid-way (SIGTERM) leaves finished runs alone and resumes the interrupted one;
 - a run that fails is reported with its stderr tail while the others finish;
 - --dry-run prints the commands (local and on MPI hosts) and runs nothing; --slurm writes an array script;
-- --pin places each run at a time on its own CPUs, and refuses more runs than CPUs.
+- --pin places each run at a time on its own CPUs, and refuses more runs than CPUs;
+- `extends:` takes a parent sweep's keys (its base still the parent's file), this file's variants added or
+  replaced by name, `exclude:` leaving some out, and scripts/report.py reads the same sweep.
 Run by CTest as: /usr/bin/python3 test_sweep.py PATH/TO/sinklab_tests (sinklab is beside it)."""
 import csv
 import os
 import shutil
+import sys
 import signal
 import subprocess
 import tempfile
@@ -29,6 +32,7 @@ def sweep(*args, expect=0):
 
 
 def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -148,6 +152,33 @@ variants:
           f"{TINY} train.steps=20 train.eval_every=10 run.dir={tmp}/dry attention.kernel=softmax train.seed=0 "
           f"run.dir={tmp}/dry/grid run.name=kernel-softmax_seed-0", lines[0])
     check("dry-run: nothing written", not os.path.exists(f"{tmp}/dry"))
+    # extends: the parent's base is relative to the parent's folder.
+    parent = write(f"{tmp}/family/parent.yaml", f"base: {os.path.relpath(TINY, f'{tmp}/family')}\nclaim: parent claim\n"
+                   "overrides: [train.steps=20]\ncolumns: [alpha1]\nvariants:\n  a: {attention.kernel: sigmoid}\n"
+                   "  b: {}\n  c: {train.lr: 1.0e-3}\n")
+    child = write(f"{tmp}/child.yaml", "extends: family/parent.yaml\nexclude: [c]\noverrides: [train.steps=30]\n"
+                  "variants:\n  b: {train.lr: 2.0e-3}\n  d: {}\n")
+    out = sweep(child, "--dry-run", f"run.dir={tmp}/dry")
+    lines = [l for l in out.splitlines() if l.startswith("[pending]")]
+    check("extends: the parent's variants in order, one replaced, one added, the excluded one left out",
+          [l.split(":")[0] for l in lines] == ["[pending] a", "[pending] b", "[pending] d"], out)
+    check("extends: the parent's base and claim, this file's overrides and variant",
+          "claim: parent claim" in out and all(f" {TINY} train.steps=30 " in l for l in lines) and
+          "train.lr=2.0e-3" in lines[1] and "sigmoid" in lines[0], out)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from report import read_spec  # noqa: E402
+    spec = read_spec(child)
+    check("report.py reads the same sweep", list(spec["variants"]) == ["a", "b", "d"] and
+          spec["columns"] == ["alpha1"] and spec["overrides"] == ["train.steps=30"] and
+          os.path.normpath(os.path.join(tmp, spec["base"])) == TINY, spec)
+    write(f"{tmp}/bad_exclude.yaml", "extends: family/parent.yaml\nexclude: [z]\n")
+    err = subprocess.run([BIN, "sweep", f"{tmp}/bad_exclude.yaml", "--dry-run"], capture_output=True, text=True)
+    check("exclude: an unknown variant is named", err.returncode != 0 and "exclude: 'z' is no variant of" in err.stderr,
+          err.stderr)
+    write(f"{tmp}/loop.yaml", "extends: loop.yaml\n")
+    err = subprocess.run([BIN, "sweep", f"{tmp}/loop.yaml", "--dry-run"], capture_output=True, text=True)
+    check("extends: a file that extends itself is refused", err.returncode != 0 and "extends this file again" in err.stderr,
+          err.stderr)
     hosts = write(f"{tmp}/hosts", "# two nodes\nnodeA slots=1\nnodeB slots=1\n")
     out = sweep(grid, "--dry-run", "--hostfile", hosts, f"run.dir={tmp}/dry")
     lines = [l for l in out.splitlines() if l.startswith("[pending]")]
