@@ -1,6 +1,7 @@
 #include "models/hidden_stats.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -88,37 +89,38 @@ std::vector<double> inf_norm(const Tensor& x) {
   });
 }
 
-namespace {
-
-// The k-th smallest (from 0) of nonnegative floats, whose bit patterns are ordered as they are:
-// a histogram of the top 12 bits (8 bins an octave) finds the bin that holds it, and only that
-// bin is selected in (nth_element over all of them is bound by mispredicted comparisons).
-float kth_smallest(const std::vector<float>& m, size_t k) {
+// The upper median and the three largest of |x|. The median is selected in one bin of a
+// histogram of |x|'s top 12 bits (8 bins an octave; nonnegative floats' bit patterns are ordered
+// as they are), filled in the pass that keeps the three largest: nth_element over all of them is
+// bound by mispredicted comparisons, and |x| is never copied whole.
+Magnitudes magnitudes(const Tensor& x_in) {
+  const Tensor x = x_in.contiguous();
+  const float* p = x.data();
+  const size_t n = (size_t)x.numel(), k = n / 2;
+  Magnitudes out{{NAN, NAN, NAN}, NAN};
+  if (n == 0) return out;
   auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 20; };
   std::vector<uint32_t> count(1 << 12, 0);
-  for (float v : m) ++count[bin(v)];
+  std::array<float, 3> top{-1.f, -1.f, -1.f};  // descending; below any |x|
+  for (size_t i = 0; i < n; ++i) {
+    const float v = std::fabs(p[i]);
+    ++count[bin(v)];
+    if (v > top[2]) {
+      top[2] = v;
+      if (top[2] > top[1]) std::swap(top[1], top[2]);
+      if (top[1] > top[0]) std::swap(top[0], top[1]);
+    }
+  }
+  for (size_t t = 0; t < std::min<size_t>(3, n); ++t) out.top[t] = top[t];
   uint32_t b = 0;
   size_t below = 0;
   while (below + count[b] <= k) below += count[b++];
   std::vector<float> in_bin;
   in_bin.reserve(count[b]);
-  for (float v : m)
-    if (bin(v) == b) in_bin.push_back(v);
+  for (size_t i = 0; i < n; ++i)
+    if (const float v = std::fabs(p[i]); bin(v) == b) in_bin.push_back(v);
   std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.end());
-  return in_bin[k - below];
-}
-
-}  // namespace
-
-Magnitudes magnitudes(const Tensor& x) {
-  std::vector<float> m = x.to_vector();
-  for (float& v : m) v = std::fabs(v);
-  Magnitudes out{{NAN, NAN, NAN}, NAN};
-  if (m.empty()) return out;
-  out.median = kth_smallest(m, m.size() / 2);  // the upper median
-  const size_t k = std::min<size_t>(3, m.size());
-  std::partial_sort(m.begin(), m.begin() + k, m.end(), std::greater<float>());
-  std::copy_n(m.begin(), k, out.top.begin());
+  out.median = in_bin[k - below];
   return out;
 }
 

@@ -98,8 +98,10 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
       // The entropy of q = p / rs over the positive p, from one pass of sums:
-      // -sum q ln q = (ln rs * sum p - sum p ln p) / rs.
-      double rs = 0, positive = 0, p_ln_p = 0;
+      // -sum q ln q = (ln rs * sum p - sum p ln p) / rs. Float sums over one row (a few hundred
+      // terms at most) keep 16 lanes a vector; p ln p overflows only where p is within 100x of
+      // float's largest value, past which the weights themselves are no longer finite.
+      float rs = 0, positive = 0, p_ln_p = 0;
       float row_top = 0;
 #pragma omp simd reduction(+ : rs, positive, p_ln_p) reduction(max : row_top)
       for (int64_t j = 0; j < S; ++j) {
@@ -107,11 +109,11 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
         rs += p;
         row_top = p > row_top ? p : row_top;
         positive += p > 0 ? p : 0.f;
-        p_ln_p += (double)q * log_approx(q);
+        p_ln_p += q * log_approx(q);
       }
       top = std::max(top, (double)row_top);
       // (an infinite weight makes this NaN, which the trainer's finite check of the row reports)
-      const double e = rs > 0 ? (std::log(rs) * positive - p_ln_p) / rs : 0.0;
+      const double e = rs > 0 ? (std::log((double)rs) * positive - p_ln_p) / rs : 0.0;
       slot += row_sum(row, slots);
       r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
       ent += e;
