@@ -112,12 +112,14 @@ namespace {
 // the parent's keys, each replaced by this file's, except variants, which this file's add to or
 // replace by name, less those it names in `exclude:`. An inherited base stays the parent's file.
 YAML::Node read_sweep_doc(const std::string& path, std::vector<std::string> chain = {}) {
-  YAML::Node doc;
-  try {
-    doc = YAML::LoadFile(path);
-  } catch (const YAML::Exception& e) {
-    throw Error("cannot read sweep file '" + path + "': " + e.what());
-  }
+  // const: looking a key up in a mutable node adds it (undefined) to the map
+  const YAML::Node doc = [&] {
+    try {
+      return YAML::LoadFile(path);
+    } catch (const YAML::Exception& e) {
+      throw Error("cannot read sweep file '" + path + "': " + e.what());
+    }
+  }();
   SL_CHECK(doc.IsMap(), path + ": a sweep file is a map with base, claim, overrides, grid, variants");
   SL_CHECK(!doc["exclude"] || doc["extends"], path + ": exclude: names variants of the sweep in extends:, and there is none");
   if (!doc["extends"]) return doc;
@@ -128,7 +130,7 @@ YAML::Node read_sweep_doc(const std::string& path, std::vector<std::string> chai
            path + ": extends: '" + parent_path.string() + "' extends this file again");
   YAML::Node out = YAML::Clone(read_sweep_doc(parent_path.string(), chain));
   if (out["base"])
-    out["base"] = fs::relative(fs::path(parent_path).parent_path() / out["base"].Scalar(), fs::path(path).parent_path())
+    out["base"] = fs::relative(parent_path.parent_path() / out["base"].Scalar(), fs::path(path).parent_path())
                       .lexically_normal()
                       .string();
   for (auto it : doc) {
