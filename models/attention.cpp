@@ -59,6 +59,7 @@ Attention::Attention(const AttentionConfig& c, ParamStore& ps, const std::string
     if (c.kv_bias_key_learnable) kv_key_ = b("k_bias", {nh, dh_}, Init::normal(c.init_std));
     if (c.kv_bias_value_learnable) kv_value_ = b("v_bias", {nh, dh_}, Init::normal(c.init_std));
   }
+  if (c.value_bias) value_bias_ = b("value_bias", {c.kv_bias_per_head ? H : 1, dh_}, Init::normal(c.init_std));
   if (c.sink_logit) sink_logit_ = b("sink_logit", {H}, Init::zeros());
   if (gate_ == Gate::Elementwise) wg_ = w("wg", {D, D}, c.init_std);
   if (gate_ == Gate::Headwise) wg_ = w("wg", {H, D}, c.init_std);
@@ -246,6 +247,8 @@ AttentionOutput Attention::forward(const Tensor& x, const std::optional<CaptureR
     a.out_proj = wo_.detach().reshape({D, H, dh_}).permute({1, 2, 0}).clone();  // y = o W_O^T
   }
 
+  if (c.value_bias)  // weights that sum to one make this a bias on every value, an outlet for none of them
+    o = add(o.reshape({B, T, H, dh_}), value_bias_.reshape({1, 1, value_bias_.size(0), dh_})).reshape({B, T, D});
   if (gate_ == Gate::Elementwise) o = mul(o, sigmoid(linear(x, wg_)));  // o * sigma(x W_g)
   if (gate_ == Gate::Headwise)
     o = mul(o.reshape({B, T, H, dh_}), sigmoid(linear(x, wg_)).reshape({B, T, H, 1})).reshape({B, T, D});

@@ -2,7 +2,7 @@
 //   s_ij = q_i . k_j / sqrt(d_h)  (+ a positional bias b_ij for alibi / relative encodings)
 // are turned into weights A_ij by the configured kernel (engine/attention_kernels.h declares
 // them all), optionally normalised per row, and the output is o_i = sum_j A_ij v_j.
-// Additions: a learnable key/value bias slot, off-by-one and sink-logit denominators, an
+// Additions: a learnable key/value bias slot, a value bias on the output, off-by-one and sink-logit denominators, an
 // output gate, QK-norm, and causal / prefix / sliding / bidirectional masks.
 // Given a layer's KV cache (models/kv_cache.h), the T queries of x are the last T of the cached
 // keys; given an edit (models/intervention.h), the forward computes the edited layer.
@@ -29,6 +29,7 @@ struct AttentionConfig {
   bool sink_logit = false;         // learnable per-head logit in the denominator, no value
   bool kv_bias = false;            // an extra key/value slot at position -1
   bool kv_bias_key_learnable = true, kv_bias_value_learnable = true, kv_bias_per_head = false;
+  bool value_bias = false;         // o_i = sum_j A_ij v_j + v_b: a value bias without a key slot
   std::string gate = "none";  // none | elementwise | headwise
   bool qk_norm = false;
   std::string mask = "causal";  // causal | prefix | sliding | bidirectional
@@ -84,6 +85,7 @@ class Attention {
   Tensor wq_, wk_, wv_, wo_, bq_, bk_, bv_, bo_;
   Tensor q_norm_, k_norm_;
   Tensor kv_key_, kv_value_;       // [1 or H, d_h]
+  Tensor value_bias_;              // [1 or H, d_h]
   Tensor sink_logit_;              // [H]
   Tensor wg_;                      // gate: [D, D] or [H, D]
   std::vector<Tensor> kernel_params_;  // the kernel's own (mlp), shared across heads

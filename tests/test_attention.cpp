@@ -94,6 +94,7 @@ TEST_CASE("every attention variant has correct gradients", "[attention][grad]") 
       [](AttentionConfig& c) { c.sink_logit = true; },
       [](AttentionConfig& c) { c.kv_bias = true; },
       [](AttentionConfig& c) { c.kv_bias = true; c.kv_bias_per_head = true; c.kv_bias_value_learnable = false; },
+      [](AttentionConfig& c) { c.value_bias = true; c.kv_bias_per_head = true; },
       [](AttentionConfig& c) { c.gate = "elementwise"; },
       [](AttentionConfig& c) { c.gate = "headwise"; },
       [](AttentionConfig& c) { c.qk_norm = true; },

@@ -48,6 +48,7 @@ void describe(Config& k, const AttentionConfig& a) {
   k["kv_bias_key_learnable"] = str(a.kv_bias_key_learnable);
   k["kv_bias_value_learnable"] = str(a.kv_bias_value_learnable);
   k["kv_bias_per_head"] = str(a.kv_bias_per_head);
+  k["value_bias"] = str(a.value_bias);
   k["gate"] = a.gate;
   k["qk_norm"] = str(a.qk_norm);
   k["mask"] = a.mask;
@@ -234,6 +235,7 @@ std::vector<DecoderCase> decoder_cases() {
     c.attn.kv_bias = true;
     c.attn.kv_bias_per_head = true;
   });
+  with("value_bias", llama(), [](auto& c) { c.attn.value_bias = true; });
   with("kv_bias_value_zero", llama(), [](auto& c) {
     c.attn.kv_bias = true;
     c.attn.kv_bias_value_learnable = false;

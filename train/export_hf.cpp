@@ -60,6 +60,7 @@ HFClass transformers_class(const Config& c) {
   need(!c.b("attention.off_by_one"), "attention.off_by_one = true");
   need(!c.b("attention.sink_logit"), "attention.sink_logit = true");
   need(!c.b("attention.kv_bias"), "attention.kv_bias = true");
+  need(!c.b("attention.value_bias"), "attention.value_bias = true");
   need(!c.b("attention.sink_token"), "attention.sink_token = true");
   need(c.s("attention.gate") == "none", "attention.gate = " + c.s("attention.gate"));
   need(!c.b("attention.qk_norm"), "attention.qk_norm = true");

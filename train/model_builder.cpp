@@ -39,6 +39,7 @@ models::DecoderConfig decoder_config(const Config& cfg, int64_t vocab_size) {
   a.kv_bias_key_learnable = cfg.s("attention.kv_bias_key") == "learnable";
   a.kv_bias_value_learnable = cfg.s("attention.kv_bias_value") == "learnable";
   a.kv_bias_per_head = cfg.b("attention.kv_bias_per_head");
+  a.value_bias = cfg.b("attention.value_bias");
   a.gate = cfg.s("attention.gate");
   a.qk_norm = cfg.b("attention.qk_norm");
   a.mask = cfg.s("attention.mask");

@@ -66,7 +66,7 @@ def hf_rope(x, theta):
 
 
 DEFAULTS = {"kernel": "softmax", "mask": "causal", "norm_placement": "pre", "qk_norm": "0", "kv_bias": "0",
-            "gate": "none", "off_by_one": "0", "sink_logit": "0", "sink_token": "0"}
+            "value_bias": "0", "gate": "none", "off_by_one": "0", "sink_logit": "0", "sink_token": "0"}
 
 
 def flag(v):
@@ -131,7 +131,7 @@ def from_sinklab(s, t):
                kv_bias_value_learnable=flag(a["kv_bias_value"] == "learnable"), relative_buckets=m["relative_buckets"],
                relative_max_distance=m["relative_max_distance"],
                **{k: (flag(v) if isinstance(v, bool) else v) for k, v in a.items()
-                  if k in ("kernel", "normalize", "off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "gate",
+                  if k in ("kernel", "normalize", "off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "value_bias", "gate",
                            "qk_norm", "mask", "prefix_len", "window")})
     return cfg, dict(t), ref.rope
 

@@ -32,7 +32,7 @@ REQUIRED_CASES = [
     "block", "llama", "gpt2", "post_norm", "pos_sinusoidal", "pos_alibi", "pos_relative", "pos_none",
     "ffn_geglu", "ffn_reglu", "ffn_relu", "ffn_silu", "kernel_sigmoid", "kernel_sigmoid_normalized",
     "kernel_elu_plus_one", "kernel_elu_plus_one_normalized", "kernel_linear_normalized", "kernel_mlp",
-    "kernel_mlp_normalized", "kernel_relu", "softmax_off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head",
+    "kernel_mlp_normalized", "kernel_relu", "softmax_off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "value_bias",
     "kv_bias_value_zero", "sink_token", "gate_elementwise", "gate_headwise", "qk_norm", "mask_prefix",
     "mask_sliding", "mask_bidirectional", "adamw20_llama", "adamw20_gpt2",
 ]
@@ -234,7 +234,10 @@ def attention(cfg, P, name, x):
         if cfg.b("normalize"):
             w = w / w.sum(-1, keepdim=True)
         A = w
-    o = (A @ v).transpose(1, 2).reshape(B, T, D)
+    o = A @ v
+    if cfg.b("value_bias"):
+        o = o + P(name + ".value_bias").view(1, -1, 1, Dh)
+    o = o.transpose(1, 2).reshape(B, T, D)
     gate = cfg.s("gate")
     if gate == "elementwise":
         o = o * torch.sigmoid(dense(P, x, name + ".wg"))
