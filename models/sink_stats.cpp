@@ -197,20 +197,38 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
   const int64_t B = queries.size(0), H = queries.size(1), T = queries.size(2), dh = queries.size(3), S = keys.size(2);
   SL_CHECK((int64_t)mask.size() == T * S, "centred_logit: a mask of " + std::to_string(mask.size()) + " entries for " +
                                               std::to_string(T) + " queries x " + std::to_string(S) + " keys");
-  const Tensor s = scale(matmul(queries, keys.transpose(-1, -2)), 1.f / std::sqrt((float)dh)).contiguous();
+  // s_t,column - mean_j s_tj = q_t . (k_column - mean_j k_j) / sqrt(d_h): a row's visible keys are a
+  // few runs of columns (slots, then a causal, prefix or sliding range), summed from prefix sums of
+  // the keys instead of scoring every pair.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> runs(T);  // [first, end) of each visible run
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < S; ++j)
+      if (!mask[i * S + j] && (j == 0 || mask[i * S + j - 1])) runs[i].push_back({j, j + 1});
+      else if (!mask[i * S + j]) runs[i].back().second = j + 1;
   const std::vector<int64_t> visible = visible_keys(mask, T);
+  const Tensor q = queries.contiguous(), k = keys.contiguous();
+  const double inv_sqrt = 1 / std::sqrt((double)dh);
   std::vector<double> out(B * H);
+  std::vector<double> prefix((S + 1) * dh), sum(dh);  // prefix[j] = the sum of the keys before j
   for (int64_t bh = 0; bh < B * H; ++bh) {
+    const float* K = k.data() + bh * S * dh;
+    for (int64_t j = 0; j < S; ++j)
+#pragma omp simd
+      for (int64_t d = 0; d < dh; ++d) prefix[(j + 1) * dh + d] = prefix[j * dh + d] + K[j * dh + d];
     double total = 0;
     int64_t rows = 0;
     for (int64_t i = 1; i < T; ++i) {
       if (mask[i * S + column]) continue;
-      const float* row = s.data() + (bh * T + i) * S;
-      const uint8_t* masked = mask.data() + i * S;
-      double sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < S; ++j) sum += masked[j] ? 0.f : row[j];
-      total += row[column] - sum / visible[i];
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (auto [a, b] : runs[i])
+#pragma omp simd
+        for (int64_t d = 0; d < dh; ++d) sum[d] += prefix[b * dh + d] - prefix[a * dh + d];
+      const float* Q = q.data() + (bh * T + i) * dh;
+      const double inv_n = 1.0 / visible[i];
+      double centred = 0;
+#pragma omp simd reduction(+ : centred)
+      for (int64_t d = 0; d < dh; ++d) centred += (double)Q[d] * (K[column * dh + d] - sum[d] * inv_n);
+      total += centred * inv_sqrt;
       ++rows;
     }
     out[bh] = rows ? total / rows : NAN;

@@ -77,8 +77,8 @@ Values position_norms(const StatsInput& in, Tensor AttentionCapture::*field) {
   for (int64_t l = 0; l < L; ++l) {
     const AttentionCapture& a = in.attn()[l];
     if (!(a.*field).defined()) continue;
-    const Values norms = row_norms(a.*field);
-    const int64_t S = (a.*field).size(2);
+    const int64_t S = a.slot_offset + K;  // the slots and the first K positions, not every key
+    const Values norms = row_norms(leading_block(a.*field, {-1, -1, S}));
     for (int64_t bh = 0; bh < B * H; ++bh)
       for (int64_t p = 0; p < K; ++p) out[l * K + p] += norms[bh * S + a.slot_offset + p] / (B * H);
   }
@@ -332,9 +332,7 @@ Values diag_mass(const StatsInput& in, W w) {
 
 // The sink is position 0 (the sink token, if any), the first column after the bias slots.
 Values contribution(const StatsInput& in, std::vector<double> Contributions::*field) {
-  return head_means(in, [&](int64_t l) {
-    return output_contributions(in.weights(l), in.value_output_norms(l), in.attn()[l].slot_offset).*field;
-  });
+  return head_means(in, [&](int64_t l) { return in.contributions(l).*field; });
 }
 
 Values centred_sink_logit(const StatsInput& in) {

@@ -52,8 +52,10 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
                    " tokens but the attention " + std::to_string(queries_));
       L.high_norm = high_norm_mask(L.token_norms, sequences_, opt.first_patch);
     }
-    if (attn[l].values.defined() && attn[l].out_proj.defined())
+    if (attn[l].values.defined() && attn[l].out_proj.defined()) {
       L.value_output_norms = models::value_output_norms(attn[l].values, attn[l].out_proj);
+      L.contributions = output_contributions(L.probs, L.value_output_norms, slots);
+    }
   }
   if (std::any_of(moe.begin(), moe.end(), [](const MoECapture& m) { return m.tokens > 0; })) {
     SL_CHECK(!opt.eps.empty(), "the MoE statistics need a threshold in stats.eps");

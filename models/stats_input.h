@@ -66,6 +66,9 @@ class StatsInput {
   const Magnitudes& magnitudes(int64_t layer) const { return layer_[layer].magnitudes; }
   // ||v_j W_O^h|| [B, H, S] (value_output_norms), empty without the values or W_O^h.
   const std::vector<float>& value_output_norms(int64_t layer) const { return layer_[layer].value_output_norms; }
+  // What the sink column writes into the output through the raw weights (output_contributions),
+  // empty without the value norms.
+  const Contributions& contributions(int64_t layer) const { return layer_[layer].contributions; }
   const MoEStats& moe() const { return moe_stats_; }
 
  private:
@@ -77,6 +80,7 @@ class StatsInput {
     std::vector<uint8_t> high_norm;
     Magnitudes magnitudes{};
     std::vector<float> value_output_norms;
+    Contributions contributions;
   };
   const std::vector<AttentionCapture>& attn_;
   const std::vector<Tensor>& hidden_;

@@ -536,25 +536,36 @@ TEST_CASE("vectorised row statistics equal plain double loops on awkward rows", 
       CHECK(imp[bh * 4 + k] == Approx(sum / (T - k)).epsilon(1e-6).margin(1e-6));
     }
 
-  // Centred logits of keys 0 over the keys each query sees (the decoder's causal mask).
-  Tensor q = Tensor::empty({B, H, T, 8}), k = Tensor::empty({B, H, T, 8});
-  for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = (float)rng.normal(), k.data()[i] = (float)rng.normal();
-  const std::vector<uint8_t> mask = causal_mask(T);
-  const std::vector<double> got = centred_logit(q, k, mask, 0);
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    double total = 0;
-    for (int64_t i = 1; i < T; ++i) {
-      double sum = 0, first = 0;
-      for (int64_t j = 0; j <= i; ++j) {
-        double dot = 0;
-        for (int64_t d = 0; d < 8; ++d) dot += (double)q.data()[(bh * T + i) * 8 + d] * k.data()[(bh * T + j) * 8 + d];
-        dot /= std::sqrt(8.0);
-        sum += dot;
-        if (j == 0) first = dot;
+  // Centred logits of key 0 over the keys each query sees: the decoder's causal mask, and a
+  // sliding window behind a bias slot, of the slot (two runs of visible keys a row).
+  AttentionConfig sliding;
+  sliding.mask = "sliding", sliding.window = 3;
+  for (auto [mask, Sk] : {std::pair{causal_mask(T), T}, {Attention::make_mask(sliding, T, 1), T + 1}}) {
+    const int64_t column = 0;
+    INFO("keys " << Sk);
+    Tensor q = Tensor::empty({B, H, T, 8}), k = Tensor::empty({B, H, Sk, 8});
+    for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = (float)rng.normal();
+    for (int64_t i = 0; i < k.numel(); ++i) k.data()[i] = (float)rng.normal();
+    const std::vector<double> got = centred_logit(q, k, mask, column);
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      double total = 0;
+      int64_t rows = 0;
+      for (int64_t i = 1; i < T; ++i) {
+        if (mask[i * Sk + column]) continue;
+        double sum = 0, first = 0;
+        int64_t seen = 0;
+        for (int64_t j = 0; j < Sk; ++j) {
+          if (mask[i * Sk + j]) continue;
+          double dot = 0;
+          for (int64_t d = 0; d < 8; ++d) dot += (double)q.data()[(bh * T + i) * 8 + d] * k.data()[(bh * Sk + j) * 8 + d];
+          dot /= std::sqrt(8.0);
+          sum += dot, ++seen;
+          if (j == column) first = dot;
+        }
+        total += first - sum / seen, ++rows;
       }
-      total += first - sum / (i + 1);
+      CHECK(got[bh] == Approx(total / rows).epsilon(1e-5).margin(1e-5));
     }
-    CHECK(got[bh] == Approx(total / (T - 1)).epsilon(1e-5).margin(1e-5));
   }
 
   // Norms and kurtosis stay finite for finite activations near 1e30 (their squares are not).
