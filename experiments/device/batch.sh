@@ -34,27 +34,42 @@ fi
 export SINKLAB_CACHE=$PWD/.sweepwt/cache
 
 # The pairs, each checked against its sweep file before anything starts, each once; a run that
-# experiments/results/ already holds as finished (it ran elsewhere) or that runs/ holds as finished (an
-# earlier call on this warm machine) is left out, and at most MAX
-# pairs are taken (so a list longer than the call's waves is taken from its head).
-RESULTS_DONE=" $(python3 - <<'PY'
+# experiments/results/ already holds as finished with the overrides its sweep file gives now (it ran
+# elsewhere) or that runs/ holds as finished (an earlier call on this warm machine) is left out, and
+# at most MAX pairs are taken (so a list longer than the call's waves is taken from its head).
+declare -A RESULTS_DONE  # SWEEP/RUN -> the overrides it finished with
+while IFS=$'\t' read -r key overrides; do RESULTS_DONE[$key]=$overrides; done < <(python3 - <<'PY'
 import csv, glob, os
 for f in glob.glob("experiments/results/*.csv"):
     for r in csv.DictReader(open(f)):
         if r.get("status") == "finished" and r.get("run"):
-            print(f"{os.path.basename(f)[:-4]}/{r['run']}", end=" ")
+            print(f"{os.path.basename(f)[:-4]}/{r['run']}\t{r.get('overrides', '')}")
 PY
-) "
+)
 PAIRS=()
-pair() {
-  [[ " ${PAIRS[*]} " == *" $1 "* || $RESULTS_DONE == *" $1 "* ]] && return
+pair() {  # SWEEP/RUN OVERRIDES: a run finished elsewhere with other overrides (its sweep file changed) runs again
+  [[ " ${PAIRS[*]} " == *" $1 "* ]] && return
+  if [[ -v RESULTS_DONE[$1] ]]; then
+    [[ ${RESULTS_DONE[$1]} == "$2" ]] && return
+    echo "batch: $1 finished in experiments/results/ with '${RESULTS_DONE[$1]}', its sweep now gives '$2': running it again" >&2
+  fi
   (( ${#PAIRS[@]} < ${MAX:-1000000} )) && PAIRS+=("$1")
 }
 add() {  # SWEEP or SWEEP/RUN: the runs its dry run lists, i.e. those not finished (here, on a warm machine)
   local sweep=${1%%/*} only=() runs r
   [[ $1 == */* ]] && only=(--only "${1#*/}")
   runs=$($S sweep "experiments/$sweep.yaml" "${only[@]}" --dry-run "${EXTRA[@]}" </dev/null) || exit 1
-  for r in $(sed -n 's/^\[[a-z]*\] \([^:]*\):.*/\1/p' <<<"$runs"); do pair "$sweep/$r"; done
+  local line name words w ov
+  while read -r line; do
+    name=${line#*] } name=${name%%:*}
+    read -ra words <<<"${line#* train }"  # CONFIG, the run's overrides, EXTRA, run.dir=, run.name=
+    ov=()
+    for w in "${words[@]:1}"; do
+      [[ $w == run.dir=* ]] && break
+      [[ " ${EXTRA[*]} " == *" $w "* ]] || ov+=("$w")
+    done
+    pair "$sweep/$name" "${ov[*]}"
+  done < <(grep '^\[[a-z]*\] [^:]*:' <<<"$runs")
 }
 for item in "$@"; do
   if [ -f "$item" ]; then
