@@ -2,8 +2,9 @@
 //   s_ij = q_i . k_j / sqrt(d_h)  (+ a positional bias b_ij for alibi / relative encodings)
 // are turned into weights A_ij by the configured kernel (engine/attention_kernels.h declares
 // them all), optionally normalised per row, and the output is o_i = sum_j A_ij v_j.
-// Additions: a learnable key/value bias slot, a value bias on the output, off-by-one and sink-logit denominators, an
-// output gate, QK-norm, and causal / prefix / sliding / bidirectional masks.
+// Additions: a learnable key/value bias slot, a value bias on the output, off-by-one and
+// sink-logit denominators, an output gate, QK-norm, and causal / prefix / sliding / bidirectional
+// masks.
 // Given a layer's KV cache (models/kv_cache.h), the T queries of x are the last T of the cached
 // keys; given an edit (models/intervention.h), the forward computes the edited layer.
 #pragma once

@@ -131,8 +131,8 @@ def from_sinklab(s, t):
                kv_bias_value_learnable=flag(a["kv_bias_value"] == "learnable"), relative_buckets=m["relative_buckets"],
                relative_max_distance=m["relative_max_distance"],
                **{k: (flag(v) if isinstance(v, bool) else v) for k, v in a.items()
-                  if k in ("kernel", "normalize", "off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "value_bias", "gate",
-                           "qk_norm", "mask", "prefix_len", "window")})
+                  if k in ("kernel", "normalize", "off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "value_bias",
+                           "gate", "qk_norm", "mask", "prefix_len", "window")})
     return cfg, dict(t), ref.rope
 
 

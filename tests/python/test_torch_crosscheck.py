@@ -32,8 +32,8 @@ REQUIRED_CASES = [
     "block", "llama", "gpt2", "post_norm", "pos_sinusoidal", "pos_alibi", "pos_relative", "pos_none",
     "ffn_geglu", "ffn_reglu", "ffn_relu", "ffn_silu", "kernel_sigmoid", "kernel_sigmoid_normalized",
     "kernel_elu_plus_one", "kernel_elu_plus_one_normalized", "kernel_linear_normalized", "kernel_mlp",
-    "kernel_mlp_normalized", "kernel_relu", "softmax_off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head", "value_bias",
-    "kv_bias_value_zero", "sink_token", "gate_elementwise", "gate_headwise", "qk_norm", "mask_prefix",
+    "kernel_mlp_normalized", "kernel_relu", "softmax_off_by_one", "sink_logit", "kv_bias", "kv_bias_per_head",
+    "value_bias", "kv_bias_value_zero", "sink_token", "gate_elementwise", "gate_headwise", "qk_norm", "mask_prefix",
     "mask_sliding", "mask_bidirectional", "adamw20_llama", "adamw20_gpt2",
 ]
 
