@@ -28,6 +28,7 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 void on_stop(int sig) { g_stop = sig; }
+void on_alarm(int) {}  // wakes waitpid to write the running runs' wall times
 
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=,:+") ==
@@ -55,6 +56,10 @@ std::string tail(const std::string& path, int lines) {
   std::string s;
   for (auto& l : last) s += "    " + l + "\n";
   return s;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 double read_number(const std::string& path) {
@@ -181,10 +186,14 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
   sa.sa_handler = on_stop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction alarm_sa {};
+  alarm_sa.sa_handler = on_alarm;
+  sigaction(SIGALRM, &alarm_sa, nullptr);
   struct Running {
     size_t run;
     int host, slot;  // slot: of --pin, else -1
     std::chrono::steady_clock::time_point start;
+    double wall_before;  // seconds of earlier invocations (logs/<run>.wall)
   };
   std::map<pid_t, Running> running;
   std::vector<std::string> failures;
@@ -193,7 +202,7 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
   size_t next = 0;
   const auto t0 = std::chrono::steady_clock::now();
   auto progress = [&]() {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double elapsed = seconds_since(t0);
     const size_t left = todo.size() - next + running.size();
     std::string eta = "-";
     if (done + failed > 0) eta = format_duration(done_seconds / (done + failed) * (double)left / jobs);
@@ -219,7 +228,8 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
           pinned.empty() ? -1 : (int)(std::find(slot_busy.begin(), slot_busy.end(), false) - slot_busy.begin());
       pid_t pid = spawn(cmd, threads, slot >= 0 ? pinned[slot] : std::vector<int>{}, sw.logs() + "/" + r.name + ".log",
                         sw.logs() + "/" + r.name + ".err");
-      running[pid] = {todo[next - 1], h, slot, std::chrono::steady_clock::now()};
+      running[pid] = {todo[next - 1], h, slot, std::chrono::steady_clock::now(),
+                      read_number(sw.logs() + "/" + r.name + ".wall")};
       ++busy[h];
       if (slot >= 0) slot_busy[slot] = true;
       std::printf("%s %s%s%s\n", s == RunState::Interrupted ? "resume" : "start", r.name.c_str(),
@@ -227,19 +237,25 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
                   slot >= 0 ? (" on CPUs " + cpu_list(pinned[slot])).c_str() : "");
     }
     progress();
+    // An alarm wakes the wait every half minute to write each running run's wall time, so that a
+    // sweep killed outright (a session's end) keeps what its runs had used.
     int status = 0;
+    alarm(30);
     pid_t pid = waitpid(-1, &status, 0);
+    alarm(0);
     if (pid < 0) {
-      if (errno == EINTR) continue;
-      break;
+      if (errno != EINTR) break;
+      for (const auto& [p, run] : running)
+        write_text(sw.logs() + "/" + sw.runs[run.run].name + ".wall",
+                   std::to_string(run.wall_before + seconds_since(run.start)) + "\n");
+      continue;
     }
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const SweepRun& r = sw.runs[it->second.run];
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second.start).count();
+    const double secs = seconds_since(it->second.start);
     // Wall time accumulates over the invocations that ran (or resumed) this run.
-    const std::string wall = sw.logs() + "/" + r.name + ".wall";
-    write_text(wall, std::to_string(read_number(wall) + secs) + "\n");
+    write_text(sw.logs() + "/" + r.name + ".wall", std::to_string(it->second.wall_before + secs) + "\n");
     --busy[it->second.host];
     if (it->second.slot >= 0) slot_busy[it->second.slot] = false;
     running.erase(it);
