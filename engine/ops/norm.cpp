@@ -97,7 +97,7 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
           // dx = rstd * (gy - mean(gy) - xh * mean(gy * xh)); no mean(gy) term without centring
           float mean_gy = centre ? (float)(sum_gy / D) : 0.f, mean_gy_xh = (float)(sum_gy_xh / D);
           float* dx = gx + r * D;
-          assign_or_add(dx, D, gx_slot.first, [&](int64_t i) { return rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh); });
+          assign_or_add(dx, D, gx_slot.first, [=](int64_t i) { return rs * (gy[i] - mean_gy - xh[i] * mean_gy_xh); });
         }
       }
 #pragma omp critical
