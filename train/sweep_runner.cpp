@@ -196,6 +196,11 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
     double wall_before;  // seconds of earlier invocations (logs/<run>.wall)
   };
   std::map<pid_t, Running> running;
+  // Wall time accumulates over the invocations that ran (or resumed) a run.
+  auto write_wall = [&](const Running& run) {
+    write_text(sw.logs() + "/" + sw.runs[run.run].name + ".wall",
+               std::to_string(run.wall_before + seconds_since(run.start)) + "\n");
+  };
   std::vector<std::string> failures;
   int done = 0, failed = 0;
   double done_seconds = 0;
@@ -245,17 +250,14 @@ int run_sweep(const Sweep& sw, const SweepOptions& opt, const std::string& exe) 
     alarm(0);
     if (pid < 0) {
       if (errno != EINTR) break;
-      for (const auto& [p, run] : running)
-        write_text(sw.logs() + "/" + sw.runs[run.run].name + ".wall",
-                   std::to_string(run.wall_before + seconds_since(run.start)) + "\n");
+      for (const auto& [p, run] : running) write_wall(run);
       continue;
     }
     auto it = running.find(pid);
     if (it == running.end()) continue;
     const SweepRun& r = sw.runs[it->second.run];
     const double secs = seconds_since(it->second.start);
-    // Wall time accumulates over the invocations that ran (or resumed) this run.
-    write_text(sw.logs() + "/" + r.name + ".wall", std::to_string(it->second.wall_before + secs) + "\n");
+    write_wall(it->second);
     --busy[it->second.host];
     if (it->second.slot >= 0) slot_busy[it->second.slot] = false;
     running.erase(it);
