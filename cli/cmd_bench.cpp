@@ -323,6 +323,11 @@ int cmd_bench(const Args& args) {
   }
   for (auto& name : shapes) shape_named(name, vocab);  // every name checked before anything runs
   if (!train::dist::root()) std::freopen("/dev/null", "w", stdout);  // rank 0 prints for the job
+  for (auto& d : dtypes) parse_matmul_precision(d);
+  if (!dnnl_ctx::bf16_matmul_supported() && std::erase(dtypes, "bf16")) {
+    std::printf("bench: no bf16 rows: oneDNN has no bf16 matmul for this CPU (AVX512-BF16, AMX or AVX2-VNNI-2)\n");
+    SL_CHECK(!dtypes.empty(), "bench: --precision names only bf16, which this CPU cannot run");
+  }
   if (torch && !std::ifstream(ref).good()) {
     std::fprintf(stderr, "bench: no PyTorch reference at %s (give --torch-ref PATH or --no-torch)\n", ref.c_str());
     torch = false;

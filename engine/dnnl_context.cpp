@@ -28,4 +28,18 @@ dnnl::primitive& cached(const std::string& key, const std::function<dnnl::primit
   return it->second;
 }
 
+bool bf16_matmul_supported() {
+  static const bool supported = [] {
+    using dt = dnnl::memory::data_type;
+    const auto md = [](dt t) { return dnnl::memory::desc({16, 16}, t, dnnl::memory::format_tag::ab); };
+    try {
+      dnnl::matmul::primitive_desc(dnnl::matmul::desc(md(dt::bf16), md(dt::bf16), md(dt::f32)), engine());
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return supported;
+}
+
 }  // namespace sl::dnnl_ctx

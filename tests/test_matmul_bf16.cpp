@@ -5,6 +5,7 @@
 
 #include "engine/ops/raw.h"
 #include "engine/precision.h"
+#include "tests/bf16_here.h"
 #include "tests/gradcheck.h"
 
 using namespace sl;
@@ -80,6 +81,7 @@ double gemm_error(const Tensor& a, const Tensor& b, bool accumulate, bool with_b
 }  // namespace
 
 TEST_CASE("bf16 gemm rounds its operands to nearest even", "[matmul][bf16]") {
+  if (!testing::bf16_here()) return;
   PrecisionScope bf16(MatmulPrecision::bf16);
   const float u = std::ldexp(1.f, -8);  // half a bf16 step at 1
   // 1 + u ties between 1 and 1 + 2u: even is 1. 1 + 3u ties between 1 + 2u and 1 + 4u: even is 1 + 4u.
@@ -93,6 +95,7 @@ TEST_CASE("bf16 gemm rounds its operands to nearest even", "[matmul][bf16]") {
 }
 
 TEST_CASE("bf16 gemm equals an fp32 product of bf16-rounded operands", "[matmul][bf16]") {
+  if (!testing::bf16_here()) return;
   // fp32 accumulation of exact bf16 products: within 1e-5 of each dot product's size, while
   // fp32 operands differ from the rounded ones by about 4e-3 (2^-8) of it.
   const double tol = 1e-5;
@@ -121,6 +124,7 @@ TEST_CASE("bf16 gemm equals an fp32 product of bf16-rounded operands", "[matmul]
 }
 
 TEST_CASE("a bf16 image serves every view inside it and is ignored outside", "[matmul][bf16]") {
+  if (!testing::bf16_here()) return;
   PrecisionScope bf16(MatmulPrecision::bf16);
   // The fused attention's blocks: query positions 4..8 against key positions 2..5 of [B, T, H, Dh].
   Tensor q = testing::randn({2, 9, 3, 7}, 1), k = testing::randn({2, 9, 3, 7}, 2);
@@ -140,6 +144,7 @@ TEST_CASE("a bf16 image serves every view inside it and is ignored outside", "[m
 }
 
 TEST_CASE("a kept bf16 image is made once for an op's output and read by gemm", "[matmul][bf16]") {
+  if (!testing::bf16_here()) return;
   PrecisionScope bf16(MatmulPrecision::bf16);
   Tensor leaf = testing::randn({6, 5}, 1).set_requires_grad();
   Tensor x = scale(leaf, 2.f);  // an op's output in the recorded graph: its values are final
@@ -183,6 +188,7 @@ Tensor probe(const Tensor& x, Kept* seen) {
 }  // namespace
 
 TEST_CASE("ops that write a product's operand keep its bf16 rounding, and only while it holds", "[matmul][bf16]") {
+  if (!testing::bf16_here()) return;
   PrecisionScope bf16(MatmulPrecision::bf16);
   Tensor a = testing::randn({4, 6, 2, 8}, 1).set_requires_grad(), b = testing::randn({4, 6, 2, 8}, 2).set_requires_grad();
   Tensor w = testing::rand_uniform({8}, 3, 0.5f, 1.5f).set_requires_grad();
