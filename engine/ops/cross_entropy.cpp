@@ -62,6 +62,20 @@ double row_loss(RowLse r, float target_logit, float z_loss) {
 // The softmax weight of d loss_r / d logits, (1 + 2 z lse).
 float softmax_weight(float lse, float z_loss) { return 1.f + 2.f * z_loss * lse; }
 
+// out[v * ld + r] = x[r * V + v] for rows r < n <= kBlock: through a tile of kBlock x kBlock, as
+// rows V floats apart (a power of two) share cache sets, and reading the block column by column
+// evicts each line before its next float is read.
+constexpr int64_t kBlock = 16;
+void transpose_block(const float* x, int64_t n, int64_t V, float* out, int64_t ld) {
+  float tile[kBlock][kBlock];
+  for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
+    const int64_t m = std::min(kBlock, V - v0);
+    for (int64_t r = 0; r < n; ++r) std::copy(x + r * V + v0, x + r * V + v0 + m, tile[r]);
+    for (int64_t l = 0; l < m; ++l)
+      for (int64_t r = 0; r < n; ++r) out[(v0 + l) * ld + r] = tile[r][l];
+  }
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& targets, int32_t ignore_index,
@@ -118,41 +132,49 @@ Tensor linear_cross_entropy(const Tensor& x_in, const Tensor& w, const std::vect
   const bool grads = recording({x, w});
   const Bf16Image d16 = grads ? bf16_image_to_fill(logits) : Bf16Image{};
   uint16_t* p16 = bf16_values(d16);
-  float* px = logits.data();
+  // In f32 the gradient is also written transposed, [V, N], for dW = d^T x: oneDNN's f32 gemm reads
+  // a product's left operand at about half speed when its rows are not contiguous in memory.
+  Tensor dt = grads && !p16 && needs_grad(w) ? Tensor::empty({V, N}) : Tensor();
+  float *px = logits.data(), *pt = dt.defined() ? dt.data() : nullptr;
   double total = 0;
 #pragma omp parallel reduction(+ : total) if (logits.numel() > kParallelMin)
   {
     std::vector<float> row(p16 ? V : 0);  // the gradient row before its rounding, in bf16
 #pragma omp for
-    for (int64_t r = 0; r < N; ++r) {
-      float *xr = px + r * V, *d = p16 ? row.data() : xr;
-      const bool counted = targets[r] != ignore_index;
-      if (counted) {
-        const float target_logit = xr[targets[r]];
-        const RowLse l = row_lse(xr, V, grads ? d : nullptr);
-        total += row_loss(l, target_logit, z_loss);
-        if (grads) {  // d = exp(x - max) * e^(max - lse) * (1 + 2 z lse) - onehot
-          const float c = softmax_weight(l.lse, z_loss) * std::exp(l.max - l.lse);
+    for (int64_t r0 = 0; r0 < N; r0 += kBlock) {  // kBlock rows: their transposed gradient fills cache lines of dt
+      const int64_t r1 = std::min(N, r0 + kBlock);
+      for (int64_t r = r0; r < r1; ++r) {
+        float *xr = px + r * V, *d = p16 ? row.data() : xr;
+        const bool counted = targets[r] != ignore_index;
+        if (counted) {
+          const float target_logit = xr[targets[r]];
+          const RowLse l = row_lse(xr, V, grads ? d : nullptr);
+          total += row_loss(l, target_logit, z_loss);
+          if (grads) {  // d = exp(x - max) * e^(max - lse) * (1 + 2 z lse) - onehot
+            const float c = softmax_weight(l.lse, z_loss) * std::exp(l.max - l.lse);
 #pragma omp simd
-          for (int64_t i = 0; i < V; ++i) d[i] *= c;
-          d[targets[r]] -= 1.f;
+            for (int64_t i = 0; i < V; ++i) d[i] *= c;
+            d[targets[r]] -= 1.f;
+          }
+        } else if (grads) {
+          std::fill(d, d + V, 0.f);
         }
-      } else if (grads) {
-        std::fill(d, d + V, 0.f);
+        if (grads && p16) round_to_bf16(d, p16 + r * V, V);
       }
-      if (grads && p16) round_to_bf16(d, p16 + r * V, V);
+      if (pt) transpose_block(px + r0 * V, r1 - r0, V, pt + r0, N);
     }
   }
   Tensor out = Tensor::scalar(count ? (float)(total / count) : 0.f);
 
-  return record(out, "linear_cross_entropy", {x, w}, [x, w, logits, d16, count](const Tensor&, const Tensor& g) {
+  return record(out, "linear_cross_entropy", {x, w}, [x, w, logits, dt, d16, count](const Tensor&, const Tensor& g) {
     // The gradient rows above are d loss_r / d logits; the mean's 1 / count and g scale the products.
     const float alpha = count ? g.item() / (float)count : 0.f;
     if (needs_grad(x)) {
       auto [gx, first] = grad_slot(x);
       gemm(logits, w.detach(), gx, nullptr, !first, alpha, d16);  // dx = alpha d W
     }
-    if (needs_grad(w)) gemm(mT(logits), x.detach(), grad_of(w), nullptr, true, alpha, d16);  // dW += alpha d^T x
+    if (needs_grad(w))  // dW += alpha d^T x
+      gemm(dt.defined() ? dt : mT(logits), x.detach(), grad_of(w), nullptr, true, alpha, d16);
   });
 }
 
