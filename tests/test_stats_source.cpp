@@ -102,7 +102,9 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
     // differ by a few ulps there
     CHECK(max_abs_diff(a.keys, r.keys) < tol * 10);
     CHECK(max_abs_diff(a.values, r.values) < tol * 10);
-    CHECK(max_abs_diff(train.hidden[l], ref.hidden[l]) < tol * 10);  // norms of order 1-10
+    // hidden states of norm 1-10: a few ulps there (up to 1.4e-5 on an AVX2 CPU's kernels, whose
+    // products block by their shape differently); a wrong block misses by 1e-2 or more
+    CHECK(max_abs_diff(train.hidden[l], ref.hidden[l]) < tol * 30);
   }
   // Every declared statistic of the block, against the probe's. The router losses are of the
   // whole batch, so they are not compared; routing is per token (no capacity).
@@ -119,9 +121,9 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
     REQUIRE((!s.logged || s.logged(in)));
     const std::vector<float> got = compute(s, in), want = compute(s, rin);
     if (s.unit == "percent" || s.unit == "count") CHECK(got == want);  // thresholds and counts agree exactly
-    else  // norms and magnitudes of hidden states reach 10 (the hidden states agree to tol * 10)
+    else  // norms and magnitudes of hidden states reach 10 (the hidden states agree to tol * 30)
       CHECK(max_abs_diff(got, want) <
-            (s.unit == "L2 norm" || s.unit == "magnitude" || s.unit == "ratio" ? tol * 10 : tol));
+            (s.unit == "L2 norm" || s.unit == "magnitude" || s.unit == "ratio" ? tol * 30 : tol));
   }
 }
 

@@ -2,10 +2,10 @@
 // row (target != ignore_index):
 //   loss_r = lse_r - logits[r, t_r] + z * lse_r^2,   lse_r = logsumexp(logits[r, :])
 // and the loss is their mean; d loss_r / d logits[r] = (1 + 2 z lse_r) softmax - onehot(t_r).
-// Fused (linear_cross_entropy), the logits x W^T live only inside the op: the pass that takes a
-// row's logsumexp also overwrites the row with its gradient (in bf16, writes instead the bf16
-// rounding both backward products read), so the backward is the two products alone, and the
-// [N, V] logits are neither read again nor joined by a gradient buffer of their size.
+// Fused (linear_cross_entropy), the logits x W^T live only inside the op's forward, a chunk of
+// rows at a time: the pass that takes a row's logsumexp overwrites the row with its gradient d,
+// and the chunk's share of both gradients, d W and d^T x, is taken then, while the chunk is in
+// cache. The [N, V] logits are never whole; the backward only scales the two gradients kept.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -62,18 +62,28 @@ double row_loss(RowLse r, float target_logit, float z_loss) {
 // The softmax weight of d loss_r / d logits, (1 + 2 z lse).
 float softmax_weight(float lse, float z_loss) { return 1.f + 2.f * z_loss * lse; }
 
-// out[v * ld + r] = x[r * V + v] for rows r < n <= kBlock: through a tile of kBlock x kBlock, as
-// rows V floats apart (a power of two) share cache sets, and reading the block column by column
-// evicts each line before its next float is read.
-constexpr int64_t kBlock = 16;
-void transpose_block(const float* x, int64_t n, int64_t V, float* out, int64_t ld) {
-  float tile[kBlock][kBlock];
-  for (int64_t v0 = 0; v0 < V; v0 += kBlock) {
-    const int64_t m = std::min(kBlock, V - v0);
-    for (int64_t r = 0; r < n; ++r) std::copy(x + r * V + v0, x + r * V + v0 + m, tile[r]);
-    for (int64_t l = 0; l < m; ++l)
-      for (int64_t r = 0; r < n; ++r) out[(v0 + l) * ld + r] = tile[r][l];
-  }
+// Rows of a chunk of the fused op (times the threads).
+constexpr int64_t kChunkRows = 128;
+
+// Rows [r0, r0 + n) of a dense [N, D] tensor, a view.
+Tensor row_range(const Tensor& t, int64_t r0, int64_t n) {
+  return make_view(t, {n, t.size(1)}, t.strides(), t.impl()->offset + r0 * t.strides()[0]);
+}
+
+// out[v * n + r] = x[r * V + v]: through tiles of 16 x 16, as rows V floats apart (a power of
+// two) share cache sets, and walking them column by column evicts each line before its next
+// float is read.
+void transpose(const float* x, int64_t n, int64_t V, float* out) {
+  constexpr int64_t kTile = 16;
+#pragma omp parallel for collapse(2) if (n * V > kParallelMin)
+  for (int64_t r0 = 0; r0 < n; r0 += kTile)
+    for (int64_t v0 = 0; v0 < V; v0 += kTile) {
+      float tile[kTile][kTile];
+      const int64_t rn = std::min(kTile, n - r0), vn = std::min(kTile, V - v0);
+      for (int64_t r = 0; r < rn; ++r) std::copy(x + (r0 + r) * V + v0, x + (r0 + r) * V + v0 + vn, tile[r]);
+      for (int64_t v = 0; v < vn; ++v)
+        for (int64_t r = 0; r < rn; ++r) out[(v0 + v) * n + r0 + r] = tile[r][v];
+    }
 }
 
 }  // namespace
@@ -124,57 +134,65 @@ Tensor linear_cross_entropy(const Tensor& x_in, const Tensor& w, const std::vect
   SL_CHECK(x_in.dim() == 2 && w.dim() == 2 && x_in.size(1) == w.size(1),
            "linear_cross_entropy: x must be [N, D] and the weight [V, D], got " + shape_str(x_in.shape()) + " and " +
                shape_str(w.shape()));
-  const int64_t N = x_in.size(0), V = w.size(0);
+  const int64_t N = x_in.size(0), V = w.size(0), D = w.size(1);
   const int64_t count = counted_rows(targets, N, V, ignore_index, "linear_cross_entropy");
   Tensor x = x_in.contiguous();
-  Tensor logits = Tensor::empty({N, V});  // becomes d loss / d logits * count, row by row
-  gemm(x.detach(), mT(w.detach()), logits, nullptr, false, 1.f, bf16_image_kept(x));
+  const Tensor xd = x.detach(), wd = w.detach();
+  const Bf16Image x16 = bf16_image_kept(x), w16 = bf16_image(w);
   const bool grads = recording({x, w});
-  const Bf16Image d16 = grads ? bf16_image_to_fill(logits) : Bf16Image{};
-  uint16_t* p16 = bf16_values(d16);
-  // In f32 the gradient is also written transposed, [V, N], for dW = d^T x: oneDNN's f32 gemm reads
-  // a product's left operand at about half speed when its rows are not contiguous in memory.
-  Tensor dt = grads && !p16 && needs_grad(w) ? Tensor::empty({V, N}) : Tensor();
-  float *px = logits.data(), *pt = dt.defined() ? dt.data() : nullptr;
+  // d loss / dx and d loss / dW times count, summed over the chunks
+  Tensor dx = grads && needs_grad(x) ? Tensor::empty({N, D}) : Tensor();
+  Tensor dw = grads && needs_grad(w) ? Tensor::zeros({V, D}) : Tensor();
+  // Rows a chunk: its logits and their transpose stay in each core's L2 (512 KB at V = 1024).
+  const int64_t rows = std::max<int64_t>(1, std::min(N, kChunkRows * num_threads()));
   double total = 0;
-#pragma omp parallel reduction(+ : total) if (logits.numel() > kParallelMin)
-  {
-    std::vector<float> row(p16 ? V : 0);  // the gradient row before its rounding, in bf16
-#pragma omp for
-    for (int64_t r0 = 0; r0 < N; r0 += kBlock) {  // kBlock rows: their transposed gradient fills cache lines of dt
-      const int64_t r1 = std::min(N, r0 + kBlock);
-      for (int64_t r = r0; r < r1; ++r) {
-        float *xr = px + r * V, *d = p16 ? row.data() : xr;
-        const bool counted = targets[r] != ignore_index;
-        if (counted) {
-          const float target_logit = xr[targets[r]];
-          const RowLse l = row_lse(xr, V, grads ? d : nullptr);
-          total += row_loss(l, target_logit, z_loss);
-          if (grads) {  // d = exp(x - max) * e^(max - lse) * (1 + 2 z lse) - onehot
-            const float c = softmax_weight(l.lse, z_loss) * std::exp(l.max - l.lse);
-#pragma omp simd
-            for (int64_t i = 0; i < V; ++i) d[i] *= c;
-            d[targets[r]] -= 1.f;
-          }
-        } else if (grads) {
-          std::fill(d, d + V, 0.f);
-        }
-        if (grads && p16) round_to_bf16(d, p16 + r * V, V);
+  for (int64_t r0 = 0; r0 < N; r0 += rows) {
+    const int64_t n = std::min(rows, N - r0);
+    const Tensor xc = row_range(xd, r0, n);
+    Tensor logits = Tensor::empty({n, V});  // becomes d loss / d logits * count, row by row
+    gemm(xc, mT(wd), logits, nullptr, false, 1.f, x16, w16);
+    float* px = logits.data();
+    const int32_t* tc = targets.data() + r0;
+#pragma omp parallel for reduction(+ : total) if (logits.numel() > kParallelMin)
+    for (int64_t r = 0; r < n; ++r) {
+      float* xr = px + r * V;
+      if (tc[r] == ignore_index) {
+        if (grads) std::fill(xr, xr + V, 0.f);
+        continue;
       }
-      if (pt) transpose_block(px + r0 * V, r1 - r0, V, pt + r0, N);
+      const float target_logit = xr[tc[r]];
+      const RowLse l = row_lse(xr, V, grads ? xr : nullptr);
+      total += row_loss(l, target_logit, z_loss);
+      if (grads) {  // d = exp(x - max) * e^(max - lse) * (1 + 2 z lse) - onehot
+        const float c = softmax_weight(l.lse, z_loss) * std::exp(l.max - l.lse);
+#pragma omp simd
+        for (int64_t i = 0; i < V; ++i) xr[i] *= c;
+        xr[tc[r]] -= 1.f;
+      }
+    }
+    if (!grads) continue;
+    const Bf16Image d16 = bf16_image_to_fill(logits);
+    if (uint16_t* p16 = bf16_values(d16)) round_to_bf16(px, p16, logits.numel());
+    if (dx.defined()) gemm(logits, wd, row_range(dx, r0, n), nullptr, false, 1.f, d16, w16);  // dx = d W
+    if (dw.defined()) {  // dW = d^T x, from d transposed: oneDNN's gemm reads a transposed view at half speed
+      Tensor dt = Tensor::empty({V, n});
+      transpose(px, n, V, dt.data());
+      const Bf16Image dt16 = bf16_image_to_fill(dt);
+      if (uint16_t* p16 = bf16_values(dt16)) round_to_bf16(dt.data(), p16, dt.numel());
+      gemm(dt, xc, dw, nullptr, true, 1.f, dt16, x16);
     }
   }
   Tensor out = Tensor::scalar(count ? (float)(total / count) : 0.f);
 
-  return record(out, "linear_cross_entropy", {x, w}, [x, w, logits, dt, d16, count](const Tensor&, const Tensor& g) {
-    // The gradient rows above are d loss_r / d logits; the mean's 1 / count and g scale the products.
+  return record(out, "linear_cross_entropy", {x, w}, [x, w, dx, dw, count](const Tensor&, const Tensor& g) {
+    // The gradients above are of the sum of the rows' losses; the mean's 1 / count and g scale them.
     const float alpha = count ? g.item() / (float)count : 0.f;
-    if (needs_grad(x)) {
-      auto [gx, first] = grad_slot(x);
-      gemm(logits, w.detach(), gx, nullptr, !first, alpha, d16);  // dx = alpha d W
+    for (auto [t, d] : {std::pair{&x, &dx}, std::pair{&w, &dw}}) {
+      if (!needs_grad(*t)) continue;
+      auto [grad, first] = grad_slot(*t);
+      const float* pd = d->data();
+      assign_or_add(grad.data(), grad.numel(), first, [=](int64_t i) { return alpha * pd[i]; });
     }
-    if (needs_grad(w))  // dW += alpha d^T x
-      gemm(dt.defined() ? dt : mT(logits), x.detach(), grad_of(w), nullptr, true, alpha, d16);
   });
 }
 
