@@ -66,8 +66,8 @@ Tensor log_softmax(const Tensor& x);
 // z_loss adds z_loss * mean(logsumexp(logits)^2) over the same rows (PaLM's auxiliary loss).
 Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& targets,
                      int32_t ignore_index = -1, float z_loss = 0.f);
-// cross_entropy(linear(x, w), ...) in one op for x [N, D] and an output layer w [V, D], without
-// keeping the [N, V] logits for the backward beside a gradient of their size.
+// cross_entropy(linear(x, w), ...) in one op for x [N, D] and an output layer w [V, D], whose
+// [N, V] logits are never held whole: the forward takes both gradients chunk by chunk.
 Tensor linear_cross_entropy(const Tensor& x, const Tensor& w, const std::vector<int32_t>& targets,
                             int32_t ignore_index = -1, float z_loss = 0.f);
 
