@@ -65,11 +65,6 @@ float softmax_weight(float lse, float z_loss) { return 1.f + 2.f * z_loss * lse;
 // Rows of a chunk of the fused op (times the threads).
 constexpr int64_t kChunkRows = 128;
 
-// Rows [r0, r0 + n) of a dense [N, D] tensor, a view.
-Tensor row_range(const Tensor& t, int64_t r0, int64_t n) {
-  return make_view(t, {n, t.size(1)}, t.strides(), t.impl()->offset + r0 * t.strides()[0]);
-}
-
 // out[v * n + r] = x[r * V + v]: through tiles of 16 x 16, as rows V floats apart (a power of
 // two) share cache sets, and walking them column by column evicts each line before its next
 // float is read.
@@ -148,7 +143,7 @@ Tensor linear_cross_entropy(const Tensor& x_in, const Tensor& w, const std::vect
   double total = 0;
   for (int64_t r0 = 0; r0 < N; r0 += rows) {
     const int64_t n = std::min(rows, N - r0);
-    const Tensor xc = row_range(xd, r0, n);
+    const Tensor xc = rows_of(xd, r0, r0 + n);
     Tensor logits = Tensor::empty({n, V});  // becomes d loss / d logits * count, row by row
     gemm(xc, mT(wd), logits, nullptr, false, 1.f, x16, w16);
     float* px = logits.data();
@@ -173,7 +168,7 @@ Tensor linear_cross_entropy(const Tensor& x_in, const Tensor& w, const std::vect
     if (!grads) continue;
     const Bf16Image d16 = bf16_image_to_fill(logits);
     if (uint16_t* p16 = bf16_values(d16)) round_to_bf16(px, p16, logits.numel());
-    if (dx.defined()) gemm(logits, wd, row_range(dx, r0, n), nullptr, false, 1.f, d16, w16);  // dx = d W
+    if (dx.defined()) gemm(logits, wd, rows_of(dx, r0, r0 + n), nullptr, false, 1.f, d16, w16);  // dx = d W
     if (dw.defined()) {  // dW = d^T x, from d transposed: oneDNN's gemm reads a transposed view at half speed
       Tensor dt = Tensor::empty({V, n});
       transpose(px, n, V, dt.data());

@@ -120,8 +120,7 @@ static void* scratchpad(size_t bytes) {
   return buffer.get();
 }
 
-// The rows [r0, r1) of a 2-D view.
-static Tensor rows_of(const Tensor& t, int64_t r0, int64_t r1) {
+Tensor rows_of(const Tensor& t, int64_t r0, int64_t r1) {
   return make_view(t, {r1 - r0, t.size(1)}, t.strides(), t.impl()->offset + r0 * t.strides()[0]);
 }
 

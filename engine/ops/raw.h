@@ -54,6 +54,9 @@ void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, floa
 // transposed operands of gemm. (ops/matmul.cpp)
 Tensor mT(const Tensor& t);
 
+// The rows [r0, r1) of a 2-D tensor: a view, for gemm on a block of rows. (ops/matmul.cpp)
+Tensor rows_of(const Tensor& t, int64_t r0, int64_t r1);
+
 // y = softmax (or log-softmax, by `alg`) of each of `rows` rows of length D; y may be x.
 // (ops/softmax.cpp)
 void softmax_rows(const float* x, float* y, int64_t rows, int64_t D, dnnl::algorithm alg);
