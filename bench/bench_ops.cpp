@@ -1,8 +1,10 @@
 // Matmul throughput for the shapes our models use, forward and backward (the dA, dB pair),
 // against oneDNN's own rate on a large square product. Threads: OMP_NUM_THREADS.
+// usage: bench_ops [f32|bf16]   (the products' precision, as train.dtype; the peak stays f32)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -10,6 +12,7 @@
 
 #include "engine/dnnl_context.h"
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
 #include "models/decoder.h"
@@ -47,9 +50,10 @@ struct Case {
   bool as_linear;  // b given as a weight [out, in] through linear(), as models call it
 };
 
-int main() {
+static int run(int argc, char** argv) {
   Rng rng(1);
-  std::printf("threads: %d\n", num_threads());
+  set_matmul_precision(parse_matmul_precision(argc > 1 ? argv[1] : "f32"));
+  std::printf("threads: %d, products in %s\n", num_threads(), argc > 1 ? argv[1] : "f32");
 
   // Peak: a bare oneDNN matmul on a large square product into a preallocated output (no
   // framework overhead, no fresh output pages).
@@ -86,6 +90,8 @@ int main() {
       {"d=128 vocab", {2048, 128}, {1024, 128}, true},
       {"attn scores", {64, 256, 64}, {64, 64, 256}, false},
       {"attn values", {64, 256, 256}, {64, 256, 64}, false},
+      {"d=128 attn scores", {128, 64, 32}, {128, 32, 64}, false},
+      {"d=128 attn values", {128, 64, 64}, {128, 64, 32}, false},
   };
   std::printf("%-20s %-26s %9s %8s %6s %9s %8s %6s\n", "case", "shape", "fwd ms", "GFLOP/s", "%peak", "bwd ms",
               "GFLOP/s", "%peak");
@@ -131,4 +137,13 @@ int main() {
   std::printf("\n4-layer d=256 stack, fwd+bwd of %lld x %lld tokens: %.1f ms, %.0f tokens/s, %.1f GFLOP/s (%.0f%% of peak)\n",
               (long long)B, (long long)T, step * 1e3, B * T / step, flop / step / 1e9, 100 * flop / step / 1e9 / peak);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_ops: %s\n", e.what());
+    return 2;
+  }
 }
