@@ -12,7 +12,8 @@
 # tokens per run; RUNS runs).
 # Carry .debs (../shared/device/pack-deps.sh) and .bench (a copy of ../shared/bench/torch_ref.py,
 # the reference; not part of the project).
-# usage: [STEPS=200] [TORCH_STEPS=30] [RUN_STEPS=5000] [RUNS=80] experiments/device/concurrency.sh
+# EXTRA adds overrides to every sinklab run (e.g. EXTRA=train.micro_batch=8).
+# usage: [STEPS=200] [TORCH_STEPS=30] [RUN_STEPS=5000] [RUNS=80] [EXTRA=key=value,...] experiments/device/concurrency.sh
 source .debs/use-deps.sh
 cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C /tmp/b -j16 sinklab >/tmp/build.log 2>&1 ||
   { tail -30 /tmp/build.log; exit 1; }
@@ -22,7 +23,7 @@ N=$(nproc)
 W=/tmp/concurrency
 rm -rf $W && mkdir -p $W
 lscpu | grep -E "Model name|^CPU\(s\)"; python3 -c "import torch; print('torch', torch.__version__)"
-echo "$N CPUs; $STEPS steps per sinklab run, $TORCH_STEPS timed steps per PyTorch process"
+echo "$N CPUs; $STEPS steps per sinklab run${EXTRA:+ ($EXTRA)}, $TORCH_STEPS timed steps per PyTorch process"
 
 # A sweep of `runs` seeds of the calibrated shape.
 sweep_file() {  # name runs dtype
@@ -31,7 +32,7 @@ sweep_file() {  # name runs dtype
 base: $PWD/configs/default.yaml
 overrides: [model.d_model=128, model.n_layers=4, model.n_heads=4, model.context=64, data.source=random,
             data.vocab=1023, train.batch_size=32, train.steps=$STEPS, train.dtype=$3, train.eval_every=0,
-            train.checkpoint_every=0, train.log_every=50, stats.every=50, stats.source=probe]
+            train.checkpoint_every=0, train.log_every=50, stats.every=50, stats.source=probe${EXTRA:+, $EXTRA}]
 grid:
   train.seed: [$seeds]
 EOF
