@@ -52,8 +52,9 @@ struct Case {
 
 static int run(int argc, char** argv) {
   Rng rng(1);
-  set_matmul_precision(parse_matmul_precision(argc > 1 ? argv[1] : "f32"));
-  std::printf("threads: %d, products in %s\n", num_threads(), argc > 1 ? argv[1] : "f32");
+  const std::string precision = argc > 1 ? argv[1] : "f32";
+  set_matmul_precision(parse_matmul_precision(precision));
+  std::printf("threads: %d, products in %s\n", num_threads(), precision.c_str());
 
   // Peak: a bare oneDNN matmul on a large square product into a preallocated output (no
   // framework overhead, no fresh output pages).
