@@ -115,6 +115,24 @@ static int run(int argc, char** argv) {
                 100 * 2 * flop / bwd / 1e9 / peak);
   }
 
+  // A pre-norm block's residual add and the norm that reads it, composed and fused (add_rms_norm),
+  // at the calibrated shape's [batch x sequence, d]: forward, and forward + backward from the norm.
+  {
+    Tensor h = random({2048, 128}, rng).set_requires_grad(), y = random({2048, 128}, rng).set_requires_grad();
+    Tensor w = random({128}, rng).set_requires_grad(), seed = random({2048, 128}, rng);
+    auto composed = [&] { return rms_norm(add(h, y), w); };
+    auto fused = [&] { return add_rms_norm(h, y, w).normed; };
+    std::printf("\n%-20s %-26s %9s %9s\n", "residual + norm", "shape", "fwd ms", "fwd+bwd ms");
+    for (auto& [name, f] : std::vector<std::pair<const char*, std::function<Tensor()>>>{{"composed", composed},
+                                                                                       {"fused", fused}}) {
+      double fwd = median_seconds([] {}, [&] { NoGrad ng; f(); });
+      // fresh gradients each time, as the step's intermediates have
+      double both = median_seconds([&] { for (Tensor* t : {&h, &y, &w}) t->impl()->grad.reset(); },
+                                   [&] { backward(f(), seed); });
+      std::printf("%-20s %-26s %9.3f %9.3f\n", name, "[2048, 128] + [2048, 128]", fwd * 1e3, both * 1e3);
+    }
+  }
+
   // One full forward + backward of the 4-layer d=256 LLaMA-style stack (batch 16 x 256 tokens),
   // counted as the PyTorch reference counts them (models/flops.h).
   models::DecoderConfig dc;

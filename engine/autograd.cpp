@@ -61,6 +61,13 @@ GradSlot grad_slot(const Tensor& t) {
   return {g, true};
 }
 
+bool adopt_grad(const Tensor& t, const Tensor& g) {
+  TensorImpl* impl = t.impl();
+  if (impl->grad || g.shape() != t.shape() || !g.is_contiguous()) return false;
+  impl->grad = g.impl_ptr();
+  return true;
+}
+
 void Tensor::backward() const {
   SL_CHECK(numel() == 1, "backward() needs a scalar, got shape " + shape_str(shape()));
   sl::backward(*this, Tensor::ones(shape()));

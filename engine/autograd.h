@@ -52,6 +52,13 @@ struct GradSlot {
 };
 GradSlot grad_slot(const Tensor& t);
 
+// Makes g itself t's gradient when t has none yet and g is t's whole gradient so far: a
+// pass-through contribution (an add's) then costs no copy. False, and nothing done, when t
+// already has a gradient or g is not of t's shape. g must be a finished gradient that only t's
+// gradient writes from now on (an op's output gradient, in its own backward: once that backward
+// has run, no other op reads or writes it); only one input may adopt it.
+bool adopt_grad(const Tensor& t, const Tensor& g);
+
 // Backpropagates `seed` (d loss / d root, same shape as root) through the graph of root.
 // Tensor::backward() is backward(loss, 1).
 void backward(const Tensor& root, const Tensor& seed);

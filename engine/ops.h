@@ -56,6 +56,14 @@ Tensor swiglu(const Tensor& a, const Tensor& b);
 // ---- normalisation (ops/norm.cpp), over the last dimension ---------------------------------
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps = 1e-5f);  // weight may be undefined
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+// A residual add and the norm that reads its sum in one pass over the rows: sum = h + y (same
+// shapes) and normed = rms_norm(sum) / layer_norm(sum), recorded as those two ops.
+struct ResidualNorm {
+  Tensor sum, normed;
+};
+ResidualNorm add_rms_norm(const Tensor& h, const Tensor& y, const Tensor& weight, float eps = 1e-5f);
+ResidualNorm add_layer_norm(const Tensor& h, const Tensor& y, const Tensor& weight, const Tensor& bias,
+                            float eps = 1e-5f);
 
 // ---- softmax family (ops/softmax.cpp, oneDNN softmax), over the last dimension -------------
 Tensor softmax(const Tensor& x);

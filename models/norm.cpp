@@ -13,4 +13,8 @@ Tensor Norm::forward(const Tensor& x) const {
   return rms_ ? rms_norm(x, weight_, eps_) : layer_norm(x, weight_, bias_, eps_);
 }
 
+ResidualNorm Norm::forward(const Tensor& h, const Tensor& y) const {
+  return rms_ ? add_rms_norm(h, y, weight_, eps_) : add_layer_norm(h, y, weight_, bias_, eps_);
+}
+
 }  // namespace sl::models

@@ -12,6 +12,8 @@ class Norm {
   Norm() = default;
   Norm(const std::string& kind, int64_t dim, float eps, ParamStore& ps, const std::string& name);
   Tensor forward(const Tensor& x) const;
+  // {h + y, norm(h + y)} in one pass (a residual add and the norm that reads the sum).
+  ResidualNorm forward(const Tensor& h, const Tensor& y) const;
 
  private:
   bool rms_ = true;

@@ -42,6 +42,15 @@ TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& captur
   const int64_t T = h.size(1);
   TrunkOutput out;
   if (capture) out.capture.emplace();
+  // Pre-norm, the residual stream is h + pending, the last sublayer's output not yet added: the
+  // norm that reads the stream next adds it in the same pass over the rows (add_rms_norm).
+  Tensor pending;
+  auto normed = [&](const Norm& n) {
+    if (!pending.defined()) return n.forward(h);
+    ResidualNorm s = n.forward(h, pending);
+    h = s.sum, pending = Tensor();
+    return s.normed;
+  };
   for (size_t l = 0; l < blocks_.size(); ++l) {
     const Block& b = blocks_[l];
     const bool edited = intervention && intervention->at((int64_t)l);
@@ -53,17 +62,26 @@ TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& captur
       out.aux_loss = out.aux_loss.defined() ? add(out.aux_loss, loss) : loss;
       return o.y;
     };
-    AttentionOutput a = b.attn.forward(pre ? b.norm1.forward(h) : h, capture,
+    AttentionOutput a = b.attn.forward(pre ? normed(b.norm1) : h, capture,
                                        edited ? intervention->attention : std::nullopt,
                                        cache ? &cache->layer((int64_t)l) : nullptr);
-    h = pre ? add(h, a.y) : b.norm1.forward(add(h, a.y));
-    h = pre ? add(h, feed_forward(b.norm2.forward(h))) : b.norm2.forward(add(h, feed_forward(h)));
-    if (edited && intervention->hidden) h = ablate_massive_activations(h, *intervention->hidden);
+    if (pre) {  // h + attn(norm1(h)), then + ffn(norm2(that)), each add made by the norm after it
+      pending = a.y;
+      pending = feed_forward(normed(b.norm2));
+    } else {  // norm1(h + attn(h)), then norm2(that + ffn(that))
+      h = b.norm1.forward(h, a.y).normed;
+      h = b.norm2.forward(h, feed_forward(h)).normed;
+    }
+    if (edited && intervention->hidden) {
+      if (pending.defined()) h = add(h, pending), pending = Tensor();
+      h = ablate_massive_activations(h, *intervention->hidden);
+    }
     if (!capture) continue;
     // The one place the block's leading rows and positions are cut (attention cuts its own).
     const int64_t rows = capture->rows, n = capture->positions;
     out.capture->attn.push_back(std::move(*a.capture));
-    out.capture->hidden.push_back(leading_block(h, {rows, n}));
+    Tensor block_out = leading_block(h, {rows, n});  // the stream after the block: h + pending
+    out.capture->hidden.push_back(pending.defined() ? add(block_out, leading_block(pending, {rows, n})) : block_out);
     if (routing.tokens > 0 && (rows * T != routing.tokens || n != T)) {
       leading_tokens(routing.choice, T, rows, n, routing.top_k);
       leading_tokens(routing.kept, T, rows, n, routing.top_k);
@@ -73,7 +91,7 @@ TrunkOutput Trunk::forward(Tensor h, const std::optional<CaptureRequest>& captur
     }
     out.capture->moe.push_back(std::move(routing));
   }
-  if (pre) h = final_norm_.forward(h);
+  if (pre) h = normed(final_norm_);
   out.h = h;
   return out;
 }

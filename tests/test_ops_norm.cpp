@@ -87,3 +87,41 @@ TEST_CASE("layer_norm on a large input (threaded path) matches the composite of 
   REQUIRE(max_diff(w1.grad(), w2.grad()) < 1e-2);  // sums over 211 rows
   REQUIRE(max_diff(b1.grad(), b2.grad()) < 1e-3);
 }
+
+TEST_CASE("add_rms_norm and add_layer_norm are the add and the norm, values and gradients", "[norm][gradcheck]") {
+  // Both outputs feed the loss, as in a pre-norm block: the sum goes on down the residual stream.
+  for (bool rms : {true, false}) {
+    for (int64_t R : {6, 400}) {  // 400 x 97 rows: the threaded path
+      const int64_t D = 97;
+      Tensor h = testing::randn({2, R / 2, D}, 31), y = testing::randn({2, R / 2, D}, 32);
+      Tensor w = testing::randn({D}, 33), b = testing::randn({D}, 34);
+      Tensor ws = testing::randn({2, R / 2, D}, 35), wn = testing::randn({2, R / 2, D}, 36);
+      auto loss = [&](const Tensor& sum_, const Tensor& normed) { return sum(add(mul(sum_, ws), mul(normed, wn))); };
+      std::vector<Tensor> fused{h.clone(), y.clone(), w.clone(), b.clone()}, plain{h.clone(), y.clone(), w.clone(), b.clone()};
+      for (auto& t : fused) t.set_requires_grad();
+      for (auto& t : plain) t.set_requires_grad();
+      ResidualNorm f = rms ? add_rms_norm(fused[0], fused[1], fused[2])
+                           : add_layer_norm(fused[0], fused[1], fused[2], fused[3]);
+      Tensor s = add(plain[0], plain[1]);
+      Tensor n = rms ? rms_norm(s, plain[2]) : layer_norm(s, plain[2], plain[3]);
+      REQUIRE(f.sum.to_vector() == s.to_vector());  // one computation, not merely close
+      REQUIRE(f.normed.to_vector() == n.to_vector());
+      loss(f.sum, f.normed).backward();
+      loss(s, n).backward();
+      for (int k = 0; k < (rms ? 3 : 4); ++k) {
+        std::vector<float> gf = fused[k].grad().to_vector(), gp = plain[k].grad().to_vector();
+        for (size_t i = 0; i < gf.size(); ++i) REQUIRE(gf[i] == Approx(gp[i]).margin(1e-4));
+      }
+    }
+    auto f = [rms](const std::vector<Tensor>& in) {
+      ResidualNorm o = rms ? add_rms_norm(in[0], in[1], in[2]) : add_layer_norm(in[0], in[1], in[2], in[3]);
+      return add(o.normed, scale(o.sum, 0.5f));
+    };
+    std::vector<Tensor> in{testing::randn({3, 7}, 37), testing::randn({3, 7}, 38), testing::randn({7}, 39),
+                           testing::randn({7}, 40)};
+    if (rms) in.pop_back();
+    REQUIRE(testing::gradcheck(f, in) < 1e-3);
+  }
+  REQUIRE_THROWS_WITH(add_rms_norm(testing::randn({2, 3}, 1), testing::randn({3, 2}, 2), Tensor()),
+                      Catch::Contains("[3, 2]") && Catch::Contains("one shape"));
+}

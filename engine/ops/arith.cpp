@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "engine/ops/raw.h"
 #include "engine/threads.h"
 
 namespace sl {
@@ -148,16 +149,26 @@ Tensor binary(const Tensor& a_in, const Tensor& b_in, const char* name, Op op, B
   });
 }
 
+// d(a + b) = g for both: a takes g itself as its gradient where it can (adopt_grad), b a copy.
+void add_backward(const Layout& L, const Tensor& a, const Tensor& b, const Tensor&, const Tensor& g) {
+  const float* pg = g.data();
+  auto pass = [pg](int64_t i, int64_t, int64_t) { return pg[i]; };
+  if (needs_grad(a) && !adopt_grad(a, g)) accumulate(L, true, a, pass);
+  if (needs_grad(b)) accumulate(L, false, b, pass);
+}
+
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  return binary(a, b, "add", [](float x, float y) { return x + y; },
-                [](const Layout& L, const Tensor& a, const Tensor& b, const Tensor&, const Tensor& g) {
-                  const float* pg = g.data();
-                  auto pass = [pg](int64_t i, int64_t, int64_t) { return pg[i]; };
-                  if (needs_grad(a)) accumulate(L, true, a, pass);
-                  if (needs_grad(b)) accumulate(L, false, b, pass);
-                });
+  return binary(a, b, "add", [](float x, float y) { return x + y; }, add_backward);
+}
+
+Tensor record_add(Tensor sum, const Tensor& a, const Tensor& b) {
+  SL_CHECK(a.shape() == b.shape() && a.shape() == sum.shape(),
+           "record_add: operands " + shape_str(a.shape()) + " and " + shape_str(b.shape()) + " for a sum " +
+               shape_str(sum.shape()) + "; all three must have one shape");
+  const Layout L = broadcast_layout(a.shape(), b.shape(), "add");
+  return record(sum, "add", {a, b}, [a, b, L](const Tensor& out, const Tensor& g) { add_backward(L, a, b, out, g); });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {

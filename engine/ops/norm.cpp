@@ -1,6 +1,7 @@
 // Layer norm and RMS norm over the last dimension, forward and backward fused over rows.
 // RMS norm is layer norm without centring (mean taken as 0) and without bias, so one
-// implementation serves both.
+// implementation serves both, with or without the residual add that precedes a pre-norm
+// block's norm.
 #include <cmath>
 #include <vector>
 
@@ -13,30 +14,42 @@ namespace sl {
 namespace {
 
 // y = (x - mu) * rstd * w + b per row, rstd = 1 / sqrt(mean((x - mu)^2) + eps), with mu the row
-// mean when `centre` and 0 otherwise. w and b may be undefined (no affine part).
-Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, float eps, bool centre,
-                 const char* name) {
+// mean when `centre` and 0 otherwise. w and b may be undefined (no affine part). With `residual`
+// defined, x is x_in + residual, written by the same row loop (a pre-norm block's residual add
+// and the norm that reads its sum, one pass over the rows) and returned in *sum as add's output.
+Tensor normalize(const Tensor& x_in, const Tensor& residual, Tensor* sum, const Tensor& w_in, const Tensor& b_in,
+                 float eps, bool centre, const char* name) {
   SL_CHECK(x_in.dim() >= 1, std::string(name) + ": needs at least one dimension, got a scalar");
+  SL_CHECK(!residual.defined() || residual.shape() == x_in.shape(),
+           std::string(name) + ": residual of shape " + (residual.defined() ? shape_str(residual.shape()) : "") +
+               " for input " + shape_str(x_in.shape()) + "; the two are added and must have one shape");
   int64_t D = x_in.size(-1), R = D ? x_in.numel() / D : 0;
   for (const Tensor* p : {&w_in, &b_in})
     SL_CHECK(!p->defined() || p->shape() == Shape{D}, std::string(name) + ": weight/bias of shape " +
                                                          shape_str(p->shape()) + " for input " +
                                                          shape_str(x_in.shape()) + ", expected [" +
                                                          std::to_string(D) + "]");
-  Tensor x = x_in.contiguous();
+  const Tensor h = x_in.contiguous(), r = residual.defined() ? residual.contiguous() : Tensor();
+  Tensor x = r.defined() ? Tensor::empty(h.shape()) : h;
   Tensor w = w_in.defined() ? w_in.contiguous() : Tensor();
   Tensor b = b_in.defined() ? b_in.contiguous() : Tensor();
   Tensor out = Tensor::empty(x.shape());
   std::vector<float> mu(R), rstd(R);  // per row, kept for the backward
-  const float* px = x.data();
+  const float* ph = h.data();
+  const float* pr = r.defined() ? r.data() : nullptr;
+  float* px = x.data();
   const float* pw = w.defined() ? w.data() : nullptr;
   const float* pb = b.defined() ? b.data() : nullptr;
   float* py = out.data();
-  uint16_t* py16 = bf16_values(bf16_image_kept_to_fill(out, recording({x, w, b})));  // for the products reading y
+  uint16_t* py16 = bf16_values(bf16_image_kept_to_fill(out, recording({h, r, w, b})));  // for the products reading y
 #pragma omp parallel for if (x.numel() > kParallelMin)
-  for (int64_t r = 0; r < R; ++r) {
-    const float* xr = px + r * D;
-    float* yr = py + r * D;
+  for (int64_t row = 0; row < R; ++row) {
+    float* xr = px + row * D;
+    float* yr = py + row * D;
+    if (pr) {
+#pragma omp simd
+      for (int64_t i = 0; i < D; ++i) xr[i] = ph[row * D + i] + pr[row * D + i];
+    }
     double s = 0, ss = 0;
     // omp simd: lets the compiler reorder (and so vectorise) the row sums
     if (centre) {
@@ -47,16 +60,17 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
 #pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < D; ++i) ss += (double)(xr[i] - m) * (xr[i] - m);
     float rs = (float)(1.0 / std::sqrt(ss / D + eps));
-    mu[r] = m;
-    rstd[r] = rs;
+    mu[row] = m;
+    rstd[row] = rs;
     for (int64_t i = 0; i < D; ++i) {
       float v = (xr[i] - m) * rs;
       if (pw) v *= pw[i];
       if (pb) v += pb[i];
       yr[i] = v;
     }
-    if (py16) round_to_bf16(yr, py16 + r * D, D);
+    if (py16) round_to_bf16(yr, py16 + row * D, D);
   }
+  if (r.defined()) *sum = x = record_add(x, h, r);
 
   return record(out, name, {x, w, b},
                 [x, w, b, centre, R, D, mu = std::move(mu), rstd = std::move(rstd)](const Tensor&, const Tensor& g) {
@@ -112,11 +126,23 @@ Tensor normalize(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, flo
 }  // namespace
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
-  return normalize(x, weight, Tensor(), eps, /*centre=*/false, "rms_norm");
+  return normalize(x, Tensor(), nullptr, weight, Tensor(), eps, /*centre=*/false, "rms_norm");
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
-  return normalize(x, weight, bias, eps, /*centre=*/true, "layer_norm");
+  return normalize(x, Tensor(), nullptr, weight, bias, eps, /*centre=*/true, "layer_norm");
+}
+
+ResidualNorm add_rms_norm(const Tensor& h, const Tensor& y, const Tensor& weight, float eps) {
+  ResidualNorm out;
+  out.normed = normalize(h, y, &out.sum, weight, Tensor(), eps, /*centre=*/false, "rms_norm");
+  return out;
+}
+
+ResidualNorm add_layer_norm(const Tensor& h, const Tensor& y, const Tensor& weight, const Tensor& bias, float eps) {
+  ResidualNorm out;
+  out.normed = normalize(h, y, &out.sum, weight, bias, eps, /*centre=*/true, "layer_norm");
+  return out;
 }
 
 }  // namespace sl

@@ -50,6 +50,11 @@ inline uint16_t* bf16_values(const Bf16Image& image) {
 void gemm(Tensor a, Tensor b, Tensor c, const float* bias, bool accumulate, float alpha = 1.f,
           const Bf16Image& a16 = {}, const Bf16Image& b16 = {});
 
+// sum, which the caller has filled with a + b (three dense tensors of one shape, a and b as the
+// op reads them), recorded as add(a, b): for a fused op that writes a sum on its way to
+// something else. (ops/arith.cpp)
+Tensor record_add(Tensor sum, const Tensor& a, const Tensor& b);
+
 // t with its last two dimensions swapped: a strided view without autograd history, for the
 // transposed operands of gemm. (ops/matmul.cpp)
 Tensor mT(const Tensor& t);
