@@ -3,7 +3,9 @@
 // block, the first `rows` sequences and their first `positions` tokens (-1 = all), with the keys
 // they see and the attention's bias slots. Under a causal mask that block is exactly what a
 // forward of just those tokens computes, so a training forward can serve as the statistics'
-// probe. The block is copied out, so a training step does not hold its whole T x T weights.
+// probe. The block is a view of the forward's own tensors, not a copy: a training step computes
+// its statistics before the backward, while the graph holds those tensors anyway, so they cost no
+// memory beyond the forward's (a capture kept past the backward would keep them whole).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -41,8 +43,7 @@ struct AttentionCapture {
   bool normalized = true;
 };
 
-// x cut to its first extents[d] entries along each dimension d (-1: all), detached; a copy when
-// anything is cut, so that the statistics do not hold the whole tensor.
+// x cut to its first extents[d] entries along each dimension d (-1: all): a detached view.
 Tensor leading_block(const Tensor& x, const std::vector<int64_t>& extents);
 
 // Per-token values of `rows` x T tokens (per_token entries each, row-major) cut to every row's

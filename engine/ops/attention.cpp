@@ -138,8 +138,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   const bool whole = blocks.size() == 1 && blocks[0].rows() == T && blocks[0].keys() == T;
   if (probs) {  // P of the first probs_rows sequences' first probs_len queries, zero outside the blocks
     const int64_t R = probs_rows < 0 ? B : std::min(probs_rows, B), N = probs_len < 0 ? T : std::min(probs_len, T);
-    if (whole && R == B && N == T) {
-      *probs = P[0];  // read-only: backward needs it
+    if (whole) {  // a view of the leading block of P, read-only: backward needs it
+      *probs = make_view(P[0], {R, H, N, N}, P[0].strides(), P[0].impl()->offset);
     } else {
       *probs = Tensor::zeros({R, H, N, N});
       float* all = probs->data();
