@@ -50,8 +50,9 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor square(const Tensor& x);
 Tensor sqrt(const Tensor& x);
-// silu(a) * b, SwiGLU's gate, fused (ops/swiglu.cpp)
-Tensor swiglu(const Tensor& a, const Tensor& b);
+// silu(a) * b, SwiGLU's gate, fused, for h = [a | b] along the last dimension (its first half
+// the gate a, its second the value b; ops/swiglu.cpp): [..., 2F] -> [..., F]
+Tensor swiglu(const Tensor& h);
 
 // ---- normalisation (ops/norm.cpp), over the last dimension ---------------------------------
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps = 1e-5f);  // weight may be undefined

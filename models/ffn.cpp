@@ -26,7 +26,10 @@ Tensor FFN::activation(const Tensor& h) const {
 }
 
 Tensor FFN::forward(const Tensor& x) const {
-  if (cfg_.kind == "swiglu") return linear(swiglu(linear(x, w1_, b1_), linear(x, w3_, b3_)), w2_, b2_);
+  if (cfg_.kind == "swiglu") {  // the gate x W1^T and the value x W3^T from one product of the stacked [W1; W3]
+    const Tensor b13 = b1_.defined() ? concat({b1_, b3_}, 0) : Tensor();
+    return linear(swiglu(linear(x, concat({w1_, w3_}, 0), b13)), w2_, b2_);
+  }
   Tensor h = activation(linear(x, w1_, b1_));
   if (w3_.defined()) h = mul(h, linear(x, w3_, b3_));
   return linear(h, w2_, b2_);

@@ -128,18 +128,26 @@ TEST_CASE("row_sum, row_dot and row_max_abs on hand-made rows", "[pointwise]") {
   CHECK(row_max_abs(x, 0) == 0.f);
 }
 
-TEST_CASE("swiglu is silu(a) * b, with its gradients", "[pointwise][gradcheck]") {
+TEST_CASE("swiglu of [a | b] is silu(a) * b, with its gradients", "[pointwise][gradcheck]") {
   Tensor a = testing::randn({181, 193}, 7), b = testing::randn({181, 193}, 8);  // the threaded path
-  Tensor fused = swiglu(a, b), composed = mul(silu(a), b);
+  Tensor fused = swiglu(concat({a, b}, -1)), composed = mul(silu(a), b);
+  REQUIRE(fused.shape() == Shape{181, 193});
   const std::vector<float> f = fused.to_vector(), c = composed.to_vector();
   for (size_t i = 0; i < f.size(); ++i) REQUIRE(f[i] == Approx(c[i]).epsilon(1e-5).margin(1e-6));
   // far into both tails, where sigmoid saturates
-  REQUIRE(swiglu(Tensor::scalar(-100.f), Tensor::scalar(1.f)).item() == Approx(0.f).margin(1e-30));
-  REQUIRE(swiglu(Tensor::scalar(100.f), Tensor::scalar(2.f)).item() == Approx(200.f));
-  auto f2 = [](const std::vector<Tensor>& in) { return swiglu(in[0], in[1]); };
-  REQUIRE(testing::gradcheck(f2, {testing::randn({3, 5, 7}, 9), testing::randn({3, 5, 7}, 10)}) < 1e-3);
-  // one tensor as gate and value: its two gradient contributions add up
-  REQUIRE(testing::gradcheck([](const std::vector<Tensor>& in) { return swiglu(in[0], in[0]); },
-                             {testing::randn({3, 5, 7}, 11)}) < 1e-3);
-  REQUIRE_THROWS_WITH(swiglu(a, testing::randn({181, 192}, 1)), Catch::Contains("must have one shape"));
+  REQUIRE(swiglu(Tensor::from({2}, {-100.f, 1.f})).item() == Approx(0.f).margin(1e-30));
+  REQUIRE(swiglu(Tensor::from({2}, {100.f, 2.f})).item() == Approx(200.f));
+  auto f1 = [](const std::vector<Tensor>& in) { return swiglu(in[0]); };
+  REQUIRE(testing::gradcheck(f1, {testing::randn({3, 5, 14}, 9)}) < 1e-3);
+  // a gradient that already holds a contribution (h read twice) takes swiglu's on top
+  REQUIRE(testing::gradcheck([](const std::vector<Tensor>& in) { return add(swiglu(in[0]), slice(in[0], -1, 0, 7)); },
+                             {testing::randn({3, 5, 14}, 11)}) < 1e-3);
+  // against the composition, through the threaded path's gradients
+  Tensor h1 = concat({a, b}, -1).set_requires_grad(), h2 = h1.detach().clone().set_requires_grad();
+  Tensor seed = testing::randn({181, 193}, 12);
+  backward(swiglu(h1), seed);
+  backward(mul(silu(slice(h2, -1, 0, 193)), slice(h2, -1, 193, 386)), seed);
+  const std::vector<float> g1 = h1.grad().to_vector(), g2 = h2.grad().to_vector();
+  for (size_t i = 0; i < g1.size(); ++i) REQUIRE(g1[i] == Approx(g2[i]).epsilon(1e-4).margin(1e-5));
+  REQUIRE_THROWS_WITH(swiglu(testing::randn({181, 193}, 1)), Catch::Contains("must be even") && Catch::Contains("[181, 193]"));
 }

@@ -69,7 +69,7 @@ with tempfile.TemporaryDirectory() as tmp:
     # of these that does is taken.
     rollback = ["train.on_nan=rollback", "train.rollback_lr_factor=0.01", "stats.every=0", "train.eval_every=0"]
     run = f"{tmp}/rollback"
-    for peak in ["9", "9.8", "9.5", "9.7", "9.9", "8.5", "10"]:
+    for peak in ["9", "9.8", "9.5", "9.7", "9.9", "8.5", "10", "9.3", "8.2", "8", "6.4"]:
         shutil.rmtree(run, ignore_errors=True)
         rollback_lr = ["train.lr=" + peak]
         r = sinklab("train", TINY, f"run.dir={tmp}", "run.name=rollback", *DIVERGE, *rollback, *rollback_lr, expect=None)
