@@ -16,6 +16,13 @@ namespace {
 
 inline float sigmoid_of(float a) { return 1.f / (1.f + exp_approx(-a)); }
 
+// The next row of h, asked for while this one computes: read from memory, a row's two halves are
+// two short streams that the hardware prefetcher picks up anew at every row, which made the gate
+// 1.8x slower than on two flat arrays.
+inline void prefetch_row(const float* row, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(row + i);  // 16 floats: a cache line
+}
+
 // One row's F outputs from its gate a[0, F) and value b[0, F) = a + F.
 [[gnu::noinline]] void gate_row(const float* a, float* y, int64_t F) {
   const float* b = a + F;
@@ -55,6 +62,7 @@ Tensor swiglu(const Tensor& h_in) {
   uint16_t* py16 = bf16_values(bf16_image_kept_to_fill(out, recording({h})));  // for the product that reads it
 #pragma omp parallel for if (h.numel() > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
+    if (r + 1 < rows) prefetch_row(ph + (r + 1) * 2 * F, 2 * F);
     gate_row(ph + r * 2 * F, py + r * F, F);
     if (py16) round_to_bf16(py + r * F, py16 + r * F, F);
   }
@@ -67,6 +75,7 @@ Tensor swiglu(const Tensor& h_in) {
 #pragma omp parallel for if (h.numel() > kParallelMin)
     for (int64_t r = 0; r < rows; ++r) {
       float* dr = d + r * 2 * F;
+      if (r + 1 < rows) prefetch_row(ph + (r + 1) * 2 * F, 2 * F);
       if (dh.first) gate_grad_row<true>(ph + r * 2 * F, pg + r * F, dr, F);
       else gate_grad_row<false>(ph + r * 2 * F, pg + r * F, dr, F);
       if (d16) round_to_bf16(dr, d16 + r * 2 * F, 2 * F);
