@@ -24,17 +24,16 @@ inline void prefetch_row(const float* row, int64_t n) {
 }
 
 // One row's F outputs from its gate a[0, F) and value b[0, F) = a + F.
-[[gnu::noinline]] void gate_row(const float* a, float* y, int64_t F) {
+void gate_row(const float* a, float* y, int64_t F) {
   const float* b = a + F;
 #pragma omp simd
   for (int64_t i = 0; i < F; ++i) y[i] = a[i] * sigmoid_of(a[i]) * b[i];
 }
 
 // One row's dL/da and dL/db into d[0, 2F), written (First) or added to. Without AVX-512's masks
-// GCC 12 leaves the loop scalar if it selects on a bool inside it (so First is a template
-// argument), or where it is inlined into the caller's loop over rows.
+// GCC 12 leaves the loop scalar if it selects on a bool inside it, so First is a template argument.
 template <bool First>
-[[gnu::noinline]] void gate_grad_row(const float* a, const float* g, float* d, int64_t F) {
+void gate_grad_row(const float* a, const float* g, float* d, int64_t F) {
   const float* b = a + F;
   float* db = d + F;
 #pragma omp simd
