@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <sched.h>
 
+#include <exception>
 #include <vector>
 
 namespace sl {
@@ -31,5 +32,19 @@ void pin_threads(bool on, int first) {
     }
     sched_setaffinity(0, sizeof s, &s);  // 0: the calling thread
   }
+}
+
+void parallel_tasks(int64_t n, const std::function<void(int64_t)>& f) {
+  std::vector<std::exception_ptr> errors(n);
+#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      f(i);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 }  // namespace sl

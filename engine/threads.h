@@ -1,6 +1,7 @@
 // Thread count for OpenMP loops and oneDNN (which runs on the same OpenMP runtime).
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace sl {
 // Elements below which a parallel loop's thread start-up costs more than it saves.
@@ -16,4 +17,8 @@ int num_threads();
 // that has the machine to itself: processes that share it would pile onto the same CPUs. Call
 // after set_num_threads.
 void pin_threads(bool on, int first = 0);
+// f(i) for each i in [0, n), spread over the threads a task at a time (for a few tasks of uneven
+// size; a loop inside f runs on its task's thread). Once every task has finished, the exception of the
+// lowest i that threw one is rethrown.
+void parallel_tasks(int64_t n, const std::function<void(int64_t)>& f);
 }  // namespace sl

@@ -92,7 +92,9 @@ std::vector<double> inf_norm(const Tensor& x) {
 // The upper median and the three largest of |x|. The median is selected in one bin of a
 // histogram of |x|'s top 12 bits (8 bins an octave; nonnegative floats' bit patterns are ordered
 // as they are), filled in the pass that keeps the three largest: nth_element over all of them is
-// bound by mispredicted comparisons, and |x| is never copied whole.
+// bound by mispredicted comparisons, and |x| is never copied whole. Both passes avoid branches
+// that depend on each value: the three largest are looked for only in a block of 16 whose
+// largest beats the third, and the bin's values are stored unconditionally.
 Magnitudes magnitudes(const Tensor& x_in) {
   const Tensor x = x_in.contiguous();
   const float* p = x.data();
@@ -102,24 +104,37 @@ Magnitudes magnitudes(const Tensor& x_in) {
   auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 20; };
   std::vector<uint32_t> count(1 << 12, 0);
   std::array<float, 3> top{-1.f, -1.f, -1.f};  // descending; below any |x|
-  for (size_t i = 0; i < n; ++i) {
-    const float v = std::fabs(p[i]);
-    ++count[bin(v)];
-    if (v > top[2]) {
-      top[2] = v;
-      if (top[2] > top[1]) std::swap(top[1], top[2]);
-      if (top[1] > top[0]) std::swap(top[0], top[1]);
+  constexpr size_t kBlock = 16;
+  for (size_t first = 0; first < n; first += kBlock) {
+    const size_t end = std::min(n, first + kBlock);
+    float block_top = -1.f;
+    for (size_t i = first; i < end; ++i) {
+      const float v = std::fabs(p[i]);
+      ++count[bin(v)];
+      block_top = std::max(block_top, v);
+    }
+    if (block_top <= top[2]) continue;
+    for (size_t i = first; i < end; ++i) {
+      const float v = std::fabs(p[i]);
+      if (v > top[2]) {
+        top[2] = v;
+        if (top[2] > top[1]) std::swap(top[1], top[2]);
+        if (top[1] > top[0]) std::swap(top[0], top[1]);
+      }
     }
   }
   for (size_t t = 0; t < std::min<size_t>(3, n); ++t) out.top[t] = top[t];
   uint32_t b = 0;
   size_t below = 0;
   while (below + count[b] <= k) below += count[b++];
-  std::vector<float> in_bin;
-  in_bin.reserve(count[b]);
-  for (size_t i = 0; i < n; ++i)
-    if (const float v = std::fabs(p[i]); bin(v) == b) in_bin.push_back(v);
-  std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.end());
+  std::vector<float> in_bin(count[b] + 1);  // the last slot takes the stores of values outside it
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = std::fabs(p[i]);
+    in_bin[m] = v;
+    m += bin(v) == b;
+  }
+  std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.begin() + m);
   out.median = in_bin[k - below];
   return out;
 }

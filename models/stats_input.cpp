@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/threads.h"
+
 namespace sl::models {
 
 namespace {
@@ -32,12 +34,18 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
   for (const AttentionCapture& a : attn) normalized_ = normalized_ && a.normalized;
   layer_.resize(attn.size());
   for (size_t l = 0; l < attn.size(); ++l) {
+    layer_[l].probs = attn[l].probs.contiguous();
+    // matrix products, on oneDNN's one stream, which takes one thread at a time: before the tasks
+    if (attn[l].values.defined() && attn[l].out_proj.defined())
+      layer_[l].value_output_norms = models::value_output_norms(attn[l].values, attn[l].out_proj);
+  }
+  // The rest of each layer's reductions: a task a layer.
+  parallel_tasks((int64_t)attn.size(), [&](int64_t l) {
     Layer& L = layer_[l];
     const int64_t slots = attn[l].slot_offset;
     auto alpha_of = [&](const Tensor& w) {
       return opt.vit ? importance_all_queries(w, slots) : models::importance(w, slots, queries_);
     };
-    L.probs = attn[l].probs.contiguous();
     L.alpha = alpha_of(L.probs);
     L.rows = models::row_sums(L.probs, slots);
     if (!normalized_) {
@@ -45,18 +53,15 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
       L.proxy_alpha = alpha_of(L.proxy);
       L.proxy_rows = models::row_sums(L.proxy, slots);
     }
-    if (l < hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
+    if (l < (int64_t)hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
     if (opt.vit && !L.token_norms.empty()) {
       SL_CHECK((int64_t)L.token_norms.size() == sequences_ * queries_,
                "vit statistics: the residual stream has " + std::to_string(L.token_norms.size() / sequences_) +
                    " tokens but the attention " + std::to_string(queries_));
       L.high_norm = high_norm_mask(L.token_norms, sequences_, opt.first_patch);
     }
-    if (attn[l].values.defined() && attn[l].out_proj.defined()) {
-      L.value_output_norms = models::value_output_norms(attn[l].values, attn[l].out_proj);
-      L.contributions = output_contributions(L.probs, L.value_output_norms, slots);
-    }
-  }
+    if (!L.value_output_norms.empty()) L.contributions = output_contributions(L.probs, L.value_output_norms, slots);
+  });
   if (std::any_of(moe.begin(), moe.end(), [](const MoECapture& m) { return m.tokens > 0; })) {
     SL_CHECK(!opt.eps.empty(), "the MoE statistics need a threshold in stats.eps");
     moe_stats_ = compute_moe_stats(moe, attn, (float)opt.eps[0]);

@@ -4,11 +4,14 @@
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "models/decoder.h"
 #include "tests/error_of.h"
 #include "models/statistics.h"
+#include "engine/threads.h"
 #include "train/config.h"
+#include "train/stats_rows.h"
 #include "train/task.h"
 
 using namespace sl;
@@ -114,6 +117,21 @@ TEST_CASE("the leading block of a training forward is the probe forward of those
   if (c.moe.experts > 0) {
     REQUIRE(in.moe().layers == 1);
     CHECK(train.moe[1].tokens == R * P);
+  }
+  // Computed as tasks over the threads (the layers', then the statistics'), they are those of one
+  // thread, bit for bit.
+  const std::vector<train::LogRow> rows = train::statistics_rows(in);
+  const int threads = num_threads();
+  set_num_threads(1);
+  const std::vector<train::LogRow> one = train::statistics_rows(StatsInput(train.attn, train.hidden, train.moe, opt));
+  set_num_threads(threads);
+  REQUIRE(rows.size() == one.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    INFO(variant << ": " << rows[i].name << " as a task");
+    CHECK(rows[i].name == one[i].name);
+    CHECK(rows[i].shape == one[i].shape);
+    REQUIRE(rows[i].values.size() == one[i].values.size());
+    CHECK(std::memcmp(rows[i].values.data(), one[i].values.data(), rows[i].values.size() * sizeof(float)) == 0);
   }
   for (const Statistic& s : statistics()) {
     if (!s.compute || (s.logged && !s.logged(rin)) || s.name == "moe/aux_loss" || s.name == "moe/z_loss") continue;
