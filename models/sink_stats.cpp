@@ -24,6 +24,20 @@ std::vector<double> row_mean(const Tensor& probs, F add) {
   return out;
 }
 
+// The d-vectors of a [B, H, S, d] view, read in place where d is dense (the captures' views of a
+// fused projection): copying them costs more than the statistic that reads them.
+class HeadRows {
+ public:
+  explicit HeadRows(const Tensor& x) : x_(x.strides()[3] == 1 ? x : x.contiguous()) {}
+  const float* operator()(int64_t b, int64_t h, int64_t j) const {
+    const Shape& st = x_.strides();
+    return x_.data() + b * st[0] + h * st[1] + j * st[2];
+  }
+
+ private:
+  Tensor x_;
+};
+
 // The keys each of the T queries sees under mask [T, S] (1 = hidden).
 std::vector<int64_t> visible_keys(const std::vector<uint8_t>& mask, int64_t T) {
   const int64_t S = T ? (int64_t)mask.size() / T : 0;
@@ -206,33 +220,41 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
       if (!mask[i * S + j] && (j == 0 || mask[i * S + j - 1])) runs[i].push_back({j, j + 1});
       else if (!mask[i * S + j]) runs[i].back().second = j + 1;
   const std::vector<int64_t> visible = visible_keys(mask, T);
-  const Tensor q = queries.contiguous(), k = keys.contiguous();
+  const HeadRows q(queries), k(keys);
   const double inv_sqrt = 1 / std::sqrt((double)dh);
-  std::vector<double> out(B * H);
-  std::vector<double> prefix((S + 1) * dh), sum(dh);  // prefix[j] = the sum of the keys before j
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const float* K = k.data() + bh * S * dh;
+  int64_t rows = 0;  // the queries t >= 1 that see the column, alike for every (sequence, head)
+  for (int64_t i = 1; i < T; ++i) rows += !mask[i * S + column];
+  std::vector<double> total(B * H, 0.0);
+  // prefix[h][j] = the sum of head h's keys before j. Positions outer and heads inner, as the
+  // captured [B, T, H, d_h] views lie in memory.
+  std::vector<double> prefix(H * (S + 1) * dh), sum(dh);
+  for (int64_t b = 0; b < B; ++b) {
     for (int64_t j = 0; j < S; ++j)
+      for (int64_t h = 0; h < H; ++h) {
+        const float* K = k(b, h, j);
+        double* p = prefix.data() + (h * (S + 1) + j) * dh;
 #pragma omp simd
-      for (int64_t d = 0; d < dh; ++d) prefix[(j + 1) * dh + d] = prefix[j * dh + d] + K[j * dh + d];
-    double total = 0;
-    int64_t rows = 0;
+        for (int64_t d = 0; d < dh; ++d) p[dh + d] = p[d] + K[d];
+      }
     for (int64_t i = 1; i < T; ++i) {
       if (mask[i * S + column]) continue;
-      std::fill(sum.begin(), sum.end(), 0.0);
-      for (auto [a, b] : runs[i])
-#pragma omp simd
-        for (int64_t d = 0; d < dh; ++d) sum[d] += prefix[b * dh + d] - prefix[a * dh + d];
-      const float* Q = q.data() + (bh * T + i) * dh;
       const double inv_n = 1.0 / visible[i];
-      double centred = 0;
+      for (int64_t h = 0; h < H; ++h) {
+        const double* p = prefix.data() + h * (S + 1) * dh;
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (auto [first, end] : runs[i])
+#pragma omp simd
+          for (int64_t d = 0; d < dh; ++d) sum[d] += p[end * dh + d] - p[first * dh + d];
+        const float *Q = q(b, h, i), *key = k(b, h, column);
+        double centred = 0;
 #pragma omp simd reduction(+ : centred)
-      for (int64_t d = 0; d < dh; ++d) centred += (double)Q[d] * (K[column * dh + d] - sum[d] * inv_n);
-      total += centred * inv_sqrt;
-      ++rows;
+        for (int64_t d = 0; d < dh; ++d) centred += (double)Q[d] * (key[d] - sum[d] * inv_n);
+        total[b * H + h] += centred * inv_sqrt;
+      }
     }
-    out[bh] = rows ? total / rows : NAN;
   }
+  std::vector<double> out(B * H);
+  for (int64_t bh = 0; bh < B * H; ++bh) out[bh] = rows ? total[bh] / rows : NAN;
   return out;
 }
 

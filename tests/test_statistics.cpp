@@ -547,6 +547,9 @@ TEST_CASE("vectorised row statistics equal plain double loops on awkward rows", 
     for (int64_t i = 0; i < q.numel(); ++i) q.data()[i] = (float)rng.normal();
     for (int64_t i = 0; i < k.numel(); ++i) k.data()[i] = (float)rng.normal();
     const std::vector<double> got = centred_logit(q, k, mask, column);
+    // Read in place from [B, T, H, d_h] storage, as the training forward's captures are: the same.
+    Tensor qt = q.permute({0, 2, 1, 3}).contiguous(), kt = k.permute({0, 2, 1, 3}).contiguous();
+    CHECK(centred_logit(qt.permute({0, 2, 1, 3}), kt.permute({0, 2, 1, 3}), mask, column) == got);
     for (int64_t bh = 0; bh < B * H; ++bh) {
       double total = 0;
       int64_t rows = 0;
