@@ -54,7 +54,8 @@ const char* const kBenchHelp =
     "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
     "from each stats.source: probe (a separate forward of the probe batch) and train (read from the\n"
     "training forward itself; what the default, auto, takes on these shapes): the fastest of\n"
-    "--stats-steps N (default 20) such steps over the fastest of as many plain steps, interleaved.\n"
+    "--stats-steps N (default 20) such steps over the fastest of as many plain steps, interleaved,\n"
+    "with the log's writes to disk (every stats.flush_every statistics steps) at their mean.\n"
     "--profile prints where a step's time goes, op by op.\n"
     "--pin binds sinklab's threads to CPUs (train.pin_threads) while it runs; PyTorch always runs\n"
     "with its defaults (it slowed tenfold under OMP_PROC_BIND).\n"
@@ -221,11 +222,23 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
   // Each kind of statistics step interleaved with plain ones, so that a shared machine's load
   // weighs on both alike; each kind's fastest step counts, since contention only ever adds time
   // (a many-thread step on a shared host varies by more than the cost measured).
+  // The log goes to disk as a run's does, every stats.flush_every statistics steps; those writes
+  // are timed apart and counted at their mean per statistics step.
   int log_step = steps + 2;  // the log's step index, rising across both kinds
+  const int64_t flush_every = cfg.i("stats.flush_every");
   auto cost_of = [&](Stats kind) {
     std::vector<double> t[2];
-    for (int i = 0; i < 2 * stats_steps; ++i) t[i % 2].push_back(timed_step(i % 2 ? kind : None, log_step++));
-    return *std::min_element(t[1].begin(), t[1].end()) / *std::min_element(t[0].begin(), t[0].end()) - 1;
+    double flushing = 0;
+    for (int i = 0; i < 2 * stats_steps; ++i) {
+      t[i % 2].push_back(timed_step(i % 2 ? kind : None, log_step++));
+      if (i % 2 && (i / 2 + 1) % flush_every == 0) {
+        auto t0 = std::chrono::steady_clock::now();
+        log.flush();
+        flushing += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+    }
+    return (*std::min_element(t[1].begin(), t[1].end()) + flushing / stats_steps) /
+               *std::min_element(t[0].begin(), t[0].end()) - 1;
   };
   // The training forward's statistics (the default source on these shapes) before the probe's, so
   // that the peak memory is the default run's; the probe's forward then adds its own buffers.

@@ -24,21 +24,21 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Grows `dataset` to `rows` rows and writes `data` (one row of row_shape) as the last one.
-void write_last_row(hid_t dataset, hid_t mem_type, int64_t rows, const Shape& row_shape, const void* data,
-                    const std::string& where) {
+// Grows `dataset` to first + count rows and writes `data` (count rows of row_shape) from row `first` on.
+void write_rows(hid_t dataset, hid_t mem_type, int64_t first, int64_t count, const Shape& row_shape, const void* data,
+                const std::string& where) {
   Shape full = row_shape;
-  full.insert(full.begin(), rows);
-  std::vector<hsize_t> dims(full.begin(), full.end()), start(full.size(), 0), count(dims);
-  start[0] = rows - 1;
-  count[0] = 1;
+  full.insert(full.begin(), first + count);
+  std::vector<hsize_t> dims(full.begin(), full.end()), start(full.size(), 0), counts(dims);
+  start[0] = first;
+  counts[0] = count;
   h5::check(H5Dset_extent(dataset, dims.data()), where + ": extending");
   h5::Handle file_space(H5Dget_space(dataset), H5Sclose, where + ": reading the dataspace");
-  h5::check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
-            where + ": selecting the new row");
-  h5::Handle mem_space(H5Screate_simple((int)count.size(), count.data(), nullptr), H5Sclose,
-                       where + ": creating a row dataspace");
-  h5::check(H5Dwrite(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, data), where + ": writing a row");
+  h5::check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, counts.data(), nullptr),
+            where + ": selecting the new rows");
+  h5::Handle mem_space(H5Screate_simple((int)counts.size(), counts.data(), nullptr), H5Sclose,
+                       where + ": creating a rows dataspace");
+  h5::check(H5Dwrite(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, data), where + ": writing rows");
 }
 
 std::vector<int64_t> read_steps(hid_t dataset, const std::string& where) {
@@ -52,19 +52,38 @@ std::vector<int64_t> read_steps(hid_t dataset, const std::string& where) {
 }  // namespace
 
 struct H5Log::Impl {
-  // One logged quantity: its values and their steps, kept open between appends.
+  // One logged quantity: its values and their steps, kept open between appends. Appended rows
+  // wait in memory and go into the datasets a block at a time (at a flush, or once
+  // kPendingRows have gathered): each write extends the dataset and selects its rows, which
+  // costs as much for one row as for 32.
   struct Series {
     h5::Handle values, steps;
     Shape row_shape;
-    int64_t rows = 0;
+    int64_t rows = 0;  // with the pending ones
     int64_t last_step = 0;
+    std::vector<float> pending;
+    std::vector<int64_t> pending_steps;
   };
+  static constexpr size_t kPendingRows = 32;
 
   std::string path;
   h5::Handle file;
   std::map<std::string, Series> series;  // declared after `file`: closed before it
 
   std::string where(const std::string& name) const { return "H5Log " + path + ", dataset '" + name + "'"; }
+
+  void write_pending(const std::string& name, Series& s) {
+    const int64_t n = (int64_t)s.pending_steps.size();
+    if (n == 0) return;
+    write_rows(s.values, H5T_NATIVE_FLOAT, s.rows - n, n, s.row_shape, s.pending.data(), where(name));
+    write_rows(s.steps, H5T_NATIVE_INT64, s.rows - n, n, {}, s.pending_steps.data(), where(name) + kStepSuffix);
+    s.pending.clear();
+    s.pending_steps.clear();
+  }
+
+  void write_pending() {
+    for (auto& [name, s] : series) write_pending(name, s);
+  }
 
   Series open_series(const std::string& name, const Shape& row_shape) {
     const std::string at = where(name);
@@ -147,17 +166,21 @@ void H5Log::append(const std::string& name, int64_t step, const float* row, cons
   SL_CHECK(s.rows == 0 || step > s.last_step,
            at + ": step " + std::to_string(step) + " is not after its last step " + std::to_string(s.last_step) +
                " (call truncate_after() when resuming)");
-  write_last_row(s.values, H5T_NATIVE_FLOAT, s.rows + 1, row_shape, row, at);
-  write_last_row(s.steps, H5T_NATIVE_INT64, s.rows + 1, {}, &step, at + kStepSuffix);
+  s.pending.insert(s.pending.end(), row, row + shape_numel(row_shape));
+  s.pending_steps.push_back(step);
   s.rows += 1;
   s.last_step = step;
+  if (s.pending_steps.size() >= Impl::kPendingRows) impl_->write_pending(name, s);
 }
 
 void H5Log::set_attr(const std::string& name, const std::string& value) {
   h5::write_string_attr(impl_->file, name, value);
 }
 
-void H5Log::flush() { h5::publish(impl_->file, impl_->path, /*durable=*/false, "H5Log " + impl_->path); }
+void H5Log::flush() {
+  impl_->write_pending();
+  h5::publish(impl_->file, impl_->path, /*durable=*/false, "H5Log " + impl_->path);
+}
 
 const std::string& H5Log::path() const { return impl_->path; }
 
@@ -169,6 +192,7 @@ void H5Log::remove(const std::string& name) {
 }
 
 void H5Log::truncate_after(int64_t step) {
+  impl_->write_pending();
   impl_->series.clear();  // reopened on the next append, with the new row counts
   for (const std::string& step_name : h5::dataset_paths(impl_->file)) {
     if (!ends_with(step_name, kStepSuffix)) continue;

@@ -28,6 +28,7 @@ class H5Log {
 
   // Appends `row` (row_shape, contiguous) at `step` to dataset `name`, creating it on first
   // use. Throws if the row shape differs from the dataset's or `step` is not after its last.
+  // Rows reach the dataset a block at a time, and all of them at a flush.
   void append(const std::string& name, int64_t step, const float* row, const Shape& row_shape);
   void append(const std::string& name, int64_t step, float value) { append(name, step, &value, {}); }
 

@@ -192,6 +192,35 @@ TEST_CASE("H5Log remove drops one dataset and its steps; it can be written again
   REQUIRE(floats(path, "a/y", &shape) == std::vector<float>{0, 10, 20});
 }
 
+TEST_CASE("H5Log writes rows in blocks: a flush holds every row appended, truncate_after and remove see those not yet written", "[h5log]") {
+  fs::path path = scratch_file("blocks.h5");
+  H5Log log(path.string());
+  auto row = [](int s) { return std::vector<float>{(float)s, -0.5f * s}; };
+  for (int s = 0; s < 75; ++s) log.append("x", s, row(s).data(), {2});  // two full blocks and 11 rows more
+  log.flush();
+  Shape shape;
+  std::vector<float> values = floats(path, "x", &shape);
+  REQUIRE(shape == Shape{75, 2});
+  std::vector<int64_t> logged = steps(path, "x");
+  for (int s = 0; s < 75; ++s) {
+    INFO("row " << s);
+    CHECK(values[2 * s] == s);
+    CHECK(values[2 * s + 1] == -0.5f * s);
+    CHECK(logged[s] == s);
+  }
+  for (int s = 75; s < 78; ++s) log.append("x", s, row(s).data(), {2});  // waiting in memory
+  log.truncate_after(76);
+  log.append("x", 80, row(80).data(), {2});
+  log.append("y", 0, 1.f);
+  log.remove("y");  // with its row not yet written
+  log.append("y", 0, 2.f);
+  log.flush();
+  REQUIRE(floats(path, "x", &shape).size() == 2 * 78);
+  logged = steps(path, "x");
+  REQUIRE(std::vector<int64_t>(logged.end() - 3, logged.end()) == std::vector<int64_t>{75, 76, 80});
+  REQUIRE(floats(path, "y", &shape) == std::vector<float>{2});
+}
+
 // Run by tests/python/test_h5log_reader.py: writes files into $SINKLAB_PY_DIR, flushes the log,
 // says "flushed" and waits (file still open) until the reader answers on stdin.
 TEST_CASE("writer for the h5py reader test", "[.h5log-python]") {
