@@ -24,8 +24,8 @@ std::vector<double> row_mean(const Tensor& probs, F add) {
   return out;
 }
 
-// The d-vectors of a [B, H, S, d] view, read in place where d is dense (the captures' views of a
-// fused projection): copying them costs more than the statistic that reads them.
+// The d-vectors of a [B, H, S, d] view, read in place where d is dense: the captures are views of
+// a projection's [B, S, H, d] output, which a loop over positions and then heads reads in order.
 class HeadRows {
  public:
   explicit HeadRows(const Tensor& x) : x_(x.strides()[3] == 1 ? x : x.contiguous()) {}
