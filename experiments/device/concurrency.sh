@@ -6,19 +6,23 @@
 #   alone  one single-thread run by itself (`sinklab sweep --jobs 1 --pin`: on CPU 0);
 #   full   16 single-thread runs at once, one per core (`sinklab sweep --jobs 16 --threads 1 --pin`);
 #   torch  16 single-thread PyTorch eager processes of the same model at once, one per core
-#          (taskset), and one alone.
+#          (taskset), and one alone;
+#   host   bench_host alone and on every core at once: what the host itself keeps per core of
+#          arithmetic, an L2 stream and a memory stream when all cores are busy.
 # Prints the aggregate tokens/s of each, full against one alone (goal >= 12x of 16) and against
 # torch (goal >= 2x), and the runs per hour this gives the reproduction (RUN_STEPS steps of 32 x 64
 # tokens per run; RUNS runs).
 # Carry .debs (../shared/device/pack-deps.sh) and .bench (a copy of ../shared/bench/torch_ref.py,
 # the reference; not part of the project).
-# EXTRA adds overrides to every sinklab run (e.g. EXTRA=train.micro_batch=8).
-# usage: [STEPS=200] [TORCH_STEPS=30] [RUN_STEPS=5000] [RUNS=80] [EXTRA=key=value,...] experiments/device/concurrency.sh
+# EXTRA adds overrides to every sinklab run (e.g. EXTRA=train.micro_batch=8). REPEAT alternates
+# alone and full that many times per precision: the host's own noise is larger than most levers.
+# usage: [STEPS=200] [TORCH_STEPS=30] [RUN_STEPS=5000] [RUNS=80] [REPEAT=1] [EXTRA=key=value,...]
+#        experiments/device/concurrency.sh
 source .debs/use-deps.sh
-cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C /tmp/b -j16 sinklab >/tmp/build.log 2>&1 ||
+cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release >/dev/null && make -C /tmp/b -j16 sinklab bench_host >/tmp/build.log 2>&1 ||
   { tail -30 /tmp/build.log; exit 1; }
 S=/tmp/b/sinklab
-STEPS=${STEPS:-200} TORCH_STEPS=${TORCH_STEPS:-30} RUN_STEPS=${RUN_STEPS:-5000} RUNS=${RUNS:-80}
+STEPS=${STEPS:-200} TORCH_STEPS=${TORCH_STEPS:-30} RUN_STEPS=${RUN_STEPS:-5000} RUNS=${RUNS:-80} REPEAT=${REPEAT:-1}
 N=$(nproc)
 W=/tmp/concurrency
 rm -rf $W && mkdir -p $W
@@ -59,10 +63,25 @@ torch_rate() {  # n
   cat $W/torch_$1_*.log | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p' | awk '{s += $1} END {print s}'
 }
 
+# bench_host on CPU 0 alone, then on every CPU at once: each measure's mean per core at once over
+# its value alone.
+taskset -c 0 /tmp/b/bench_host > $W/host_alone.txt
+for k in $(seq 0 $(($N - 1))); do taskset -c $k /tmp/b/bench_host > $W/host_full_$k.txt & done; wait
+python3 - $W $N <<'EOF'
+import glob, sys
+read = lambda f: {l.split()[0]: float(l.split()[1]) for l in open(f)}
+alone = read(sys.argv[1] + "/host_alone.txt")
+full = [read(f) for f in glob.glob(sys.argv[1] + "/host_full_*.txt")]
+for k, unit in (("fma", "GFLOP/s"), ("l2", "GB/s"), ("memory", "GB/s")):
+    each = sum(f[k] for f in full) / len(full)
+    print(f"host {k}: alone {alone[k]:.1f} {unit}; {sys.argv[2]} at once {each:.1f} each = {each / alone[k]:.2f} of alone")
+EOF
+
 t1=$(torch_rate 1); tn=$(torch_rate $N)
 echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all"
-for dtype in f32 bf16; do
+for rep in $(seq $REPEAT); do for dtype in f32 bf16; do
   sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
+  rm -rf $W/runs
   a=$(sweep_rate alone_$dtype 1); f=$(sweep_rate full_$dtype $N)
   python3 - $dtype $N "$a" "$f" "$tn" $RUN_STEPS $RUNS <<'EOF'
 import sys
@@ -73,5 +92,5 @@ print(f"sinklab {dtype}: alone {alone:.0f} tokens/s; {n} at once {full:.0f} toke
       f"{full / alone:.1f}x one alone (goal >= {0.75 * n:.0f}x) = {full / torch:.2f}x PyTorch's {n} (goal >= 2x); "
       f"{per_hour:.1f} runs of {run_steps} steps per hour, {runs} runs in {runs / per_hour:.1f} h")
 EOF
-done
+done; done
 cp $W/*.log "$OUT/" 2>/dev/null
