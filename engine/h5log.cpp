@@ -14,9 +14,9 @@ namespace sl {
 namespace {
 
 const std::string kStepSuffix = "_step";
-// Rows per chunk aim at ~64 KiB of floats: large enough to compress well, small enough
-// that appending one row rewrites little.
-constexpr int64_t kChunkFloats = 1 << 14;
+// Rows per chunk aim at ~16 KiB of floats. A flush compresses every series' open chunk whole,
+// so its size is what each flush costs; statistics rows compress no better in larger chunks.
+constexpr int64_t kChunkFloats = 1 << 12;
 constexpr int64_t kMaxChunkRows = 4096;
 constexpr unsigned kGzipLevel = 3;
 

@@ -126,8 +126,9 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
         p_ln_p += q * log_approx(q);
       }
       top = std::max(top, (double)row_top);
+      // ln rs by log_approx too: a library call per row cost more than the row's vector loop.
       // (an infinite weight makes this NaN, which the trainer's finite check of the row reports)
-      const double e = rs > 0 ? (std::log((double)rs) * positive - p_ln_p) / rs : 0.0;
+      const double e = rs > 0 ? ((double)log_approx(rs) * positive - p_ln_p) / rs : 0.0;
       slot += row_sum(row, slots);
       r.row_entropy[bh * T + i] = e, r.row_total[bh * T + i] = rs;
       ent += e;
@@ -178,8 +179,7 @@ std::vector<float> value_output_norms(const Tensor& values, const Tensor& out_pr
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < S; ++j) {
         const int64_t r = (h * B + b) * S + j;
-        double n2 = 0;
-        for (int64_t d = 0; d < dh; ++d) n2 += (double)vg.data()[r * dh + d] * per_head.data()[r * dh + d];
+        const double n2 = row_dot(vg.data() + r * dh, per_head.data() + r * dh, dh);
         out[(b * H + h) * S + j] = (float)std::sqrt(std::max(n2, 0.0));  // rounding may leave n2 a hair below 0
       }
   return out;
@@ -225,30 +225,31 @@ std::vector<double> centred_logit(const Tensor& queries, const Tensor& keys, con
   int64_t rows = 0;  // the queries t >= 1 that see the column, alike for every (sequence, head)
   for (int64_t i = 1; i < T; ++i) rows += !mask[i * S + column];
   std::vector<double> total(B * H, 0.0);
-  // prefix[h][j] = the sum of head h's keys before j. Positions outer and heads inner, as the
+  // prefix[h][j] = the sum of head h's keys before j, in float (a sum over one sequence's keys;
+  // a vector holds twice as many floats as doubles). Positions outer and heads inner, as the
   // captured [B, T, H, d_h] views lie in memory.
-  std::vector<double> prefix(H * (S + 1) * dh), sum(dh);
+  std::vector<float> prefix(H * (S + 1) * dh), sum(dh);
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t j = 0; j < S; ++j)
       for (int64_t h = 0; h < H; ++h) {
         const float* K = k(b, h, j);
-        double* p = prefix.data() + (h * (S + 1) + j) * dh;
+        float* p = prefix.data() + (h * (S + 1) + j) * dh;
 #pragma omp simd
         for (int64_t d = 0; d < dh; ++d) p[dh + d] = p[d] + K[d];
       }
     for (int64_t i = 1; i < T; ++i) {
       if (mask[i * S + column]) continue;
-      const double inv_n = 1.0 / visible[i];
+      const float inv_n = 1.f / (float)visible[i];
       for (int64_t h = 0; h < H; ++h) {
-        const double* p = prefix.data() + h * (S + 1) * dh;
-        std::fill(sum.begin(), sum.end(), 0.0);
+        const float* p = prefix.data() + h * (S + 1) * dh;
+        std::fill(sum.begin(), sum.end(), 0.f);
         for (auto [first, end] : runs[i])
 #pragma omp simd
           for (int64_t d = 0; d < dh; ++d) sum[d] += p[end * dh + d] - p[first * dh + d];
         const float *Q = q(b, h, i), *key = k(b, h, column);
-        double centred = 0;
+        float centred = 0;
 #pragma omp simd reduction(+ : centred)
-        for (int64_t d = 0; d < dh; ++d) centred += (double)Q[d] * (key[d] - sum[d] * inv_n);
+        for (int64_t d = 0; d < dh; ++d) centred += Q[d] * (key[d] - sum[d] * inv_n);
         total[b * H + h] += centred * inv_sqrt;
       }
     }
