@@ -172,6 +172,7 @@ std::vector<float> value_output_norms(const Tensor& values, const Tensor& out_pr
            "value_output_norms: W_O^h must be [H, d_h, D] for values [B, H, S, d_h]");
   // ||v W||^2 = v (W W^T) . v: through each head's d_h x d_h Gram matrix, d_h / D of the work of
   // projecting the values.
+  NoGrad measuring;  // captures are views of the training forward's tensors: record no graph
   const Tensor per_head = values.permute({1, 0, 2, 3}).contiguous().reshape({H, B * S, dh});
   const Tensor vg = matmul(per_head, matmul(out_proj, out_proj.transpose(-1, -2)));  // [H, B * S, d_h]
   std::vector<float> out(B * H * S);

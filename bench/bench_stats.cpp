@@ -1,0 +1,112 @@
+// Where a statistics step's own work goes at the calibrated shape (d 128, 4 layers, 4 heads,
+// context 64, batch 32, vocabulary 1024) with the default source: the training forward's capture of
+// stats.probe_batch sequences. Each piece is timed hot, the fastest of N repetitions, on one
+// capture of an untrained model: StatsInput's shared reductions, then each logged statistic, then
+// the log's flush.
+// usage: bench_stats [N, default 50] [f32|bf16, default f32]   (threads: OMP_NUM_THREADS)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include "engine/h5log.h"
+#include "engine/precision.h"
+#include "engine/rng.h"
+#include "models/statistics.h"
+#include "models/stats_input.h"
+#include "train/config.h"
+#include "train/model_builder.h"
+#include "train/stats_rows.h"
+
+using namespace sl;
+
+namespace {
+
+// The fastest of n runs of f, in ms.
+double fastest_ms(int n, const std::function<void()>& f) {
+  double best = 1e30;
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::atoi(argv[1]) : 50;
+  set_matmul_precision(parse_matmul_precision(argc > 2 ? argv[2] : "f32"));
+  Config cfg;
+  for (auto [key, value] : {std::pair{"model.d_model", "128"}, {"model.n_layers", "4"}, {"model.n_heads", "4"},
+                            {"model.d_ff", "344"}, {"model.context", "64"}})
+    cfg.set(key, value);
+  const int64_t B = 32, T = 64, V = 1024;
+  ParamStore ps;
+  models::Decoder model(train::decoder_config(cfg, V), ps);
+  Rng rng(1);
+  ps.finalize(rng);
+  std::vector<int32_t> tokens(B * T), targets(B * T);
+  for (auto& t : tokens) t = (int32_t)rng.uniform_int(V);
+  for (auto& t : targets) t = (int32_t)rng.uniform_int(V);
+  const models::ModelOutput out = model.loss(tokens, B, T, targets, -1, 0.f,
+                                             models::CaptureRequest{cfg.i("stats.probe_batch"), cfg.i("stats.probe_len")});
+  const models::Capture& cap = *out.capture;
+  models::StatsOptions opt;
+  opt.first_k = cfg.i("stats.first_k"), opt.eps = cfg.fl("stats.eps");
+
+  const double input_ms = fastest_ms(n, [&] { models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt); });
+  const models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt);
+  const double rows_ms = fastest_ms(n, [&] { train::statistics_rows(in); });
+  std::printf("statistics of %lld layers, %s products, fastest of %d: StatsInput %.3f ms + statistics_rows %.3f ms = %.3f ms\n",
+              (long long)cap.attn.size(), argc > 2 ? argv[2] : "f32", n, input_ms, rows_ms, input_ms + rows_ms);
+
+  // StatsInput's reductions, summed over the layers
+  std::vector<std::pair<std::string, std::function<void(size_t)>>> pieces = {
+      {"importance", [&](size_t l) { models::importance(in.weights(l), in.slots(), in.queries()); }},
+      {"row_sums", [&](size_t l) { models::row_sums(in.weights(l), in.slots()); }},
+      {"value_output_norms", [&](size_t l) { models::value_output_norms(cap.attn[l].values, cap.attn[l].out_proj); }},
+      {"output_contributions",
+       [&](size_t l) { models::output_contributions(in.weights(l), in.value_output_norms(l), in.slots()); }},
+      {"row_norms", [&](size_t l) { models::row_norms(cap.hidden[l]); }},
+      {"magnitudes", [&](size_t l) { models::magnitudes(cap.hidden[l]); }},
+  };
+  std::printf("\nStatsInput's reductions (all layers):\n");
+  for (auto& [name, f] : pieces) {
+    double ms = 0;
+    for (size_t l = 0; l < cap.attn.size(); ++l) ms += fastest_ms(n, [&] { f(l); });
+    std::printf("  %-22s %.3f ms\n", name.c_str(), ms);
+  }
+
+  std::vector<std::pair<double, std::string>> each;
+  for (const models::Statistic& s : models::statistics())
+    if (s.compute && (!s.logged || s.logged(in)))
+      each.push_back({fastest_ms(n, [&] { models::compute(s, in); }), s.name});
+  std::sort(each.rbegin(), each.rend());
+  std::printf("\nthe %zu logged statistics, costliest first:\n", each.size());
+  for (auto& [ms, name] : each) std::printf("  %-32s %.3f ms\n", name.c_str(), ms);
+
+  // A run's log: stats.flush_every steps of rows appended, then a flush.
+  const std::vector<train::LogRow> rows = train::statistics_rows(in);
+  const std::string path = "/tmp/bench_stats_" + std::to_string(::getpid()) + ".h5";
+  {
+    H5Log log(path);
+    int64_t step = 0;
+    const int64_t every = cfg.i("stats.flush_every");
+    const double flush_ms = fastest_ms(std::max(n / 5, 3), [&] {
+      for (int64_t k = 0; k < every; ++k, ++step)
+        for (const auto& r : rows) log.append(r.name, step, r.values.data(), r.shape);
+      log.flush();
+    });
+    std::printf("\nthe log: %lld steps of %zu rows appended and flushed, %.3f ms (%.3f ms a statistics step)\n",
+                (long long)every, rows.size(), flush_ms, flush_ms / every);
+  }
+  std::remove(path.c_str());
+  return 0;
+}
