@@ -129,10 +129,17 @@ Magnitudes magnitudes(const Tensor& x_in) {
   while (below + count[b] <= k) below += count[b++];
   std::vector<float> in_bin(count[b] + 1);  // the last slot takes the stores of values outside it
   size_t m = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const float v = std::fabs(p[i]);
-    in_bin[m] = v;
-    m += bin(v) == b;
+  for (size_t first = 0; first < n; first += kBlock) {  // blocks without a value in the bin skipped
+    const size_t end = std::min(n, first + kBlock);
+    int hits = 0;
+#pragma omp simd reduction(+ : hits)
+    for (size_t i = first; i < end; ++i) hits += bin(std::fabs(p[i])) == b;
+    if (hits == 0) continue;
+    for (size_t i = first; i < end; ++i) {
+      const float v = std::fabs(p[i]);
+      in_bin[m] = v;
+      m += bin(v) == b;
+    }
   }
   std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.begin() + m);
   out.median = in_bin[k - below];

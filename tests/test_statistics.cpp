@@ -337,6 +337,17 @@ TEST_CASE("massive activations and quantisation outliers of the residual stream 
   const Magnitudes m = magnitudes(Tensor::from({1, 100, 1}, close));
   CHECK(m.median == 1 + 50 / 1000.f);
   CHECK(m.top == std::array<float, 3>{1 + 99 / 1000.f, 1 + 98 / 1000.f, 1 + 97 / 1000.f});
+  // Spread over many bins, so that most blocks of the median bin's pass hold none of its values:
+  // the exact upper median and top three of a sort.
+  Rng rng(5);
+  std::vector<float> spread(3001);
+  for (float& x : spread) x = rng.normal() * std::exp(2 * rng.normal());
+  std::vector<float> sorted(spread.size());
+  std::transform(spread.begin(), spread.end(), sorted.begin(), [](float x) { return std::fabs(x); });
+  std::sort(sorted.rbegin(), sorted.rend());
+  const Magnitudes s = magnitudes(Tensor::from({1, 3001, 1}, spread));
+  CHECK(s.median == sorted[1500]);
+  CHECK(s.top == std::array<float, 3>{sorted[0], sorted[1], sorted[2]});
 
   // Kurtosis m4 / m2^2 of a token's channels: (1, -1, 1, -1) has 1; (0, 0, 0, 4) has deviations
   // (-1, -1, -1, 3), m2 = 3, m4 = 21: 7/3; a constant token has none and is skipped.
