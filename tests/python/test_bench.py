@@ -38,17 +38,18 @@ check("the bench names the source the default takes", "stats.source = auto, the 
       out)
 # The calibrated shape at two thread counts in one invocation, each row against the peak of its own
 # thread count, and --vocab: 8.28M FLOP per token at the issue's 4096-token vocabulary (GFLOP/s is
-# printed to 0.1 and tokens/s to 1: the checks allow both roundings).
+# printed to 0.1, tokens/s and the peak to 1: the checks allow each rounding; a peak measured low
+# under load makes the peak's rounding worth more than a point of the percentage).
 out = sinklab("bench", "--shapes", "calibrated", "--vocab", "4096", "--attn", "softmax", "--steps", "1", "--threads",
               "1,2", "--no-torch", timeout=300).stdout
 peaks = {int(t): float(f) for t, f in re.findall(r"threads (\d+), oneDNN matmul peak .*: f32 (\d+) GFLOP/s", out)}
 rows = [[c.strip() for c in l.strip("|").split("|")] for l in out.splitlines() if "| calibrated | softmax | f32 |" in l]
 check("a peak and a row per thread count", sorted(peaks) == [1, 2] and [r[0] for r in rows] == ["1", "2"], out)
 for r in rows:
-    gflops = float(r[5])
+    gflops, peak = float(r[5]), peaks[int(r[0])]
     check(f"{r[0]} threads: 8.28M FLOP per token, % of that thread count's peak",
           abs(gflops - 8.282e-3 * float(r[4])) <= 0.05 + 0.5 * 8.282e-3 + 1e-6 and
-          abs(float(r[6].rstrip("%")) - 100 * gflops / peaks[int(r[0])]) < 1, r)
+          100 * gflops / (peak + 0.5) - 1 < float(r[6].rstrip("%")) < 100 * gflops / (peak - 0.5) + 1, r)
 err = sinklab("bench", "--shapes", "huge", "--no-torch", expect=1).stderr
 check("an unknown shape is named with the valid ones", "unknown shape 'huge'" in err and "small, large, calibrated" in err,
       err)
