@@ -43,7 +43,7 @@ double fastest_ms(int n, const std::function<void()>& f) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 50;
   set_matmul_precision(parse_matmul_precision(argc > 2 ? argv[2] : "f32"));
-  Config cfg;
+  Config cfg;  // the calibrated shape of `sinklab bench --shapes calibrated` (cli/cmd_bench.cpp)
   for (auto [key, value] : {std::pair{"model.d_model", "128"}, {"model.n_layers", "4"}, {"model.n_heads", "4"},
                             {"model.d_ff", "344"}, {"model.context", "64"}})
     cfg.set(key, value);

@@ -92,9 +92,10 @@ std::vector<double> inf_norm(const Tensor& x) {
 // The upper median and the three largest of |x|. The median is selected in one bin of a
 // histogram of |x|'s top 12 bits (8 bins an octave; nonnegative floats' bit patterns are ordered
 // as they are), filled in the pass that keeps the three largest: nth_element over all of them is
-// bound by mispredicted comparisons, and |x| is never copied whole. Both passes avoid branches
-// that depend on each value: the three largest are looked for only in a block of 16 whose
-// largest beats the third, and the bin's values are stored unconditionally.
+// bound by mispredicted comparisons, and |x| is never copied whole. Both passes branch on blocks
+// of 16, not on each value: the three largest are looked for only in a block whose largest beats
+// the third, and the median's bin is collected, with unconditional stores, only from a block that
+// holds one of its values.
 Magnitudes magnitudes(const Tensor& x_in) {
   const Tensor x = x_in.contiguous();
   const float* p = x.data();
@@ -129,7 +130,7 @@ Magnitudes magnitudes(const Tensor& x_in) {
   while (below + count[b] <= k) below += count[b++];
   std::vector<float> in_bin(count[b] + 1);  // the last slot takes the stores of values outside it
   size_t m = 0;
-  for (size_t first = 0; first < n; first += kBlock) {  // blocks without a value in the bin skipped
+  for (size_t first = 0; first < n; first += kBlock) {
     const size_t end = std::min(n, first + kBlock);
     int hits = 0;
 #pragma omp simd reduction(+ : hits)

@@ -77,13 +77,15 @@ for k, unit in (("fma", "GFLOP/s"), ("l2", "GB/s"), ("memory", "GB/s")):
     print(f"host {k}: alone {alone[k]:.1f} {unit}; {sys.argv[2]} at once {each:.1f} each = {each / alone[k]:.2f} of alone")
 EOF
 
-t1=$(torch_rate 1); tn=$(torch_rate $N)
-echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all"
-for rep in $(seq $REPEAT); do for dtype in f32 bf16; do
-  sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
-  rm -rf $W/runs
-  a=$(sweep_rate alone_$dtype 1); f=$(sweep_rate full_$dtype $N)
-  python3 - $dtype $N "$a" "$f" "$tn" $RUN_STEPS $RUNS <<'EOF'
+# Each repeat measures PyTorch too, so that each ratio has a denominator of its own time.
+for rep in $(seq $REPEAT); do
+  t1=$(torch_rate 1); tn=$(torch_rate $N)
+  echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all"
+  for dtype in f32 bf16; do
+    sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
+    rm -rf $W/runs  # a sweep skips the finished runs it finds; each repeat trains its own
+    a=$(sweep_rate alone_$dtype 1); f=$(sweep_rate full_$dtype $N)
+    python3 - $dtype $N "$a" "$f" "$tn" $RUN_STEPS $RUNS <<'EOF'
 import sys
 dtype, n, alone, full, torch, run_steps, runs = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), \
     int(sys.argv[6]), int(sys.argv[7])
@@ -92,5 +94,7 @@ print(f"sinklab {dtype}: alone {alone:.0f} tokens/s; {n} at once {full:.0f} toke
       f"{full / alone:.1f}x one alone (goal >= {0.75 * n:.0f}x) = {full / torch:.2f}x PyTorch's {n} (goal >= 2x); "
       f"{per_hour:.1f} runs of {run_steps} steps per hour, {runs} runs in {runs / per_hour:.1f} h")
 EOF
-done; done
-cp $W/*.log "$OUT/" 2>/dev/null
+  done
+  for f in $W/alone_*.log $W/full_*.log; do cp $f "$OUT/$(basename $f .log)_$rep.log"; done
+done
+cat $W/host_*.txt > "$OUT/host.txt"
