@@ -196,9 +196,9 @@ Contributions output_contributions(const Tensor& probs, const std::vector<float>
     double sink = 0, total = 0, share = 0;
     for (int64_t i = 0; i < T; ++i) {
       const float* row = A.data() + (bh * T + i) * S;
-      double all = 0;
+      float all = 0;  // a float sum over one row: twice the lanes a vector of doubles holds
 #pragma omp simd reduction(+ : all)
-      for (int64_t j = 0; j < S; ++j) all += (double)std::fabs(row[j]) * n[j];
+      for (int64_t j = 0; j < S; ++j) all += std::fabs(row[j]) * n[j];
       const double mine = (double)std::fabs(row[column]) * n[column];
       sink += mine, total += all, share += all > 0 ? mine / all : 0;
     }
