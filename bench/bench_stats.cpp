@@ -1,5 +1,5 @@
-// Where a statistics step's own work goes at the calibrated shape (d 128, 4 layers, 4 heads,
-// context 64, batch 32, vocabulary 1024) with the default source: the training forward's capture of
+// Where a statistics step's own work goes at `sinklab bench`'s calibrated shape
+// (train/bench_shapes.h) with the default source: the training forward's capture of
 // stats.probe_batch sequences. Each piece is timed hot, the fastest of N repetitions, on one
 // capture of an untrained model: StatsInput's shared reductions, then each logged statistic, then
 // the log's flush.
@@ -19,6 +19,7 @@
 #include "engine/rng.h"
 #include "models/statistics.h"
 #include "models/stats_input.h"
+#include "train/bench_shapes.h"
 #include "train/config.h"
 #include "train/model_builder.h"
 #include "train/stats_rows.h"
@@ -42,12 +43,11 @@ double fastest_ms(int n, const std::function<void()>& f) {
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 50;
-  set_matmul_precision(parse_matmul_precision(argc > 2 ? argv[2] : "f32"));
-  Config cfg;  // the calibrated shape of `sinklab bench --shapes calibrated` (cli/cmd_bench.cpp)
-  for (auto [key, value] : {std::pair{"model.d_model", "128"}, {"model.n_layers", "4"}, {"model.n_heads", "4"},
-                            {"model.d_ff", "344"}, {"model.context", "64"}})
-    cfg.set(key, value);
-  const int64_t B = 32, T = 64, V = 1024;
+  const std::string dtype = argc > 2 ? argv[2] : "f32";
+  set_matmul_precision(parse_matmul_precision(dtype));
+  const train::BenchShape shape = train::bench_shape("calibrated");
+  const Config cfg = train::bench_config(shape, "softmax", dtype, 1);
+  const int64_t B = shape.batch, T = shape.seq, V = shape.vocab;
   ParamStore ps;
   models::Decoder model(train::decoder_config(cfg, V), ps);
   Rng rng(1);
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   const models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt);
   const double rows_ms = fastest_ms(n, [&] { train::statistics_rows(in); });
   std::printf("statistics of %lld layers, %s products, fastest of %d: StatsInput %.3f ms + statistics_rows %.3f ms = %.3f ms\n",
-              (long long)cap.attn.size(), argc > 2 ? argv[2] : "f32", n, input_ms, rows_ms, input_ms + rows_ms);
+              (long long)cap.attn.size(), dtype.c_str(), n, input_ms, rows_ms, input_ms + rows_ms);
 
   // StatsInput's reductions, summed over the layers
   std::vector<std::pair<std::string, std::function<void(size_t)>>> pieces = {

@@ -19,6 +19,7 @@
 #include "engine/profile.h"
 #include "engine/threads.h"
 #include "models/flops.h"
+#include "train/bench_shapes.h"
 #include "train/config.h"
 #include "train/distributed.h"
 #include "train/model_builder.h"
@@ -70,28 +71,6 @@ const char* const kBenchHelp =
 
 namespace {
 
-struct Shape_ {
-  std::string name;
-  int64_t d, layers, heads, ffn, vocab, seq, batch;
-};
-
-// The reference shapes (--help describes them).
-const std::vector<Shape_> kShapes = {{"small", 256, 4, 4, 688, 256, 256, 16},
-                                     {"large", 512, 8, 8, 1376, 8192, 256, 8},
-                                     {"calibrated", 128, 4, 4, 344, 1024, 64, 32}};
-
-// The reference shape called `name` (with the vocabulary `vocab` when > 0), or an error listing
-// the valid ones.
-Shape_ shape_named(const std::string& name, int64_t vocab) {
-  auto it = std::find_if(kShapes.begin(), kShapes.end(), [&](const Shape_& s) { return s.name == name; });
-  std::string valid;
-  for (const Shape_& s : kShapes) valid += (valid.empty() ? "" : ", ") + s.name;
-  SL_CHECK(it != kShapes.end(), "unknown shape '" + name + "' (valid: " + valid + ")");
-  Shape_ s = *it;
-  if (vocab > 0) s.vocab = vocab;
-  return s;
-}
-
 double median(std::vector<double> v) {
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
@@ -142,24 +121,6 @@ void reset_peak_rss() {
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 
-Config bench_config(const Shape_& s, const std::string& attn, const std::string& dtype, int threads) {
-  Config c;
-  for (std::string kv : {"model.preset=llama", "data.source=random", "train.optimizer=adamw", "train.grad_clip=0",
-                         "train.schedule=constant", "train.warmup=0", "train.lr=1e-3", "train.steps=1000000000",
-                         "stats.probe_batch=8", "stats.probe_len=64"})
-    c.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
-  c.set("model.d_model", std::to_string(s.d));
-  c.set("model.n_layers", std::to_string(s.layers));
-  c.set("model.n_heads", std::to_string(s.heads));
-  c.set("model.d_ff", std::to_string(s.ffn));
-  c.set("model.context", std::to_string(s.seq));
-  c.set("data.vocab", std::to_string(s.vocab - 1));  // + BOS = the reference's vocabulary
-  c.set("train.batch_size", std::to_string(s.batch));
-  c.set("train.threads", std::to_string(threads));
-  c.set("attention.kernel", attn);
-  c.set("train.dtype", dtype);  // make_task sets the matmul precision from it
-  return c;
-}
 
 struct Result {
   double tokens_per_s = 0, gflops = 0, stats_probe_cost = -1, stats_train_cost = -1;
@@ -167,9 +128,9 @@ struct Result {
   int64_t rss_before = 0;  // what the process held as the configuration started: code, libraries
 };
 
-Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string& dtype, int threads, int steps,
+Result bench_sinklab(const train::BenchShape& s, const std::string& attn, const std::string& dtype, int threads, int steps,
                      int stats_steps, bool prof, bool pin) {
-  Config cfg = bench_config(s, attn, dtype, threads);
+  Config cfg = train::bench_config(s, attn, dtype, threads);
   cfg.set("train.pin_threads", pin ? "true" : "false");
   reset_peak_rss();
   const int64_t rss_before = status_bytes("VmRSS");
@@ -253,7 +214,7 @@ Result bench_sinklab(const Shape_& s, const std::string& attn, const std::string
 
 // tokens/s of the PyTorch reference, or -1 if it could not run. Under mpirun it runs on rank 0
 // only, on the threads of every process, while the others wait.
-double bench_torch(const std::string& python, const std::string& ref, const Shape_& s, const std::string& attn,
+double bench_torch(const std::string& python, const std::string& ref, const train::BenchShape& s, const std::string& attn,
                    int threads, int steps) {
   threads *= train::dist::size();
   struct Together {
@@ -334,7 +295,7 @@ int cmd_bench(const Args& args) {
       else throw Error("unknown option '" + a + "' (see sinklab bench --help)");
     }
   }
-  for (auto& name : shapes) shape_named(name, vocab);  // every name checked before anything runs
+  for (auto& name : shapes) train::bench_shape(name, vocab);  // every name checked before anything runs
   if (!train::dist::root()) std::freopen("/dev/null", "w", stdout);  // rank 0 prints for the job
   for (auto& d : dtypes) parse_matmul_precision(d);
   if (!dnnl_ctx::bf16_matmul_supported() && std::erase(dtypes, "bf16")) {
@@ -368,7 +329,7 @@ int cmd_bench(const Args& args) {
 
   if (!scaling.empty()) {
     measure_peak(thread_counts.at(0));
-    const Shape_ s = shape_named(shapes.at(0), vocab);
+    const train::BenchShape s = train::bench_shape(shapes.at(0), vocab);
     std::printf("\nthread scaling, %s shape, %s attention, %s:\n\n| threads | tok/s | GFLOP/s | speed-up | efficiency |\n"
                 "|---|---|---|---|---|\n", s.name.c_str(), attns.at(0).c_str(), dtypes.at(0).c_str());
     double base = 0;
@@ -395,7 +356,7 @@ int cmd_bench(const Args& args) {
   for (int threads : thread_counts) {
     const std::map<std::string, double>& peak = peaks[threads];
     for (auto& name : shapes) {
-      const Shape_ s = shape_named(name, vocab);
+      const train::BenchShape s = train::bench_shape(name, vocab);
       for (auto& attn : attns) {
         double t = torch ? bench_torch(python, ref, s, attn, threads, steps) : -1;
         double f32_tps = 0;  // the f32 row's, for the others' 'vs f32'
@@ -431,7 +392,7 @@ int cmd_bench(const Args& args) {
   }
   if (stats)
     std::printf("\nstats.source = auto, the default, measures from %s on these shapes\n",
-                stats_source(bench_config(shape_named(shapes.at(0), vocab), "softmax", "f32", thread_counts.at(0))).c_str());
+                stats_source(train::bench_config(train::bench_shape(shapes.at(0), vocab), "softmax", "f32", thread_counts.at(0))).c_str());
   std::printf("\nmemory:\n");
   for (auto& l : memory_lines) std::printf("  %s\n", l.c_str());
   std::printf("  worst: peak resident set %.2fx what the configuration needs (code, libraries, bf16 operand\n"
