@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,6 +64,26 @@ int main(int argc, char** argv) {
 
   const double input_ms = fastest_ms(n, [&] { models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt); });
   const models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt);
+
+  // What a statistics step adds to the step itself: a training forward and its backward, without
+  // a capture and with one (the statistics' own work not included).
+  const models::CaptureRequest request{cfg.i("stats.probe_batch"), cfg.i("stats.probe_len")};
+  // Alternated, so that a drifting host weighs on both alike.
+  auto step_ms = [&](bool backward) {
+    double best[2] = {1e30, 1e30};
+    for (int i = 0; i < 2 * std::max(n / 5, 3); ++i)
+      best[i % 2] = std::min(best[i % 2], fastest_ms(1, [&] {
+        // the capture dropped before the backward, as a training step drops it
+        const Tensor loss = model.loss(tokens, B, T, targets, -1, 0.f, i % 2 ? std::optional(request) : std::nullopt).loss;
+        if (backward) loss.backward();
+      }));
+    return std::pair(best[0], best[1]);
+  };
+  const auto [fwd, fwd_cap] = step_ms(false);
+  const auto [both, both_cap] = step_ms(true);
+  std::printf("the training step, fastest of %d: forward %.3f ms, with the capture %.3f ms (%+.3f); forward + "
+              "backward %.3f ms, with the capture %.3f ms (%+.3f)\n",
+              std::max(n / 5, 3), fwd, fwd_cap, fwd_cap - fwd, both, both_cap, both_cap - both);
   const double rows_ms = fastest_ms(n, [&] { train::statistics_rows(in); });
   std::printf("statistics of %lld layers, %s products, fastest of %d: StatsInput %.3f ms + statistics_rows %.3f ms = %.3f ms\n",
               (long long)cap.attn.size(), dtype.c_str(), n, input_ms, rows_ms, input_ms + rows_ms);
@@ -70,7 +91,7 @@ int main(int argc, char** argv) {
   // StatsInput's reductions, summed over the layers
   std::vector<std::pair<std::string, std::function<void(size_t)>>> pieces = {
       {"importance", [&](size_t l) { models::importance(in.weights(l), in.slots(), in.queries()); }},
-      {"row_sums", [&](size_t l) { models::row_sums(in.weights(l), in.slots()); }},
+      {"row_sums", [&](size_t l) { models::row_sums(in.weights(l), in.slots(), cap.attn[l].mask); }},
       {"value_output_norms", [&](size_t l) { models::value_output_norms(cap.attn[l].values, cap.attn[l].out_proj); }},
       {"output_contributions",
        [&](size_t l) { models::output_contributions(in.weights(l), in.value_output_norms(l), in.slots()); }},

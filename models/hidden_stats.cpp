@@ -89,32 +89,23 @@ std::vector<double> inf_norm(const Tensor& x) {
   });
 }
 
-// The upper median and the three largest of |x|. The median is selected in one bin of a
-// histogram of |x|'s top 12 bits (8 bins an octave; nonnegative floats' bit patterns are ordered
-// as they are), filled in the pass that keeps the three largest: nth_element over all of them is
-// bound by mispredicted comparisons, and |x| is never copied whole. Both passes branch on blocks
-// of 16, not on each value: the three largest are looked for only in a block whose largest beats
-// the third, and the median's bin is collected, with unconditional stores, only from a block that
-// holds one of its values.
+// The upper median and the three largest of |x|. Nonnegative floats' bit patterns are ordered as
+// their values, so the median is found by bisecting its bit pattern: each step counts the |x|
+// below a threshold, a compare and add a value that vectorises (a histogram's scattered
+// increments do not), until few enough values are left in the range to select among. The three
+// largest are looked for only in a block of 16 whose largest beats the third: nth_element over all
+// of |x| is bound by mispredicted comparisons, and |x| is never copied whole.
 Magnitudes magnitudes(const Tensor& x_in) {
   const Tensor x = x_in.contiguous();
   const float* p = x.data();
   const size_t n = (size_t)x.numel(), k = n / 2;
   Magnitudes out{{NAN, NAN, NAN}, NAN};
   if (n == 0) return out;
-  auto bin = [](float v) { return std::bit_cast<uint32_t>(v) >> 20; };
-  std::vector<uint32_t> count(1 << 12, 0);
-  std::array<float, 3> top{-1.f, -1.f, -1.f};  // descending; below any |x|
   constexpr size_t kBlock = 16;
+  std::array<float, 3> top{-1.f, -1.f, -1.f};  // descending; below any |x|
   for (size_t first = 0; first < n; first += kBlock) {
     const size_t end = std::min(n, first + kBlock);
-    float block_top = -1.f;
-    for (size_t i = first; i < end; ++i) {
-      const float v = std::fabs(p[i]);
-      ++count[bin(v)];
-      block_top = std::max(block_top, v);
-    }
-    if (block_top <= top[2]) continue;
+    if (row_max_abs(p + first, (int64_t)(end - first)) <= top[2]) continue;
     for (size_t i = first; i < end; ++i) {
       const float v = std::fabs(p[i]);
       if (v > top[2]) {
@@ -125,25 +116,46 @@ Magnitudes magnitudes(const Tensor& x_in) {
     }
   }
   for (size_t t = 0; t < std::min<size_t>(3, n); ++t) out.top[t] = top[t];
-  uint32_t b = 0;
-  size_t below = 0;
-  while (below + count[b] <= k) below += count[b++];
-  std::vector<float> in_bin(count[b] + 1);  // the last slot takes the stores of values outside it
+
+  auto bits = [](float v) { return (int32_t)(std::bit_cast<uint32_t>(v) & 0x7fffffffu); };  // of |v|
+  auto in_range = [&](float v, int32_t lo, int32_t hi) { return bits(v) >= lo && bits(v) < hi; };
+  auto count_below = [&](int32_t t) {
+    size_t c = 0;
+    for (size_t first = 0; first < n; first += 1 << 24) {  // int lanes: no wider counters in the loop
+      const size_t end = std::min(n, first + (1 << 24));
+      int32_t part = 0;
+#pragma omp simd reduction(+ : part)
+      for (size_t i = first; i < end; ++i) part += bits(p[i]) < t;
+      c += (size_t)part;
+    }
+    return c;
+  };
+  // Invariant: `below` values lie under lo, and the median in [lo, hi), below `under_hi` values.
+  int32_t lo = 0, hi = INT32_MAX;  // every |x| but the one NaN pattern 0x7fffffff
+  size_t below = 0, under_hi = count_below(hi);
+  if (k >= under_hi) return out;  // over half the values NaN
+  constexpr size_t kSelect = 256;
+  while (under_hi - below > kSelect && hi - lo > 1) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    const size_t c = count_below(mid);
+    if (c > k) hi = mid, under_hi = c;
+    else lo = mid, below = c;
+  }
+  std::vector<float> left(under_hi - below + 1);  // the last slot takes the stores of values outside
   size_t m = 0;
   for (size_t first = 0; first < n; first += kBlock) {
     const size_t end = std::min(n, first + kBlock);
     int hits = 0;
 #pragma omp simd reduction(+ : hits)
-    for (size_t i = first; i < end; ++i) hits += bin(std::fabs(p[i])) == b;
+    for (size_t i = first; i < end; ++i) hits += in_range(p[i], lo, hi);
     if (hits == 0) continue;
     for (size_t i = first; i < end; ++i) {
-      const float v = std::fabs(p[i]);
-      in_bin[m] = v;
-      m += bin(v) == b;
+      left[m] = std::fabs(p[i]);
+      m += in_range(p[i], lo, hi);
     }
   }
-  std::nth_element(in_bin.begin(), in_bin.begin() + (k - below), in_bin.begin() + m);
-  out.median = in_bin[k - below];
+  std::nth_element(left.begin(), left.begin() + (k - below), left.begin() + m);
+  out.median = left[k - below];
   return out;
 }
 

@@ -101,9 +101,19 @@ std::vector<double> slot_importance(const Tensor& probs, int64_t n) {
   });
 }
 
-RowSums row_sums(const Tensor& probs, int64_t slots) {
+RowSums row_sums(const Tensor& probs, int64_t slots, const std::vector<uint8_t>& mask) {
   Tensor A = probs.contiguous();
   const int64_t B = A.size(0), H = A.size(1), T = A.size(2), S = A.size(3);
+  SL_CHECK(mask.empty() || (int64_t)mask.size() == T * S, "row_sums: a mask of " + std::to_string(mask.size()) +
+                                                             " entries for " + std::to_string(T) + " x " +
+                                                             std::to_string(S) + " weights");
+  // One past a row's last visible key, rounded up to whole vectors of 16: a loop's scalar
+  // remainder would cost more than the zeros it skips.
+  std::vector<int64_t> end(T, S);
+  for (int64_t i = 0; i < T && !mask.empty(); ++i) {
+    while (end[i] > 0 && mask[i * S + end[i] - 1]) --end[i];
+    end[i] = std::min(S, (end[i] + 15) / 16 * 16);
+  }
   RowSums r{std::vector<double>(B * H),     std::vector<double>(B * H),     std::vector<double>(B * H),
             std::vector<double>(B * H),     std::vector<double>(B * H * T), std::vector<double>(B * H * T)};
 #pragma omp parallel for if (B * H * T * S > kParallelMin)
@@ -118,7 +128,7 @@ RowSums row_sums(const Tensor& probs, int64_t slots) {
       float rs = 0, positive = 0, p_ln_p = 0;
       float row_top = 0;
 #pragma omp simd reduction(+ : rs, positive, p_ln_p) reduction(max : row_top)
-      for (int64_t j = 0; j < S; ++j) {
+      for (int64_t j = 0; j < end[i]; ++j) {
         const float p = row[j], q = p > 0 ? p : 1.f;  // 1 ln 1 = 0; a select, not a branch, so it vectorises
         rs += p;
         row_top = p > row_top ? p : row_top;

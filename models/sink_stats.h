@@ -29,12 +29,14 @@ std::vector<double> slot_importance(const Tensor& probs, int64_t n);
 
 // Per (sequence, head) [B * H], over the T rows: the sums of each row's entropy (in nats, of the
 // row divided by its sum), of its sum and of its weight on the bias slots; the largest weight.
-// Per row [B * H * T]: its entropy and its sum.
+// Per row [B * H * T]: its entropy and its sum. Under mask [T, S] (1 = hidden; empty: none) a
+// row's keys after its last visible one are skipped: every kernel's weight there is zero, and a
+// causal row is half of them.
 struct RowSums {
   std::vector<double> entropy, row_sum, slot, max;
   std::vector<double> row_entropy, row_total;
 };
-RowSums row_sums(const Tensor& probs, int64_t slots);
+RowSums row_sums(const Tensor& probs, int64_t slots, const std::vector<uint8_t>& mask = {});
 
 // Per (sequence, head) [B * H]: the mean over the T query rows of H_t / log n_t, the row's entropy
 // (RowSums::row_entropy) over the log of its n_t visible keys (mask [T, S], 1 = hidden), skipping

@@ -47,11 +47,11 @@ StatsInput::StatsInput(const std::vector<AttentionCapture>& attn, const std::vec
       return opt.vit ? importance_all_queries(w, slots) : models::importance(w, slots, queries_);
     };
     L.alpha = alpha_of(L.probs);
-    L.rows = models::row_sums(L.probs, slots);
+    L.rows = models::row_sums(L.probs, slots, attn[l].mask);
     if (!normalized_) {
       L.proxy = proxy_weights(L.probs);
       L.proxy_alpha = alpha_of(L.proxy);
-      L.proxy_rows = models::row_sums(L.proxy, slots);
+      L.proxy_rows = models::row_sums(L.proxy, slots, attn[l].mask);
     }
     if (l < (int64_t)hidden.size()) L.token_norms = row_norms(hidden[l]), L.magnitudes = models::magnitudes(hidden[l]);
     if (opt.vit && !L.token_norms.empty()) {

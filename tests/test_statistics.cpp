@@ -330,24 +330,34 @@ TEST_CASE("massive activations and quantisation outliers of the residual stream 
   check_values(compute("hidden/median_magnitude", in), {2});
   check_values(compute("hidden/massive_activation_ratio", in), {4.5});
   check_values(compute("hidden/inf_norm", in), {9});
-  // An even count of magnitudes 1.000 ... 1.099 of both signs, shuffled, within one bin of the
-  // median's histogram: the upper median is the 51st.
+  // An even count of magnitudes 1.000 ... 1.099 of both signs, shuffled, few enough to be selected
+  // among at once: the upper median is the 51st.
   std::vector<float> close(100);
   for (int i = 0; i < 100; ++i) close[i] = (i % 2 ? -1.f : 1.f) * (1 + (float)(i * 37 % 100) / 1000.f);
   const Magnitudes m = magnitudes(Tensor::from({1, 100, 1}, close));
   CHECK(m.median == 1 + 50 / 1000.f);
   CHECK(m.top == std::array<float, 3>{1 + 99 / 1000.f, 1 + 98 / 1000.f, 1 + 97 / 1000.f});
-  // Spread over many bins, so that most blocks of the median bin's pass hold none of its values:
-  // the exact upper median and top three of a sort.
+  // Spread over many octaves, so that the median's range is bisected many times before the few
+  // left are selected among; then with a third of the values one magnitude, where bisection ends
+  // at a range of one bit pattern: the exact upper median and top three of a sort.
   Rng rng(5);
   std::vector<float> spread(3001);
   for (float& x : spread) x = rng.normal() * std::exp(2 * rng.normal());
-  std::vector<float> sorted(spread.size());
-  std::transform(spread.begin(), spread.end(), sorted.begin(), [](float x) { return std::fabs(x); });
-  std::sort(sorted.rbegin(), sorted.rend());
-  const Magnitudes s = magnitudes(Tensor::from({1, 3001, 1}, spread));
-  CHECK(s.median == sorted[1500]);
-  CHECK(s.top == std::array<float, 3>{sorted[0], sorted[1], sorted[2]});
+  for (int ties : {0, 1000}) {
+    INFO(ties << " ties");
+    for (int i = 0; i < ties; ++i) spread[i * 3] = i % 2 ? -0.75f : 0.75f;
+    std::vector<float> sorted(spread.size());
+    std::transform(spread.begin(), spread.end(), sorted.begin(), [](float x) { return std::fabs(x); });
+    std::sort(sorted.rbegin(), sorted.rend());
+    const Magnitudes s = magnitudes(Tensor::from({1, 3001, 1}, spread));
+    CHECK(s.median == sorted[1500]);
+    CHECK(s.top == std::array<float, 3>{sorted[0], sorted[1], sorted[2]});
+  }
+  // Half the values 1 and half 2: exactly the lower half lies below every threshold between them,
+  // and the upper median is 2.
+  std::vector<float> halves(1000);
+  for (int i = 0; i < 1000; ++i) halves[i] = i % 2 ? 1.f : -2.f;
+  CHECK(magnitudes(Tensor::from({1, 1000, 1}, halves)).median == 2.f);
 
   // Kurtosis m4 / m2^2 of a token's channels: (1, -1, 1, -1) has 1; (0, 0, 0, 4) has deviations
   // (-1, -1, -1, 3), m2 = 3, m4 = 21: 7/3; a constant token has none and is skipped.
@@ -537,6 +547,28 @@ TEST_CASE("vectorised row statistics equal plain double loops on awkward rows", 
     INFO("row " << row);
     CHECK(r.row_total[row] == Approx(rs).epsilon(1e-6).margin(1e-6));
     CHECK(r.row_entropy[row] == Approx(e).epsilon(1e-5).margin(1e-6));
+  }
+
+  // Under a mask, a row's keys after its last visible one are skipped: with the weights there
+  // zero, as every kernel leaves them, the same sums (an end one key short would lose a weight).
+  {
+    std::vector<uint8_t> mask(T * S, 0);
+    Tensor z = w.clone();
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 17 + 4 * i; j < S; ++j) mask[i * S + j] = 1;  // row 0: 17 keys, a vector and one
+    for (int64_t row = 0; row < B * H * T; ++row)
+      for (int64_t j = 0; j < S; ++j)
+        if (mask[row % T * S + j]) z.data()[row * S + j] = 0.f;
+    const RowSums all = row_sums(z, slots), skipped = row_sums(z, slots, mask);
+    for (int64_t row = 0; row < B * H * T; ++row) {
+      INFO("masked row " << row);
+      CHECK(skipped.row_total[row] == Approx(all.row_total[row]).epsilon(1e-6).margin(1e-6));
+      CHECK(skipped.row_entropy[row] == Approx(all.row_entropy[row]).epsilon(1e-5).margin(1e-6));
+    }
+    for (int64_t bh = 0; bh < B * H; ++bh) {
+      CHECK(skipped.max[bh] == all.max[bh]);
+      CHECK(skipped.slot[bh] == all.slot[bh]);
+    }
   }
 
   const std::vector<float> imp = importance(w, slots, 4);

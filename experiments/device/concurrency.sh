@@ -9,8 +9,9 @@
 #          (taskset), and one alone;
 #   host   bench_host alone and on every core at once: what the host itself keeps per core of
 #          arithmetic, an L2 stream and a memory stream when all cores are busy.
-# Prints the aggregate tokens/s of each, full against one alone (goal >= 12x of 16) and against
-# torch (goal >= 2x), and the runs per hour this gives the reproduction (RUN_STEPS steps of 32 x 64
+# Prints the aggregate tokens/s of each, by wall time and by steps (sweep_rate), full against one
+# alone (goal >= 12x of 16) and against torch (goal >= 2x), PyTorch's model GFLOP/s a core at once
+# and twice that, and the runs per hour this gives the reproduction (RUN_STEPS steps of 32 x 64
 # tokens per run; RUNS runs).
 # Carry .debs (../shared/device/pack-deps.sh) and .bench (a copy of ../shared/bench/torch_ref.py,
 # the reference; not part of the project).
@@ -42,14 +43,24 @@ grid:
 EOF
 }
 
-# Aggregate tokens/s of a sweep's runs, each timed by the sweep runner (logs/<run>.wall): they
-# ran side by side, so the rates add.
+# Aggregate tokens/s of a sweep's runs, two ways; they ran side by side, so the rates add:
+#   wall  each run's tokens over its wall time (logs/<run>.wall): start, data, statistics, log
+#         and checkpoint included, what the reproduction gets;
+#   steps each run's rate over its progress lines after the first (train.log_every steps each, the
+#         statistics steps among them; the first holds the warm-up), as PyTorch's rate is of its
+#         timed steps after a warm-up.
 sweep_rate() {  # name jobs
   $S sweep $W/$1.yaml --jobs $2 --threads 1 --pin run.dir=$W/runs > $W/$1.log 2>&1 || { tail -20 $W/$1.log; exit 1; }
   python3 - "$W/runs/$1/logs" $STEPS <<'EOF'
-import glob, sys
-walls = [float(open(f).read()) for f in glob.glob(sys.argv[1] + "/*.wall")]
-print(sum(int(sys.argv[2]) * 32 * 64 / w for w in walls))
+import glob, re, sys
+logs, steps = sys.argv[1], int(sys.argv[2])
+runs = [f[:-len(".wall")] for f in glob.glob(logs + "/*.wall")]
+walls = [float(open(f + ".wall").read()) for f in runs]
+rates = []
+for f in runs:
+    r = [float(x) * 1e3 for x in re.findall(r"\| ([0-9.]+)k tok/s", open(f + ".log").read())][1:]
+    rates.append(len(r) / sum(1 / x for x in r))  # equal tokens a line: the harmonic mean
+print(sum(steps * 32 * 64 / w for w in walls), sum(rates))
 EOF
 }
 
@@ -60,7 +71,8 @@ torch_rate() {  # n
       --batch 32 --vocab 1024 --steps $TORCH_STEPS > $W/torch_$1_$k.log 2>&1 &
   done
   wait
-  cat $W/torch_$1_*.log | sed -n 's/.*tokens\/s=\([0-9.]*\).*/\1/p' | awk '{s += $1} END {print s}'
+  cat $W/torch_$1_*.log | sed -n 's/.*tokens\/s=\([0-9.]*\) GFLOP\/s=\([0-9.]*\).*/\1 \2/p' |
+    awk '{t += $1; g += $2} END {print t, g / t * 1e9}'  # tokens/s in all, FLOP a token
 }
 
 # bench_host on CPU 0 alone, then on every CPU at once: each measure's mean per core at once over
@@ -79,20 +91,25 @@ EOF
 
 # Each repeat measures PyTorch too, so that each ratio has a denominator of its own time.
 for rep in $(seq $REPEAT); do
-  t1=$(torch_rate 1); tn=$(torch_rate $N)
-  echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all"
+  read t1 flop < <(torch_rate 1); read tn flop < <(torch_rate $N)
+  echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all," \
+    "$(python3 -c "print(f'{$tn * $flop / $N / 1e9:.1f} GFLOP/s a core; 2x that needs {2 * $tn * $flop / $N / 1e9:.1f}')")"
   for dtype in f32 bf16; do
     sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
     rm -rf $W/runs  # a sweep skips the finished runs it finds; each repeat trains its own
-    a=$(sweep_rate alone_$dtype 1); f=$(sweep_rate full_$dtype $N)
-    python3 - $dtype $N "$a" "$f" "$tn" $RUN_STEPS $RUNS <<'EOF'
+    read a a_steps < <(sweep_rate alone_$dtype 1); read f f_steps < <(sweep_rate full_$dtype $N)
+    python3 - $dtype $N $a $f $a_steps $f_steps $tn $flop $RUN_STEPS $RUNS <<'EOF'
 import sys
-dtype, n, alone, full, torch, run_steps, runs = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), \
-    int(sys.argv[6]), int(sys.argv[7])
+dtype, n = sys.argv[1], int(sys.argv[2])
+alone, full, alone_steps, full_steps, torch, flop = map(float, sys.argv[3:9])
+run_steps, runs = int(sys.argv[9]), int(sys.argv[10])
 per_hour = full * 3600 / (run_steps * 32 * 64)
-print(f"sinklab {dtype}: alone {alone:.0f} tokens/s; {n} at once {full:.0f} tokens/s in all = "
+print(f"sinklab {dtype}: by wall time alone {alone:.0f} tokens/s; {n} at once {full:.0f} tokens/s in all = "
       f"{full / alone:.1f}x one alone (goal >= {0.75 * n:.0f}x) = {full / torch:.2f}x PyTorch's {n} (goal >= 2x); "
       f"{per_hour:.1f} runs of {run_steps} steps per hour, {runs} runs in {runs / per_hour:.1f} h")
+print(f"sinklab {dtype}: by steps alone {alone_steps:.0f} tokens/s; {n} at once {full_steps:.0f} tokens/s in all "
+      f"({full_steps * flop / n / 1e9:.1f} GFLOP/s a core) = {full_steps / alone_steps:.1f}x one alone = "
+      f"{full_steps / torch:.2f}x PyTorch's {n}")
 EOF
   done
   for f in $W/alone_*.log $W/full_*.log; do cp $f "$OUT/$(basename $f .log)_$rep.log"; done
