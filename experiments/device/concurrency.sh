@@ -10,9 +10,9 @@
 #   host   bench_host alone and on every core at once: what the host itself keeps per core of
 #          arithmetic, an L2 stream and a memory stream when all cores are busy.
 # Prints the aggregate tokens/s of each, by wall time and by steps (sweep_rate), full against one
-# alone (goal >= 12x of 16) and against torch (goal >= 2x), PyTorch's model GFLOP/s a core at once
-# and twice that, and the runs per hour this gives the reproduction (RUN_STEPS steps of 32 x 64
-# tokens per run; RUNS runs).
+# alone (goal >= 12x of 16) and against torch (goal >= 2x), PyTorch's model GFLOP/s a core at
+# once and twice that against oneDNN's f32 matmul peak with every core busy, and the runs per hour
+# this gives the reproduction (RUN_STEPS steps of 32 x 64 tokens per run; RUNS runs).
 # Carry .debs (../shared/device/pack-deps.sh) and .bench (a copy of ../shared/bench/torch_ref.py,
 # the reference; not part of the project).
 # EXTRA adds overrides to every sinklab run (e.g. EXTRA=train.micro_batch=8). REPEAT alternates
@@ -89,26 +89,35 @@ for k, unit in (("fma", "GFLOP/s"), ("l2", "GB/s"), ("memory", "GB/s")):
     print(f"host {k}: alone {alone[k]:.1f} {unit}; {sys.argv[2]} at once {each:.1f} each = {each / alone[k]:.2f} of alone")
 EOF
 
+# oneDNN's f32 matmul peak (2048^3, as sinklab bench measures it) on CPU 0 alone, then on every CPU
+# at once: the ceiling of a core's f32 products when every core trains.
+peak() { OMP_NUM_THREADS=1 taskset -c $1 $S bench --shapes calibrated --precision f32 --threads 1 --steps 1 --no-torch |
+  sed -n 's/.*: f32 \([0-9.]*\) GFLOP\/s.*/\1/p' | head -1; }
+peak_alone=$(peak 0)
+for k in $(seq 0 $(($N - 1))); do peak $k > $W/peak_$k.txt & done; wait
+peak_full=$(cat $W/peak_*.txt | awk '{s += $1} END {print s / NR}')
+echo "f32 matmul peak: alone $peak_alone GFLOP/s; $N at once $peak_full each"
+
 # Each repeat measures PyTorch too, so that each ratio has a denominator of its own time.
 for rep in $(seq $REPEAT); do
   read t1 flop < <(torch_rate 1); read tn flop < <(torch_rate $N)
   echo "PyTorch eager, 1 thread: alone $t1 tokens/s; $N at once $tn tokens/s in all," \
-    "$(python3 -c "print(f'{$tn * $flop / $N / 1e9:.1f} GFLOP/s a core; 2x that needs {2 * $tn * $flop / $N / 1e9:.1f}')")"
+    "$(python3 -c "g = $tn * $flop / $N / 1e9; print(f'{g:.1f} GFLOP/s a core; 2x that needs {2 * g:.1f}, {2 * g / $peak_full:.2f} of the f32 peak at once')")"
   for dtype in f32 bf16; do
     sweep_file alone_$dtype 1 $dtype; sweep_file full_$dtype $N $dtype
     rm -rf $W/runs  # a sweep skips the finished runs it finds; each repeat trains its own
     read a a_steps < <(sweep_rate alone_$dtype 1); read f f_steps < <(sweep_rate full_$dtype $N)
-    python3 - $dtype $N $a $f $a_steps $f_steps $tn $flop $RUN_STEPS $RUNS <<'EOF'
+    python3 - $dtype $N $a $f $a_steps $f_steps $tn $flop $peak_full $RUN_STEPS $RUNS <<'EOF'
 import sys
 dtype, n = sys.argv[1], int(sys.argv[2])
-alone, full, alone_steps, full_steps, torch, flop = map(float, sys.argv[3:9])
-run_steps, runs = int(sys.argv[9]), int(sys.argv[10])
+alone, full, alone_steps, full_steps, torch, flop, peak = map(float, sys.argv[3:10])
+run_steps, runs = int(sys.argv[10]), int(sys.argv[11])
 per_hour = full * 3600 / (run_steps * 32 * 64)
 print(f"sinklab {dtype}: by wall time alone {alone:.0f} tokens/s; {n} at once {full:.0f} tokens/s in all = "
       f"{full / alone:.1f}x one alone (goal >= {0.75 * n:.0f}x) = {full / torch:.2f}x PyTorch's {n} (goal >= 2x); "
       f"{per_hour:.1f} runs of {run_steps} steps per hour, {runs} runs in {runs / per_hour:.1f} h")
 print(f"sinklab {dtype}: by steps alone {alone_steps:.0f} tokens/s; {n} at once {full_steps:.0f} tokens/s in all "
-      f"({full_steps * flop / n / 1e9:.1f} GFLOP/s a core) = {full_steps / alone_steps:.1f}x one alone = "
+      f"({full_steps * flop / n / 1e9:.1f} GFLOP/s a core, {full_steps * flop / n / 1e9 / peak:.2f} of the f32 peak at once) = {full_steps / alone_steps:.1f}x one alone = "
       f"{full_steps / torch:.2f}x PyTorch's {n}")
 EOF
   done
