@@ -2,7 +2,7 @@
 // (train/bench_shapes.h) with the default source: the training forward's capture of
 // stats.probe_batch sequences. Each piece is timed hot, the fastest of N repetitions, on one
 // capture of an untrained model: StatsInput's shared reductions, then each logged statistic, then
-// the log's flush.
+// the log's flush. First, what the capture itself adds to a training forward and its backward.
 // usage: bench_stats [N, default 50] [f32|bf16, default f32]   (threads: OMP_NUM_THREADS)
 #include <algorithm>
 #include <chrono>
