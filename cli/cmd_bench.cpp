@@ -54,8 +54,9 @@ const char* const kBenchHelp =
     "count with the parallel efficiency tps(n) / (n * tps(first)), instead of the table.\n"
     "--stats also times a step that logs the attention statistics to HDF5 (the cost of stats.every=1),\n"
     "from each stats.source: probe (a separate forward of the probe batch) and train (read from the\n"
-    "training forward itself; what the default, auto, takes on these shapes): the fastest of\n"
-    "--stats-steps N (default 20) such steps over the fastest of as many plain steps, interleaved,\n"
+    "training forward itself; what the default, auto, takes on these shapes): --stats-steps N\n"
+    "(default 20) such steps interleaved with as many plain ones, the median of each one's time\n"
+    "less the plain step's before it over the median plain step, +- that median's standard error,\n"
     "with the log's writes to disk (every stats.flush_every statistics steps) at their mean.\n"
     "--profile prints where a step's time goes, op by op.\n"
     "--pin binds sinklab's threads to CPUs (train.pin_threads) while it runs; PyTorch always runs\n"
@@ -71,9 +72,25 @@ const char* const kBenchHelp =
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
+// The q-quantile of v by rank (q = 0.5 the median).
+double quantile(std::vector<double> v, double q) {
+  const size_t i = std::min(v.size() - 1, (size_t)(q * (double)v.size()));
+  std::nth_element(v.begin(), v.begin() + (ptrdiff_t)i, v.end());
+  return v[i];
+}
+double median(const std::vector<double>& v) { return quantile(v, 0.5); }
+
+// A cost as a fraction of a step, with its standard error.
+struct Cost {
+  double value = NAN, error = NAN;
+};
+
+// The median of the extra seconds each measured step took, plus `fixed` seconds, over `step`
+// seconds; its error is the median's standard error, 1.2533 sigma / sqrt(n), with sigma from
+// the interquartile range (IQR / 1.349), which a few steps slowed by other work do not inflate.
+Cost cost_over(const std::vector<double>& extra, double fixed, double step) {
+  const double sigma = (quantile(extra, 0.75) - quantile(extra, 0.25)) / 1.349;
+  return {(median(extra) + fixed) / step, 1.2533 * sigma / std::sqrt((double)extra.size()) / step};
 }
 
 // oneDNN's own matmul rate on a large square product with operands of this precision (the
@@ -123,7 +140,8 @@ void reset_peak_rss() {
 
 
 struct Result {
-  double tokens_per_s = 0, gflops = 0, stats_probe_cost = -1, stats_train_cost = -1;
+  double tokens_per_s = 0, gflops = 0;
+  Cost stats_probe, stats_train;
   int64_t params = 0, state_bytes = 0, activation_bytes = 0, peak_rss = 0, peak_rss_probe = 0;
   int64_t rss_before = 0;  // what the process held as the configuration started: code, libraries
 };
@@ -180,9 +198,8 @@ Result bench_sinklab(const train::BenchShape& s, const std::string& attn, const 
   r.tokens_per_s = tokens / step;
   r.gflops = flop / step / 1e9;
   r.state_bytes = ps.flat_size() * 4 * 4;  // values, gradients, AdamW m and v
-  // Each kind of statistics step interleaved with plain ones, so that a shared machine's load
-  // weighs on both alike; each kind's fastest step counts, since contention only ever adds time
-  // (a many-thread step on a shared host varies by more than the cost measured).
+  // Each kind of statistics step interleaved with plain ones, each paired with the plain step
+  // just before it, so that a host whose speed drifts weighs on both alike.
   // The log goes to disk as a run's does, every stats.flush_every statistics steps; those writes
   // are timed apart and counted at their mean per statistics step.
   int log_step = steps + 2;  // the log's step index, rising across both kinds
@@ -198,14 +215,15 @@ Result bench_sinklab(const train::BenchShape& s, const std::string& attn, const 
         flushing += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     }
-    return (*std::min_element(t[1].begin(), t[1].end()) + flushing / stats_steps) /
-               *std::min_element(t[0].begin(), t[0].end()) - 1;
+    std::vector<double> extra(t[1].size());
+    for (size_t i = 0; i < extra.size(); ++i) extra[i] = t[1][i] - t[0][i];
+    return cost_over(extra, flushing / stats_steps, median(t[0]));
   };
   // The training forward's statistics (the default source on these shapes) before the probe's, so
   // that the peak memory is the default run's; the probe's forward then adds its own buffers.
-  if (stats_steps > 0) r.stats_train_cost = cost_of(Train);
+  if (stats_steps > 0) r.stats_train = cost_of(Train);
   r.peak_rss = peak_rss_bytes();
-  if (stats_steps > 0) r.stats_probe_cost = cost_of(Probe);
+  if (stats_steps > 0) r.stats_probe = cost_of(Probe);
   r.peak_rss_probe = peak_rss_bytes();
   pin_threads(false);  // a process started next (the reference) inherits this thread's binding
   train::dist::barrier();
@@ -369,7 +387,9 @@ int cmd_bench(const Args& args) {
                       t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-",
                       dtype != "f32" && f32_tps > 0 ? (std::to_string(r.tokens_per_s / f32_tps).substr(0, 4) + "x").c_str()
                                                     : "-");
-          if (stats) std::printf(" %+.1f%% | %+.1f%% |", 100 * r.stats_probe_cost, 100 * r.stats_train_cost);
+          if (stats)
+            std::printf(" %+.1f%% +-%.1f | %+.1f%% +-%.1f |", 100 * r.stats_probe.value, 100 * r.stats_probe.error,
+                        100 * r.stats_train.value, 100 * r.stats_train.error);
           std::printf("\n");
           std::fflush(stdout);
           char line[400];

@@ -18,8 +18,9 @@ for r in rows:
     tps, gflops = float(cells[4]), float(cells[5])
     check(f"{cells[3]}: tokens/s and GFLOP/s agree with the shape's FLOP count", tps > 0 and
           abs(gflops - 22.512e-3 * tps) <= 0.05 + 0.5 * 22.512e-3 + 1e-6, r)  # 6 * 3.23M matmul params + 12 L d T
-    costs = [float(c.rstrip("%")) for c in cells[10:12]]
-    check(f"{cells[3]}: statistics costs are percentages of a step", all(-50 < c < 200 for c in costs), r)
+    costs = [re.fullmatch(r"([+-][\d.]+)% \+-([\d.]+)", c) for c in cells[10:12]]
+    check(f"{cells[3]}: statistics costs are percentages of a step, each with its standard error",
+          all(m and -50 < float(m[1]) < 200 and float(m[2]) >= 0 for m in costs), r)
 tps = {r.split("|")[4].strip(): float(r.split("|")[5]) for r in rows}
 if len(want) == 2:
     check("bf16's 'vs f32' is its tokens/s over the f32 row's", len(rows) == 2 and
