@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
   std::vector<int32_t> tokens(B * T), targets(B * T);
   for (auto& t : tokens) t = (int32_t)rng.uniform_int(V);
   for (auto& t : targets) t = (int32_t)rng.uniform_int(V);
-  const models::ModelOutput out = model.loss(tokens, B, T, targets, -1, 0.f,
-                                             models::CaptureRequest{cfg.i("stats.probe_batch"), cfg.i("stats.probe_len")});
+  const models::CaptureRequest request{cfg.i("stats.probe_batch"), cfg.i("stats.probe_len")};
+  const models::ModelOutput out = model.loss(tokens, B, T, targets, -1, 0.f, request);
   const models::Capture& cap = *out.capture;
   models::StatsOptions opt;
   opt.first_k = cfg.i("stats.first_k"), opt.eps = cfg.fl("stats.eps");
@@ -66,9 +66,8 @@ int main(int argc, char** argv) {
   const models::StatsInput in(cap.attn, cap.hidden, cap.moe, opt);
 
   // What a statistics step adds to the step itself: a training forward and its backward, without
-  // a capture and with one (the statistics' own work not included).
-  const models::CaptureRequest request{cfg.i("stats.probe_batch"), cfg.i("stats.probe_len")};
-  // Alternated, so that a drifting host weighs on both alike.
+  // a capture and with one (the statistics' own work not included), alternated, so that a
+  // drifting host weighs on both alike.
   auto step_ms = [&](bool backward) {
     double best[2] = {1e30, 1e30};
     for (int i = 0; i < 2 * std::max(n / 5, 3); ++i)
