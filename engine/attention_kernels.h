@@ -29,7 +29,9 @@ struct KernelInputs {
 };
 
 // One score row s[lo, hi) (the keys the mask leaves visible): writes W into w (which may be s)
-// and returns sum_j W_j. A kernel that is a distribution (softmax) writes P into s itself.
+// and returns sum_j W_j. A kernel that is a distribution (softmax) writes P into s itself. A
+// score of -inf in [lo, hi) is a masked key that the caller rounded into a whole vector: its W
+// must be exactly 0, and the others as without it.
 using FusedRow = float (*)(float* s, float* w, int64_t lo, int64_t hi, float bias);
 // One gradient row of n keys: dr holds dL/dW on entry and dL/ds on return, given the row's
 // P (pr) and W (wr). Keys outside the visible run have W = 0 and get dL/ds = 0.

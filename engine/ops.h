@@ -117,8 +117,8 @@ Tensor rope(const Tensor& x, float theta = 10000.f, int64_t pos0 = 0);
 //   row), zero where masked;   P /= row sums when normalize;   O = P v  -> [B, T, H, Dh].
 // `probs`, if given, receives P (detached) for the statistics: [B, H, T, T], or only the first
 // probs_rows sequences and their first probs_len queries and keys (-1 = all), all that a
-// capture keeps: a view of P where one block of queries covers the sequence, else assembled
-// from the blocks for those rows alone.
+// capture keeps: a view of P where one block of queries (or the tiled path) covers the sequence,
+// else assembled from the blocks for those rows alone.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<uint8_t>& mask,
                  AttnKernel kernel, float scale, float kernel_bias, bool normalize, Tensor* probs = nullptr,
                  int64_t probs_rows = -1, int64_t probs_len = -1);

@@ -5,22 +5,26 @@
 #pragma once
 #include <bit>
 #include <cstdint>
+#include <limits>
 
 namespace sl {
 
 // e^x in plain arithmetic that the compiler vectorises (std::exp is a library call that GCC
 // vectorises only under -ffast-math, and std::floor blocks it too): x = n ln2 + r with
 // |r| <= ln2 / 2 (n rounded by adding and removing 1.5 * 2^23), e^r by its Taylor polynomial to
-// r^6 (relative error under 3e-7), 2^n through the exponent bits. The result is clamped to
-// [e^-87, e^88] (no denormals or infinities); NaN stays NaN.
+// r^6 (relative error under 3e-7), 2^n through the exponent bits. For finite x the result is
+// clamped to [e^-87, e^88] (no denormals or infinities); e^-inf = 0 and e^inf = inf exactly, so
+// that a key masked with -inf weighs 0 under softmax and sigmoid; NaN stays NaN.
 inline float exp_approx(float x) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
   float c = x < -87.f ? -87.f : x;
   c = c > 88.f ? 88.f : c;
   const float n = (c * 1.44269504f + 12582912.f) - 12582912.f;
   const float r = (c - n * 0.693359375f) + n * 2.12194440e-4f;  // ln2 in two parts: r stays exact
   const float p = 1.f + r * (1.f + r * (1.f / 2 + r * (1.f / 6 + r * (1.f / 24 + r * (1.f / 120 + r * (1.f / 720))))));
   const float two_n = std::bit_cast<float>((int32_t(n) + 127) << 23);
-  return x != x ? x : p * two_n;
+  const float e = x == -inf ? 0.f : x == inf ? inf : p * two_n;
+  return x != x ? x : e;
 }
 
 // ln x for a positive normal float: x = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(t)

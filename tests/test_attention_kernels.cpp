@@ -55,6 +55,23 @@ TEST_CASE("pointwise kernels on hand-made scores", "[attention][kernels]") {
   CHECK(w[2] == 0.f);
 }
 
+TEST_CASE("every fused row weighs a key at -inf exactly 0 and the others as without it", "[attention][kernels]") {
+  // The tiled attention core rounds a row's visible keys out to whole vectors, the extra keys at -inf.
+  for (const AttentionKernel& k : attention_kernels()) {
+    if (!k.fused_row) continue;
+    INFO(k.name);
+    std::vector<float> s{0.3f, -1.2f, 2.f, 0.7f}, w(6), padded{-INFINITY, 0.3f, -1.2f, 2.f, 0.7f, -INFINITY}, pw(6);
+    const float sum = k.fused_row(s.data(), w.data(), 0, 4, -0.5f);
+    const float padded_sum = k.fused_row(padded.data(), pw.data(), 0, 6, -0.5f);
+    const std::vector<float>& kept = k.distribution ? s : w;  // a distribution writes P into the scores
+    const std::vector<float>& padded_kept = k.distribution ? padded : pw;
+    CHECK(padded_kept[0] == 0.f);
+    CHECK(padded_kept[5] == 0.f);
+    for (int j = 0; j < 4; ++j) CHECK(padded_kept[j + 1] == kept[j]);
+    CHECK(padded_sum == sum);
+  }
+}
+
 TEST_CASE("the config accepts every declared kernel and lists them for a bad one", "[attention][kernels][config]") {
   for (const std::string& name : attention_kernel_names())
     CHECK(error_of([&] { Config::from_string("", {"attention.kernel=" + name}); }) == "no error");

@@ -94,7 +94,7 @@ TEST_CASE("pointwise backward on a large tensor (threaded path)", "[pointwise]")
   REQUIRE(worst < 1e-5);
 }
 
-TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, NaN kept", "[pointwise]") {
+TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, infinities and NaN exact", "[pointwise]") {
   double worst = 0;
   for (float x = -87.f; x < 88.f; x += 0.00731f) worst = std::max(worst, std::abs(exp_approx(x) / std::exp((double)x) - 1));
   CHECK(worst < 3e-7);
@@ -103,6 +103,8 @@ TEST_CASE("exp_approx: e^x to 3e-7 relative, clamped, NaN kept", "[pointwise]") 
   CHECK(exp_approx(-1e4f) == Approx(std::exp(-87.0)).epsilon(1e-6));
   CHECK(exp_approx(1e4f) == Approx(std::exp(88.0)).epsilon(1e-6));
   CHECK(std::isnan(exp_approx(NAN)));
+  CHECK(exp_approx(-INFINITY) == 0.f);
+  CHECK(exp_approx(INFINITY) == INFINITY);
 }
 
 TEST_CASE("log_approx: ln x to 2e-7 max(1, |ln x|) over the normal floats", "[pointwise]") {

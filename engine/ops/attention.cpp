@@ -3,16 +3,33 @@
 // [B, T, H, Dh] layout of the projections directly (no permute copies). In f32, queries go in
 // blocks of rows, each against only the span of keys its mask leaves visible: a causal mask at
 // T = 256 then costs 10/16 of the full products. Each block's scores stay dense [B, H, rows, keys].
+// A window of at most 64 in f32 goes to the tiled path instead (ops/attention_tiles.cpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "engine/ops.h"
+#include "engine/ops/attention_core.h"
 #include "engine/ops/raw.h"
 #include "engine/precision.h"
 #include "engine/threads.h"
 
 namespace sl {
+
+std::vector<Run> runs_of(const std::vector<uint8_t>& mask, int64_t T) {
+  std::vector<Run> runs(T);
+  for (int64_t i = 0; i < T; ++i) {
+    const uint8_t* m = mask.data() + i * T;
+    int64_t lo = 0, hi;
+    while (lo < T && m[lo]) ++lo;
+    for (hi = lo; hi < T && !m[hi];) ++hi;
+    SL_CHECK(std::find(m + hi, m + T, 0) == m + T,
+             "attention: the mask lets query " + std::to_string(i) + " see keys in more than one run; the fused core "
+             "takes causal, prefix, sliding and bidirectional masks (one run of keys per query)");
+    runs[i] = {lo, hi};
+  }
+  return runs;
+}
 
 namespace {
 
@@ -32,27 +49,6 @@ Tensor positions(const Tensor& x, int64_t from, int64_t to) {
   Shape s = x.shape();
   s[2] = to - from;
   return make_view(x, s, x.strides(), x.impl()->offset + from * x.strides()[2]);
-}
-
-// The keys query i sees, one run [lo, hi): every mask the op serves (causal, prefix, sliding,
-// bidirectional) is a run per query, so row loops need no per-key test.
-struct Run {
-  int64_t lo, hi;
-};
-
-std::vector<Run> runs_of(const std::vector<uint8_t>& mask, int64_t T) {
-  std::vector<Run> runs(T);
-  for (int64_t i = 0; i < T; ++i) {
-    const uint8_t* m = mask.data() + i * T;
-    int64_t lo = 0, hi;
-    while (lo < T && m[lo]) ++lo;
-    for (hi = lo; hi < T && !m[hi];) ++hi;
-    SL_CHECK(std::find(m + hi, m + T, 0) == m + T,
-             "attention: the mask lets query " + std::to_string(i) + " see keys in more than one run; the fused core "
-             "takes causal, prefix, sliding and bidirectional masks (one run of keys per query)");
-    runs[i] = {lo, hi};
-  }
-  return runs;
 }
 
 // Query rows [r0, r1) and the keys [k0, k1) that any of them sees.
@@ -93,6 +89,16 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const bool renorm = normalize && !kernel.distribution;
   const std::vector<Run> runs = runs_of(mask, T);
+  // P of the first probs_rows sequences' first probs_len queries
+  const int64_t R = probs_rows < 0 ? B : std::min(probs_rows, B), N = probs_len < 0 ? T : std::min(probs_len, T);
+  // A short window in f32 runs in tiles. In bf16 it stays on the blocked path's whole-sequence
+  // AMX products, whose rounding of P and dS is what bf16 precision promises.
+  if (T <= kTileMax && Dh <= kTileMax && matmul_precision() == MatmulPrecision::f32) {
+    Tensor P;
+    Tensor out = attention_in_tiles(q, k, v, runs, kernel, scale, kernel_bias, renorm, &P);
+    if (probs) *probs = make_view(P, {R, H, N, N}, P.strides(), 0);  // read-only: backward needs it
+    return out;
+  }
   const std::vector<Block> blocks =
       blocks_of(runs, matmul_precision() == MatmulPrecision::bf16 ? T : kQueryBlock);
   // shared by every block, and kept for the backward
@@ -136,8 +142,7 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, P16[i], v16);
   }
   const bool whole = blocks.size() == 1 && blocks[0].rows() == T && blocks[0].keys() == T;
-  if (probs) {  // P of the first probs_rows sequences' first probs_len queries, zero outside the blocks
-    const int64_t R = probs_rows < 0 ? B : std::min(probs_rows, B), N = probs_len < 0 ? T : std::min(probs_len, T);
+  if (probs) {  // zero outside the blocks
     if (whole) {  // a view of the leading block of P, read-only: backward needs it
       *probs = make_view(P[0], {R, H, N, N}, P[0].strides(), P[0].impl()->offset);
     } else {
