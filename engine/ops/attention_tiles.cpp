@@ -18,10 +18,13 @@ namespace sl {
 
 namespace {
 
-#ifdef __AVX512F__
+// floats in a vector register
+#if defined(__AVX512F__)
 constexpr int64_t kLanes = 16;
-#else
+#elif defined(__AVX__)
 constexpr int64_t kLanes = 8;
+#else
+constexpr int64_t kLanes = 4;
 #endif
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kRows = 4;  // rows of a register tile
