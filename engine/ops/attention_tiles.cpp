@@ -286,20 +286,20 @@ Tensor attention_in_tiles(const Tensor& q, const Tensor& k, const Tensor& v, con
             gradient(dv, tile[9], [&](Rows d, bool add) { product_transposed(spans.by_queries, Pr, dO, 1.f, d, add); });
           product(spans.scores, dO, Vt, 1.f, dS);  // dP = dO v^T
           for (int64_t i = 0; i < T; ++i) {        // dP -> dS, row by row
+            // The keys [0, hi) (P = W = 0 outside the run), the rest zero for the products after
             const int64_t lo = runs[i].lo, hi = std::max(runs[i].lo, runs[i].hi);
-            const int64_t hi0 = std::min(in_vectors(hi) * kLanes, Pr.ld);  // whole vectors; P = W = 0 past hi
             float* dr = dS.p + i * dS.ld;
             const float *pr = Pr.p + i * Pr.ld, *wr = Wr.p + i * Wr.ld;
-            std::fill(dr, dr + lo, 0.f), std::fill(dr + hi, dr + hi0, 0.f);
+            std::fill(dr, dr + lo, 0.f), std::fill(dr + hi, dr + T, 0.f);
             if (renorm) {  // through P = W / sum: dL/dW_j = (dL/dP_j - sum_l dL/dP_l P_l) / sum
               float c = 0;
 #pragma omp simd reduction(+ : c)
-              for (int64_t j = 0; j < hi0; ++j) c += dr[j] * pr[j];
+              for (int64_t j = 0; j < hi; ++j) c += dr[j] * pr[j];
               const float inv = 1.f / xs[bh * T + i];
 #pragma omp simd
-              for (int64_t j = 0; j < hi0; ++j) dr[j] = (dr[j] - c) * inv;
+              for (int64_t j = 0; j < hi; ++j) dr[j] = (dr[j] - c) * inv;
             }
-            kernel_grad_row(dr, pr, wr, hi0);
+            kernel_grad_row(dr, pr, wr, hi);
           }
           if (dq.grad.defined())  // dq = scale dS k
             gradient(dq, tile[7], [&](Rows d, bool add) { product(spans.by_keys, dS, K, scale, d, add); });
