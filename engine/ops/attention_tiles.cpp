@@ -197,17 +197,21 @@ struct Layout {
 };
 
 // One thread's tiles, kept from call to call. Their padding (rows past T, lanes past T or Dh)
-// holds finite values of earlier calls, which reach only output rows and lanes never stored.
+// holds values of earlier calls, which reach only output rows and lanes that are never stored.
 struct alignas(64) Tiles {
   float t[10][kTileMax * kTileMax];
 };
+Tiles& thread_tiles() {
+  static thread_local Tiles tiles;
+  return tiles;
+}
 
 // f(b, h, tiles) for every (sequence b, head h), on the threads when `parallel`.
 template <class F>
 void each_head(int64_t B, int64_t H, bool parallel, const F& f) {
 #pragma omp parallel if (parallel)
   {
-    static thread_local Tiles tiles;
+    Tiles& tiles = thread_tiles();
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < B * H; ++bh) f(bh / H, bh % H, tiles.t);
   }
