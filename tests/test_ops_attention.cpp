@@ -8,10 +8,14 @@
 using namespace sl;
 
 TEST_CASE("fused attention op: gradients for every kernel and mask", "[attention][fused]") {
+  auto causal_of = [](int64_t n) {
+    std::vector<uint8_t> m(n * n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) m[i * n + j] = j > i;
+    return m;
+  };
   const int64_t B = 2, T = 5, H = 3, Dh = 3;
-  std::vector<uint8_t> causal(T * T), none(T * T, 0);
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t j = 0; j < T; ++j) causal[i * T + j] = j > i;
+  std::vector<uint8_t> causal = causal_of(T), none(T * T, 0);
   struct Case {
     AttnKernel kernel;
     bool normalize;
@@ -29,29 +33,30 @@ TEST_CASE("fused attention op: gradients for every kernel and mask", "[attention
                            testing::randn({B, T, H, Dh}, 3 + c)};
     REQUIRE(testing::gradcheck(f, in, 3e-3) < 1e-3);
   }
-  // T = 16, Dh = 16: the tiled core reads and writes the heads and P where they lie, not through
-  // its padded tiles (every causal row also rounds out to a whole vector of keys at -inf).
-  const int64_t T16 = 16;
-  std::vector<uint8_t> causal16(T16 * T16);
-  for (int64_t i = 0; i < T16; ++i)
-    for (int64_t j = 0; j < T16; ++j) causal16[i * T16 + j] = j > i;
-  for (bool normalize : {false, true}) {
-    const AttnKernel kernel = normalize ? AttnKernel::Sigmoid : AttnKernel::Softmax;
-    auto f = [&](const std::vector<Tensor>& in) {
-      return attention(in[0], in[1], in[2], causal16, kernel, 0.3f, -0.5f, normalize);
-    };
-    INFO("whole vectors, normalize " << normalize);
-    std::vector<Tensor> in{testing::randn({1, T16, 2, 16}, 11), testing::randn({1, T16, 2, 16}, 12),
-                           testing::randn({1, T16, 2, 16}, 13)};
-    REQUIRE(testing::gradcheck(f, in, 3e-3) < 1e-3);
+  // The tiled core's layouts, at d_h = 16: T = 16 reads and writes the heads and P where they
+  // lie; T = 20 the heads in place and P through the padded tiles (a causal row rounds out to whole
+  // vectors of keys at -inf); q = k = v adds the gradients of k and v to q's, in place and, at
+  // d_h = 3, through the tiles.
+  for (int64_t t : {16, 20}) {
+    const std::vector<uint8_t> mask = causal_of(t);
+    for (bool normalize : {false, true}) {
+      const AttnKernel kernel = normalize ? AttnKernel::Sigmoid : AttnKernel::Softmax;
+      auto f = [&](const std::vector<Tensor>& in) {
+        return attention(in[0], in[1], in[2], mask, kernel, 0.3f, -0.5f, normalize);
+      };
+      INFO("T " << t << ", d_h 16, normalize " << normalize);
+      std::vector<Tensor> in{testing::randn({1, t, 2, 16}, 11), testing::randn({1, t, 2, 16}, 12),
+                             testing::randn({1, t, 2, 16}, 13)};
+      REQUIRE(testing::gradcheck(f, in, 3e-3) < 1e-3);
+    }
   }
-  // q = k = v: the gradients of k and v add to q's, in place and through the tiles.
+  const std::vector<uint8_t> causal16 = causal_of(16);
   for (int64_t dh : {16, 3}) {
     auto f = [&](const std::vector<Tensor>& in) {
       return attention(in[0], in[0], in[0], causal16, AttnKernel::Softmax, 0.3f, 0.f, false);
     };
     INFO("q = k = v, d_h " << dh);
-    std::vector<Tensor> in{testing::randn({1, T16, 2, dh}, 14)};
+    std::vector<Tensor> in{testing::randn({1, 16, 2, dh}, 14)};
     REQUIRE(testing::gradcheck(f, in, 3e-3) < 1e-3);
   }
   // Every query must see one run of keys: a mask with a hole is refused, naming the query.
