@@ -36,9 +36,10 @@ const char* const kBenchHelp =
     "Trains the LLaMA-style reference shapes with AdamW on random tokens and prints tokens/s, model\n"
     "GFLOP/s (6 * the parameters a token multiplies, the input embedding excluded, + 12 * layers * d *\n"
     "sequence per token, as the reference counts), % of oneDNN's matmul peak measured in the same run\n"
-    "at the same threads, and the ratio to PyTorch eager running the same shapes on the same threads\n"
-    "(--torch-ref, default ../shared/bench/torch_ref.py, run with --python, default /usr/bin/python3,\n"
-    "Debian's interpreter that has torch).\n"
+    "at the same threads (the mean of the peak measured just before the row and just after it, both\n"
+    "printed: a host's speed drifts), and the ratio to PyTorch eager running the same shapes on the\n"
+    "same threads (--torch-ref, default ../shared/bench/torch_ref.py, run with --python, default\n"
+    "/usr/bin/python3, Debian's interpreter that has torch).\n"
     "--threads lists the thread counts to run every row at (default: OMP_NUM_THREADS).\n"
     "--precision lists sinklab's matmul precisions to time (train.dtype; default f32): bf16 rounds\n"
     "matmul operands to bfloat16 with fp32 accumulation and master weights; its % of peak is of\n"
@@ -328,21 +329,21 @@ int cmd_bench(const Args& args) {
   auto label = [&](int threads) {  // a row's threads: RxT under mpirun
     return (ranks > 1 ? std::to_string(ranks) + "x" : "") + std::to_string(threads);
   };
-  // oneDNN's matmul peak (GFLOP/s by precision) at `threads`, printed as it is measured.
-  auto measure_peak = [&](int threads) {
+  // oneDNN's matmul peak in GFLOP/s at `threads`, for one precision.
+  auto peak_at = [&](int threads, const std::string& dtype) {
     set_num_threads(threads);
     pin_threads(pin, train::dist::local_rank() * threads);
-    std::map<std::string, double> peak;
-    std::printf("threads %s, oneDNN matmul peak (2048^3, fp32 result%s):", label(threads).c_str(),
-                ranks > 1 ? ", summed over the processes" : "");
-    for (auto& d : dtypes) {
-      peak[d] = matmul_peak_gflops(parse_matmul_precision(d));
-      std::printf(" %s %.0f GFLOP/s", d.c_str(), peak[d]);
-    }
-    std::printf("%s\n", pin ? ", threads pinned" : "");
-    std::fflush(stdout);
+    const double peak = matmul_peak_gflops(parse_matmul_precision(dtype));
     pin_threads(false);
     return peak;
+  };
+  // ... for every precision, printed as it is measured.
+  auto measure_peak = [&](int threads) {
+    std::printf("threads %s, oneDNN matmul peak (2048^3, fp32 result%s):", label(threads).c_str(),
+                ranks > 1 ? ", summed over the processes" : "");
+    for (auto& d : dtypes) std::printf(" %s %.0f GFLOP/s", d.c_str(), peak_at(threads, d));
+    std::printf("%s\n", pin ? ", threads pinned" : "");
+    std::fflush(stdout);
   };
 
   if (!scaling.empty()) {
@@ -363,26 +364,29 @@ int cmd_bench(const Args& args) {
     }
     return 0;
   }
-  std::map<int, std::map<std::string, double>> peaks;  // by threads, then precision
-  for (int threads : thread_counts) peaks[threads] = measure_peak(threads);
-  std::printf("\n| threads | shape | attention | precision | sinklab tok/s | GFLOP/s | %% of peak | PyTorch fp32 tok/s | "
-              "ratio | vs f32 |%s\n",
+  // The host's speed drifts (the f32 peak of one core has moved by 20 % within minutes), so each
+  // row is also against the mean of the peak measured just before it and just after it.
+  for (int threads : thread_counts) measure_peak(threads);
+  std::printf("\n| threads | shape | attention | precision | sinklab tok/s | GFLOP/s | %% of peak | peak GFLOP/s, "
+              "before-after | PyTorch fp32 tok/s | ratio | vs f32 |%s\n",
               stats ? " stats cost, probe | stats cost, train |" : "");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|%s\n", stats ? "---|---|" : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|%s\n", stats ? "---|---|" : "");
   std::vector<std::string> memory_lines;
   double worst_ratio = 0, worst_beyond = 0;
   for (int threads : thread_counts) {
-    const std::map<std::string, double>& peak = peaks[threads];
     for (auto& name : shapes) {
       const train::BenchShape s = train::bench_shape(name, vocab);
       for (auto& attn : attns) {
         double t = torch ? bench_torch(python, ref, s, attn, threads, steps) : -1;
         double f32_tps = 0;  // the f32 row's, for the others' 'vs f32'
         for (auto& dtype : dtypes) {
+          const double before = peak_at(threads, dtype);
           Result r = bench_sinklab(s, attn, dtype, threads, steps, stats ? stats_steps : 0, prof, pin);
+          const double after = peak_at(threads, dtype), peak = (before + after) / 2;
           if (dtype == "f32") f32_tps = r.tokens_per_s;
-          std::printf("| %s | %s | %s | %s | %.0f | %.1f | %.0f%% | %s | %s | %s |", label(threads).c_str(), name.c_str(),
-                      attn.c_str(), dtype.c_str(), r.tokens_per_s, r.gflops, 100 * r.gflops / peak.at(dtype),
+          std::printf("| %s | %s | %s | %s | %.0f | %.1f | %.0f%% | %.0f, %.0f-%.0f | %s | %s | %s |", label(threads).c_str(),
+                      name.c_str(), attn.c_str(), dtype.c_str(), r.tokens_per_s, r.gflops, 100 * r.gflops / peak, peak,
+                      before, after,
                       t > 0 ? std::to_string((int)t).c_str() : "-",
                       t > 0 ? (std::to_string(r.tokens_per_s / t).substr(0, 4) + "x").c_str() : "-",
                       dtype != "f32" && f32_tps > 0 ? (std::to_string(r.tokens_per_s / f32_tps).substr(0, 4) + "x").c_str()
