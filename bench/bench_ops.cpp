@@ -16,6 +16,7 @@
 #include "engine/precision.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
+#include "models/attention.h"
 #include "models/decoder.h"
 #include "models/flops.h"
 
@@ -138,9 +139,7 @@ static int run(int argc, char** argv) {
   // blocked one (ops/attention.cpp).
   {
     const int64_t B = 32, T = 64, H = 4, Dh = 32;
-    std::vector<uint8_t> causal(T * T);
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < T; ++j) causal[i * T + j] = j > i;
+    const std::vector<uint8_t> causal = models::Attention::make_mask(models::AttentionConfig{}, T, 0);
     Tensor q = random({B, T, H, Dh}, rng).set_requires_grad(), k = random({B, T, H, Dh}, rng).set_requires_grad(),
            v = random({B, T, H, Dh}, rng).set_requires_grad(), seed = random({B, T, H, Dh}, rng);
     auto core = [&] { return attention(q, k, v, causal, AttnKernel::Softmax, 1.f / std::sqrt((float)Dh), 0.f, false); };

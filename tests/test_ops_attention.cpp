@@ -8,12 +8,7 @@
 using namespace sl;
 
 TEST_CASE("fused attention op: gradients for every kernel and mask", "[attention][fused]") {
-  auto causal_of = [](int64_t n) {
-    std::vector<uint8_t> m(n * n);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j) m[i * n + j] = j > i;
-    return m;
-  };
+  auto causal_of = [](int64_t n) { return models::Attention::make_mask(models::AttentionConfig{}, n, 0); };
   const int64_t B = 2, T = 5, H = 3, Dh = 3;
   std::vector<uint8_t> causal = causal_of(T), none(T * T, 0);
   struct Case {

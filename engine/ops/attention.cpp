@@ -125,18 +125,9 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
     for (int64_t r = 0; r < rows; ++r) {
       const Run run = runs[b.r0 + r % b.rows()];
       const int64_t lo = std::max<int64_t>(run.lo - b.k0, 0), hi = std::max<int64_t>(run.hi - b.k0, lo);
-      float *s = p + r * n, *wr = w + r * n;
-      for (float* row : {s, wr}) {  // masked keys weigh 0 (wr is s itself unless a row sum divides)
-        std::fill(row, row + lo, 0.f);
-        std::fill(row + hi, row + n, 0.f);
-        if (!renorm) break;
-      }
-      const float sum = kernel_row(s, wr, lo, hi, kernel_bias);
-      if (renorm) {  // P = W / sum_j W
-        row_sum[i].data()[r] = sum;
-#pragma omp simd
-        for (int64_t j = lo; j < hi; ++j) s[j] = wr[j] / sum;
-      }
+      float* s = p + r * n;
+      const float sum = weigh_row(kernel_row, s, w + r * n, lo, hi, lo, hi, n, kernel_bias, renorm);
+      if (renorm) row_sum[i].data()[r] = sum;
       if (p16) round_to_bf16(s, p16 + r * n, n);
     }
     gemm(P[i], positions(V, b.k0, b.k1), positions(O, b.r0, b.r1), nullptr, false, 1.f, P16[i], v16);
@@ -187,17 +178,8 @@ Tensor attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, con
                     const float *p = P[i].data(), *w = W[i].data();
 #pragma omp parallel for if (rows * n > kParallelMin)
                     for (int64_t r = 0; r < rows; ++r) {
-                      float* dr = d + r * n;
-                      if (renorm) {  // through P = W / sum: dL/dW_j = (dL/dP_j - sum_l dL/dP_l P_l) / sum
-                        const float* pr = p + r * n;
-                        float c = 0;
-#pragma omp simd reduction(+ : c)
-                        for (int64_t j = 0; j < n; ++j) c += dr[j] * pr[j];
-                        const float inv = 1.f / row_sum[i].data()[r];
-#pragma omp simd
-                        for (int64_t j = 0; j < n; ++j) dr[j] = (dr[j] - c) * inv;
-                      }
-                      kernel_grad_row(dr, p + r * n, w + r * n, n);
+                      weigh_grad_row(kernel_grad_row, d + r * n, p + r * n, w + r * n, n,
+                                     renorm ? row_sum[i].data()[r] : 0.f, renorm);
                       if (ds16) round_to_bf16(d + r * n, ds16 + r * n, n);
                     }
                     // S = scale * q k^T:  dq = scale * dS k,  dk = scale * dS^T q

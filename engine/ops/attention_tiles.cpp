@@ -7,7 +7,6 @@
 // about half of every product.
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 #include "engine/ops.h"
 #include "engine/ops/attention_core.h"
@@ -29,7 +28,6 @@ constexpr int64_t kLanes = 4;
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kRows = 4;  // rows of a register tile
 constexpr int64_t kCols = 4;  // vectors in a register tile's row, at most
-constexpr float kInf = std::numeric_limits<float>::infinity();
 
 Vec load(const float* p) {
   Vec v;
@@ -241,20 +239,11 @@ Tensor attention_in_tiles(const Tensor& q, const Tensor& k, const Tensor& v, con
     product(spans.scores, Q, Kt, scale, S);  // S = scale q k^T
     for (int64_t i = 0; i < T; ++i) {        // P = kernel(S), zero where masked; W / sum when renormalised
       const int64_t lo = runs[i].lo, hi = std::max(runs[i].lo, runs[i].hi);
-      // The row pass runs over whole vectors, [lo0, hi0), the masked keys among them at -inf
-      // (every fused row weighs them 0).
+      // The row pass runs over whole vectors of keys.
       const int64_t lo0 = lo / kLanes * kLanes, hi0 = std::min(in_vectors(hi) * kLanes, S.ld);
-      float *s = S.p + i * S.ld, *w = Wr.p + i * Wr.ld;
-      std::fill(s + lo0, s + lo, -kInf), std::fill(s + hi, s + hi0, -kInf);
-      const float sum = kernel_row(s, w, lo0, hi0, kernel_bias);
-      for (float* r : {s, w}) {  // masked keys weigh 0 (w is s itself unless a row sum divides)
-        std::fill(r, r + lo, 0.f), std::fill(r + hi, r + S.ld, 0.f);
-        if (!renorm) break;
-      }
+      const float sum = weigh_row(kernel_row, S.p + i * S.ld, Wr.p + i * Wr.ld, lo, hi, lo0, hi0, S.ld, kernel_bias, renorm);
       if (renorm) {
         xs[bh * T + i] = sum;
-#pragma omp simd
-        for (int64_t j = lo; j < hi; ++j) s[j] = w[j] / sum;
         at.stored(Wr, xw, bh, i);
       }
       at.stored(S, xp, bh, i);
@@ -293,17 +282,9 @@ Tensor attention_in_tiles(const Tensor& q, const Tensor& k, const Tensor& v, con
             // The keys [0, hi) (P = W = 0 outside the run), the rest zero for the products after
             const int64_t lo = runs[i].lo, hi = std::max(runs[i].lo, runs[i].hi);
             float* dr = dS.p + i * dS.ld;
-            const float *pr = Pr.p + i * Pr.ld, *wr = Wr.p + i * Wr.ld;
             std::fill(dr, dr + lo, 0.f), std::fill(dr + hi, dr + T, 0.f);
-            if (renorm) {  // through P = W / sum: dL/dW_j = (dL/dP_j - sum_l dL/dP_l P_l) / sum
-              float c = 0;
-#pragma omp simd reduction(+ : c)
-              for (int64_t j = 0; j < hi; ++j) c += dr[j] * pr[j];
-              const float inv = 1.f / xs[bh * T + i];
-#pragma omp simd
-              for (int64_t j = 0; j < hi; ++j) dr[j] = (dr[j] - c) * inv;
-            }
-            kernel_grad_row(dr, pr, wr, hi);
+            weigh_grad_row(kernel_grad_row, dr, Pr.p + i * Pr.ld, Wr.p + i * Wr.ld, hi, renorm ? xs[bh * T + i] : 0.f,
+                           renorm);
           }
           if (dq.grad.defined())  // dq = scale dS k
             gradient(dq, tile[7], [&](Rows d, bool add) { product(spans.by_keys, dS, K, scale, d, add); });
